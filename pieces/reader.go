@@ -1,0 +1,292 @@
+package pieces
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Getter returns the bytes of a piece. An implementation guarantees the
+// bytes are the piece c names (a store checks what it recorded at write
+// time, a network fetcher verifies the hash) and returns an error wrapping
+// ErrNotFound when it does not have c, or ErrCorrupt when the bytes are bad.
+// The caller must not modify the returned slice.
+type Getter interface {
+	GetPiece(ctx context.Context, c cid.Cid) ([]byte, error)
+}
+
+// node is a decoded descriptor with the end offset of each link's content,
+// relative to the end of its inline data, for binary search.
+type node struct {
+	cid  cid.Cid
+	p    *Piece
+	ends []uint64
+	size uint64
+}
+
+func newNode(c cid.Cid, p *Piece) *node {
+	n := &node{cid: c, p: p, ends: make([]uint64, len(p.Links))}
+	var off uint64
+	for i, l := range p.Links {
+		off += l.Size
+		n.ends[i] = off
+	}
+	n.size = uint64(len(p.Data)) + off
+	return n
+}
+
+// File reads a file's content from its descriptor tree, fetching only the
+// pieces a read needs. It is an io.ReadSeeker, io.ReaderAt and io.WriterTo;
+// ReadAt may be called concurrently, Read and Seek may not.
+type File struct {
+	ctx  context.Context
+	get  Getter
+	root *node
+	pos  int64
+
+	mu     sync.Mutex
+	nodes  map[cid.Cid]*node // sub-descriptors, bounded by nodeCacheSize
+	recent chunkCache        // the last chunks read, for small sequential reads
+
+	// ReadAhead is how many chunks WriteTo fetches in parallel ahead of
+	// the one it writes.
+	ReadAhead int
+}
+
+const (
+	nodeCacheSize = 64
+	// DefaultReadAhead chunks in flight during WriteTo: enough to overlap a
+	// fetch and its check with writing on a 2-core machine, and to keep a
+	// few remote requests outstanding.
+	DefaultReadAhead = 4
+)
+
+var (
+	_ io.ReadSeeker = (*File)(nil)
+	_ io.ReaderAt   = (*File)(nil)
+	_ io.WriterTo   = (*File)(nil)
+)
+
+// Open fetches and decodes the root descriptor c. ctx bounds every later
+// read of the File.
+func Open(ctx context.Context, g Getter, c cid.Cid) (*File, error) {
+	if err := CheckCID(c); err != nil {
+		return nil, err
+	}
+	if c.Type() != CodecDagCBOR {
+		return nil, fmt.Errorf("%w %s: a data piece (raw), not a file descriptor", ErrInvalidCID, c)
+	}
+	n, err := fetchNode(ctx, g, c)
+	if err != nil {
+		return nil, err
+	}
+	return &File{ctx: ctx, get: g, root: n, nodes: make(map[cid.Cid]*node), ReadAhead: DefaultReadAhead}, nil
+}
+
+func fetchNode(ctx context.Context, g Getter, c cid.Cid) (*node, error) {
+	b, err := g.GetPiece(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Decode(c, b)
+	if err != nil {
+		return nil, err
+	}
+	return newNode(c, p), nil
+}
+
+// Root is the decoded root descriptor (inline data, links, tags).
+func (f *File) Root() *Piece { return f.root.p }
+
+// Size is the file's length in bytes.
+func (f *File) Size() int64 { return int64(f.root.size) }
+
+// Read implements io.Reader.
+func (f *File) Read(p []byte) (int, error) {
+	n, err := f.ReadAt(p, f.pos)
+	f.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek implements io.Seeker. Seeking costs nothing until the next read.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = f.pos + offset
+	case io.SeekEnd:
+		abs = f.Size() + offset
+	default:
+		return f.pos, fmt.Errorf("seek: invalid whence %d", whence)
+	}
+	if abs < 0 {
+		return f.pos, fmt.Errorf("seek: negative position %d", abs)
+	}
+	f.pos = abs
+	return abs, nil
+}
+
+// ReadAt implements io.ReaderAt.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read at negative offset %d", off)
+	}
+	total := 0
+	for len(p) > 0 {
+		if off >= f.Size() {
+			return total, io.EOF
+		}
+		n, err := f.readSome(p, uint64(off))
+		total += n
+		if err != nil {
+			return total, err
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return total, nil
+}
+
+// readSome copies into p from the one inline head or chunk holding off.
+func (f *File) readSome(p []byte, off uint64) (int, error) {
+	seg, err := f.locate(off)
+	if err != nil {
+		return 0, err
+	}
+	data := seg.data
+	if seg.link.CID.Defined() {
+		if data, err = f.chunk(seg.link); err != nil {
+			return 0, err
+		}
+	}
+	return copy(p, data[seg.skip:]), nil
+}
+
+// segment is a piece of content in file order: inline bytes of a
+// descriptor, or a chunk link; skip bytes at its start are not wanted.
+type segment struct {
+	data []byte
+	link Link
+	skip uint64
+}
+
+// locate walks one path of the tree, by link sizes, to the segment at off.
+func (f *File) locate(off uint64) (segment, error) {
+	n := f.root
+	for depth := 0; ; depth++ {
+		if depth > MaxTreeDepth {
+			return segment{}, &CorruptError{CID: f.root.cid, Reason: fmt.Sprintf("tree deeper than %d levels", MaxTreeDepth)}
+		}
+		if off < uint64(len(n.p.Data)) {
+			return segment{data: n.p.Data, skip: off}, nil
+		}
+		off -= uint64(len(n.p.Data))
+		i := sort.Search(len(n.ends), func(i int) bool { return n.ends[i] > off })
+		if i == len(n.ends) {
+			return segment{}, io.EOF
+		}
+		if i > 0 {
+			off -= n.ends[i-1]
+		}
+		l := n.p.Links[i]
+		if l.CID.Type() == CodecRaw {
+			return segment{link: l, skip: off}, nil
+		}
+		child, err := f.node(l)
+		if err != nil {
+			return segment{}, err
+		}
+		n = child
+	}
+}
+
+// node returns the decoded sub-descriptor l points at, checking its size.
+func (f *File) node(l Link) (*node, error) {
+	f.mu.Lock()
+	n, ok := f.nodes[l.CID]
+	f.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	n, err := fetchNode(f.ctx, f.get, l.CID)
+	if err != nil {
+		return nil, err
+	}
+	if n.size != l.Size {
+		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("sub-descriptor covers %d bytes, its link says %d", n.size, l.Size)}
+	}
+	f.mu.Lock()
+	if len(f.nodes) >= nodeCacheSize {
+		for k := range f.nodes { // drop an arbitrary entry: seeks rarely revisit
+			delete(f.nodes, k)
+			break
+		}
+	}
+	f.nodes[l.CID] = n
+	f.mu.Unlock()
+	return n, nil
+}
+
+// chunk returns the bytes of the data piece l points at, checking its size.
+func (f *File) chunk(l Link) ([]byte, error) {
+	f.mu.Lock()
+	data, ok := f.recent.get(l.CID)
+	f.mu.Unlock()
+	if ok {
+		return data, nil
+	}
+	data, err := fetchChunk(f.ctx, f.get, l)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.recent.add(l.CID, data)
+	f.mu.Unlock()
+	return data, nil
+}
+
+func fetchChunk(ctx context.Context, g Getter, l Link) ([]byte, error) {
+	data, err := g.GetPiece(ctx, l.CID)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(data)) != l.Size {
+		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("chunk has %d bytes, its link says %d", len(data), l.Size)}
+	}
+	return data, nil
+}
+
+// chunkCache keeps the last two chunks read: sequential reads with small
+// buffers hit the same chunk many times, and a reader straddling a chunk
+// boundary alternates between two.
+type chunkCache struct {
+	cids [2]cid.Cid
+	data [2][]byte
+	next int
+}
+
+func (c *chunkCache) get(k cid.Cid) ([]byte, bool) {
+	for i := range c.cids {
+		if c.data[i] != nil && c.cids[i] == k {
+			return c.data[i], true
+		}
+	}
+	return nil, false
+}
+
+func (c *chunkCache) add(k cid.Cid, data []byte) {
+	c.cids[c.next], c.data[c.next] = k, data
+	c.next = (c.next + 1) % len(c.cids)
+}
+
+// errStop ends a walk early without an error.
+var errStop = errors.New("stop walk")
