@@ -4,6 +4,9 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
 
 	"github.com/ipfs/go-cid"
 
@@ -48,3 +51,5 @@ func randBytes(seed uint64, n int) []byte {
 	}
 	return b
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

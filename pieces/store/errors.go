@@ -1,0 +1,14 @@
+package store
+
+import "errors"
+
+var (
+	// ErrClosed is returned by calls on a closed Store or a finished Tx.
+	ErrClosed = errors.New("store closed")
+	// ErrLocked means another process has the store open.
+	ErrLocked = errors.New("store is in use by another process")
+	// ErrVersion means the on-disk format is not the one this build reads.
+	ErrVersion = errors.New("unsupported store format version")
+	// ErrIndexCorrupt means an index record does not decode.
+	ErrIndexCorrupt = errors.New("corrupt store index")
+)

@@ -1,0 +1,32 @@
+package store
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// Options configures a Store. Start from DefaultOptions.
+type Options struct {
+	// BlockSize is the size at which the active block file is sealed and a
+	// new one started. Large blocks mean few files and open descriptors;
+	// small ones make compaction finer-grained.
+	BlockSize int64
+	// Logger receives recovery and corruption reports; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultBlockSize seals a block file at 1 GiB.
+const DefaultBlockSize = 1 << 30
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{BlockSize: DefaultBlockSize}
+}
+
+// Validate reports the first option out of range.
+func (o Options) Validate() error {
+	if o.BlockSize < 1<<20 || o.BlockSize > 1<<40 {
+		return fmt.Errorf("block size %d out of range [1 MiB, 1 TiB]", o.BlockSize)
+	}
+	return nil
+}

@@ -1,0 +1,423 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+	"golang.org/x/sys/unix"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var syncWrite = &opt.WriteOptions{Sync: true}
+
+// Store is a directory of block files and their index.
+type Store struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	lock *os.File
+	db   *leveldb.DB
+
+	fmu   sync.RWMutex
+	files map[uint32]*os.File // every block file opened so far
+
+	// wmu serialises appends to the active block.
+	wmu    sync.Mutex
+	act    active // act.end is the active file's current size, committed or not
+	closed bool
+
+	// cmu serialises index commits and guards what they change.
+	cmu      sync.Mutex
+	st       stats
+	recorded active // the active record last committed; never moves back
+}
+
+var _ pieces.Getter = (*Store)(nil)
+
+// Open opens the store in dir, creating it if it does not exist, and
+// recovers from an interrupted put. It fails with ErrLocked when another
+// process has dir open and ErrVersion when dir holds another format.
+func Open(dir string, opts Options) (s *Store, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "blocks"), 0o755); err != nil {
+		return nil, fmt.Errorf("create store %s: %w", dir, err)
+	}
+	s = &Store{dir: dir, opts: opts, log: opts.Logger, files: make(map[uint32]*os.File)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Close())
+			s = nil
+		}
+	}()
+	if s.lock, err = lockDir(dir); err != nil {
+		return s, err
+	}
+	s.db, err = leveldb.OpenFile(filepath.Join(dir, "index"), &opt.Options{
+		Filter: filter.NewBloomFilter(10), // Has of a new CID costs no disk read
+	})
+	if err != nil {
+		return s, fmt.Errorf("open store index %s: %w", dir, err)
+	}
+	if err := s.checkVersion(); err != nil {
+		return s, err
+	}
+	if err := s.recover(); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock store %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("lock store %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+func (s *Store) checkVersion() error {
+	b, err := s.db.Get([]byte(keyVersion), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return s.db.Put([]byte(keyVersion), binary.AppendUvarint(nil, FormatVersion), syncWrite)
+	}
+	if err != nil {
+		return fmt.Errorf("read store version: %w", err)
+	}
+	v, n := binary.Uvarint(b)
+	if n <= 0 || n != len(b) {
+		return fmt.Errorf("%w: version record %x", ErrIndexCorrupt, b)
+	}
+	if v != FormatVersion {
+		return fmt.Errorf("%w: %s has format %d, this ddc reads %d", ErrVersion, s.dir, v, FormatVersion)
+	}
+	return nil
+}
+
+// recover restores the state the last commit recorded: the active block is
+// cut back to its committed end and later block files are removed.
+func (s *Store) recover() error {
+	s.act = active{block: 1}
+	if b, err := s.db.Get([]byte(keyActive), nil); err == nil {
+		if s.act, err = decodeActive(b); err != nil {
+			return err
+		}
+		s.recorded = s.act
+	} else if !errors.Is(err, leveldb.ErrNotFound) {
+		return fmt.Errorf("read active block: %w", err)
+	}
+	if b, err := s.db.Get([]byte(keyStats), nil); err == nil {
+		if s.st, err = decodeStats(b); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, leveldb.ErrNotFound) {
+		return fmt.Errorf("read store stats: %w", err)
+	}
+	ids, err := s.blockIDs()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id > s.act.block {
+			s.log.Warn("removing block file of an interrupted put", "block", s.blockPath(id))
+			if err := os.Remove(s.blockPath(id)); err != nil {
+				return fmt.Errorf("remove uncommitted block: %w", err)
+			}
+		}
+	}
+	f, err := s.file(s.act.block)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat block: %w", err)
+	}
+	switch size := uint64(fi.Size()); {
+	case size > s.act.end:
+		s.log.Warn("reclaiming uncommitted tail of block", "block", f.Name(), "bytes", size-s.act.end)
+		if err := f.Truncate(int64(s.act.end)); err != nil {
+			return fmt.Errorf("truncate block %s: %w", f.Name(), err)
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return fmt.Errorf("sync block %s: %w", f.Name(), err)
+		}
+	case size < s.act.end:
+		// Committed bytes are missing: the disk lost synced data. Reads of
+		// the pieces there report corruption; appends continue at the end.
+		s.log.Error("block file shorter than its committed end", "block", f.Name(), "size", size, "committed", s.act.end)
+		s.act.end = size
+		s.recorded = s.act
+	}
+	return nil
+}
+
+func (s *Store) blockPath(id uint32) string {
+	return filepath.Join(s.dir, "blocks", fmt.Sprintf("%08d.blk", id))
+}
+
+func (s *Store) blockIDs() ([]uint32, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "blocks"))
+	if err != nil {
+		return nil, fmt.Errorf("list blocks: %w", err)
+	}
+	var ids []uint32
+	for _, e := range ents {
+		var id uint32
+		if _, err := fmt.Sscanf(e.Name(), "%08d.blk", &id); err == nil && e.Name() == fmt.Sprintf("%08d.blk", id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// file returns the open block file id, opening (or creating) it.
+func (s *Store) file(id uint32) (*os.File, error) {
+	s.fmu.RLock()
+	f, ok := s.files[id]
+	s.fmu.RUnlock()
+	if ok {
+		return f, nil
+	}
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if f, ok := s.files[id]; ok {
+		return f, nil
+	}
+	f, err := os.OpenFile(s.blockPath(id), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open block: %w", err)
+	}
+	s.files[id] = f
+	return f, nil
+}
+
+func (s *Store) lookup(c cid.Cid) (entry, error) {
+	b, err := s.db.Get(pieceKey(c), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return entry{}, &pieces.NotFoundError{CID: c}
+	}
+	if err != nil {
+		return entry{}, fmt.Errorf("look up %s: %w", c, err)
+	}
+	return decodeEntry(c, b)
+}
+
+// GetPiece returns the bytes of c, checked against the CRC recorded when
+// they were put. It implements pieces.Getter.
+func (s *Store) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e, err := s.lookup(c)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.file(e.block)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, e.length)
+	n, err := f.ReadAt(buf, int64(e.offset))
+	if n < len(buf) {
+		if err == nil || errors.Is(err, io.EOF) {
+			return nil, &pieces.CorruptError{CID: c, Reason: fmt.Sprintf("block %s ends before the piece's %d bytes at offset %d", f.Name(), e.length, e.offset)}
+		}
+		return nil, fmt.Errorf("read %s from %s: %w", c, f.Name(), err)
+	}
+	if crc32.Checksum(buf, castagnoli) != e.crc {
+		return nil, &pieces.CorruptError{CID: c, Reason: fmt.Sprintf("checksum mismatch in %s at offset %d", f.Name(), e.offset)}
+	}
+	return buf, nil
+}
+
+// Has reports whether the store holds c.
+func (s *Store) Has(c cid.Cid) (bool, error) {
+	ok, err := s.db.Has(pieceKey(c), nil)
+	if err != nil {
+		return false, fmt.Errorf("look up %s: %w", c, err)
+	}
+	return ok, nil
+}
+
+// PieceSize returns the stored length of c.
+func (s *Store) PieceSize(c cid.Cid) (int, error) {
+	e, err := s.lookup(c)
+	if err != nil {
+		return 0, err
+	}
+	return int(e.length), nil
+}
+
+// Delete drops c from the index; its bytes become dead space in their block.
+// Deleting a piece the store does not hold is not an error.
+func (s *Store) Delete(c cid.Cid) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	e, err := s.lookup(c)
+	if errors.Is(err, pieces.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st := stats{pieces: s.st.pieces - 1, bytes: s.st.bytes - uint64(e.length)}
+	b := new(leveldb.Batch)
+	b.Delete(pieceKey(c))
+	b.Put([]byte(keyStats), st.encode())
+	if err := s.db.Write(b, syncWrite); err != nil {
+		return fmt.Errorf("delete %s: %w", c, err)
+	}
+	s.st = st
+	return nil
+}
+
+// List calls fn for every piece in the store, in CID byte order, until fn
+// returns an error or ctx ends.
+func (s *Store) List(ctx context.Context, fn func(c cid.Cid, size int) error) error {
+	return s.scan(ctx, prefPiece, func(c cid.Cid, v []byte) error {
+		e, err := decodeEntry(c, v)
+		if err != nil {
+			return err
+		}
+		return fn(c, int(e.length))
+	})
+}
+
+func (s *Store) scan(ctx context.Context, prefix byte, fn func(c cid.Cid, v []byte) error) error {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{prefix}), nil)
+	defer it.Release()
+	for it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c, err := cid.Cast(it.Key()[1:])
+		if err != nil {
+			return fmt.Errorf("%w: key %x: %v", ErrIndexCorrupt, it.Key(), err)
+		}
+		if err := fn(c, it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// Usage reports how much the store holds.
+type Usage struct {
+	Pieces     uint64 // live pieces
+	PieceBytes uint64 // their bytes
+	Blocks     int    // block files
+	DiskBytes  uint64 // bytes of all block files, dead space included
+}
+
+// Usage reports the store's live content and its size on disk.
+func (s *Store) Usage() (Usage, error) {
+	s.cmu.Lock()
+	u := Usage{Pieces: s.st.pieces, PieceBytes: s.st.bytes}
+	s.cmu.Unlock()
+	ids, err := s.blockIDs()
+	if err != nil {
+		return u, err
+	}
+	u.Blocks = len(ids)
+	for _, id := range ids {
+		fi, err := os.Stat(s.blockPath(id))
+		if err != nil {
+			return u, fmt.Errorf("stat block: %w", err)
+		}
+		u.DiskBytes += uint64(fi.Size())
+	}
+	return u, nil
+}
+
+// VerifyAll re-hashes every piece against its CID and calls bad for each
+// that fails. It returns how many pieces it checked.
+func (s *Store) VerifyAll(ctx context.Context, bad func(c cid.Cid, err error)) (int, error) {
+	n := 0
+	err := s.List(ctx, func(c cid.Cid, _ int) error {
+		n++
+		data, err := s.GetPiece(ctx, c)
+		if err == nil {
+			err = pieces.Verify(c, data)
+		}
+		if err != nil {
+			bad(c, err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Close closes the index and block files. It is safe to call twice.
+func (s *Store) Close() error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	s.fmu.Lock()
+	for id, f := range s.files {
+		errs = append(errs, f.Close())
+		delete(s.files, id)
+	}
+	s.fmu.Unlock()
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // releases the flock
+	}
+	return errors.Join(errs...)
+}
+
+// Pins calls fn for every pinned root with the time it was pinned.
+func (s *Store) Pins(ctx context.Context, fn func(c cid.Cid, pinned time.Time) error) error {
+	return s.scan(ctx, prefPin, func(c cid.Cid, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("%w: pin of %s has %d bytes, want 8", ErrIndexCorrupt, c, len(v))
+		}
+		return fn(c, time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+	})
+}
+
+// Unpin removes the pin of c; the pieces stay until deleted.
+func (s *Store) Unpin(c cid.Cid) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if err := s.db.Delete(pinKey(c), syncWrite); err != nil {
+		return fmt.Errorf("unpin %s: %w", c, err)
+	}
+	return nil
+}

@@ -1,0 +1,328 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"go.uber.org/goleak"
+
+	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/pieces/store"
+)
+
+// goleveldb drains its memory pool for up to a second after Close.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"))
+}
+
+var ctx = context.Background()
+
+func open(t *testing.T, dir string, blockSize int64) *store.Store {
+	t.Helper()
+	opts := store.DefaultOptions()
+	if blockSize > 0 {
+		opts.BlockSize = blockSize
+	}
+	s, err := store.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func piece(i, n int) (cid.Cid, []byte) {
+	b := bytes.Repeat([]byte(fmt.Sprintf("piece-%d.", i)), n/8+1)[:n]
+	return pieces.SHA2_256.Sum(pieces.CodecRaw, b), b
+}
+
+func putAll(t *testing.T, s *store.Store, n, size int) map[cid.Cid][]byte {
+	t.Helper()
+	tx := s.Begin()
+	m := make(map[cid.Cid][]byte)
+	for i := range n {
+		c, b := piece(i, size)
+		if err := tx.PutPiece(c, b); err != nil {
+			t.Fatal(err)
+		}
+		m[c] = b
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func checkAll(t *testing.T, s *store.Store, m map[cid.Cid][]byte) {
+	t.Helper()
+	for c, want := range m {
+		got, err := s.GetPiece(ctx, c)
+		if err != nil {
+			t.Fatalf("get %s: %v", c, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("get %s: other bytes", c)
+		}
+	}
+}
+
+func TestPutGetReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	m := putAll(t, s, 50, 10_000)
+	checkAll(t, s, m)
+	u, err := s.Usage()
+	if err != nil || u.Pieces != 50 || u.PieceBytes != 500_000 || u.DiskBytes != 500_000 || u.Blocks != 1 {
+		t.Fatalf("usage %+v, %v", u, err)
+	}
+	// The same pieces again: nothing new is stored.
+	putAll(t, s, 50, 10_000)
+	if u2, _ := s.Usage(); u2 != u {
+		t.Fatalf("putting the same pieces again changed usage: %+v -> %+v", u, u2)
+	}
+	listed := 0
+	if err := s.List(ctx, func(c cid.Cid, size int) error {
+		if len(m[c]) != size {
+			return fmt.Errorf("listed %s with size %d", c, size)
+		}
+		listed++
+		return nil
+	}); err != nil || listed != 50 {
+		t.Fatalf("list: %d, %v", listed, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	s = open(t, dir, 0)
+	checkAll(t, s, m)
+	if u2, _ := s.Usage(); u2 != u {
+		t.Fatalf("usage after reopen %+v, want %+v", u2, u)
+	}
+}
+
+func TestNotFoundAndDelete(t *testing.T) {
+	s := open(t, t.TempDir(), 0)
+	m := putAll(t, s, 3, 100)
+	missing, _ := piece(99, 100)
+	if _, err := s.GetPiece(ctx, missing); !errors.Is(err, pieces.ErrNotFound) || !strings.Contains(err.Error(), missing.String()) {
+		t.Fatalf("get missing: %v", err)
+	}
+	for c := range m {
+		if err := s.Delete(c); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.Has(c); ok {
+			t.Fatal("deleted piece still there")
+		}
+		if _, err := s.GetPiece(ctx, c); !errors.Is(err, pieces.ErrNotFound) {
+			t.Fatalf("get deleted: %v", err)
+		}
+		break
+	}
+	if err := s.Delete(missing); err != nil {
+		t.Fatalf("deleting an absent piece: %v", err)
+	}
+	if u, _ := s.Usage(); u.Pieces != 2 || u.PieceBytes != 200 {
+		t.Fatalf("usage after delete %+v", u)
+	}
+}
+
+func TestUncommittedIsInvisibleAndReclaimed(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	kept := putAll(t, s, 5, 1000)
+	tx := s.Begin()
+	c, b := piece(100, 5000)
+	if err := tx.PutPiece(c, b); err != nil {
+		t.Fatal(err)
+	}
+	tx.Pin(c)
+	if ok, _ := s.Has(c); ok {
+		t.Fatal("an uncommitted piece is visible")
+	}
+	// The process "dies": the store is closed without Commit.
+	s.Close()
+	blk := filepath.Join(dir, "blocks", "00000001.blk")
+	if fi, _ := os.Stat(blk); fi.Size() != 10_000 {
+		t.Fatalf("block has %d bytes before reopen", fi.Size())
+	}
+	s = open(t, dir, 0)
+	if fi, _ := os.Stat(blk); fi.Size() != 5000 {
+		t.Fatalf("uncommitted tail not reclaimed: block has %d bytes, want 5000", fi.Size())
+	}
+	checkAll(t, s, kept)
+	if ok, _ := s.Has(c); ok {
+		t.Fatal("uncommitted piece appeared after reopen")
+	}
+	pins := 0
+	s.Pins(ctx, func(cid.Cid, time.Time) error { pins++; return nil })
+	if pins != 0 {
+		t.Fatal("uncommitted pin appeared")
+	}
+	// Appends go on where the committed data ends.
+	more := putAll(t, s, 2, 700)
+	checkAll(t, s, more)
+	checkAll(t, s, kept)
+}
+
+func TestBlocksSealAndRecover(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	m := putAll(t, s, 40, 100_000) // 4 MB over 1 MiB blocks
+	u, _ := s.Usage()
+	if u.Blocks < 4 {
+		t.Fatalf("%d blocks, want at least 4", u.Blocks)
+	}
+	// An interrupted put that sealed into a new block: that block goes.
+	tx := s.Begin()
+	for i := 1000; i < 1030; i++ {
+		c, b := piece(i, 100_000)
+		if err := tx.PutPiece(c, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = open(t, dir, 1<<20)
+	if u2, _ := s.Usage(); u2.Blocks != u.Blocks || u2.DiskBytes != u.DiskBytes {
+		t.Fatalf("after recovery %+v, want %+v", u2, u)
+	}
+	checkAll(t, s, m)
+}
+
+func TestCorruptionNamesThePiece(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	m := putAll(t, s, 3, 1000)
+	blk := filepath.Join(dir, "blocks", "00000001.blk")
+	raw, _ := os.ReadFile(blk)
+	raw[1500] ^= 0x01 // inside the second piece
+	os.WriteFile(blk, raw, 0o644)
+	bad, _ := piece(1, 1000) // pieces were appended in order: 1 is at 1000-2000
+	for c := range m {
+		_, err := s.GetPiece(ctx, c)
+		if c.Equals(bad) {
+			var ce *pieces.CorruptError
+			if !errors.As(err, &ce) || !ce.CID.Equals(bad) || !strings.Contains(err.Error(), bad.String()) {
+				t.Fatalf("corrupted piece: %v", err)
+			}
+		} else if err != nil {
+			t.Fatalf("intact piece %s: %v", c, err)
+		}
+	}
+	n, err := s.VerifyAll(ctx, func(c cid.Cid, err error) {
+		if !c.Equals(bad) {
+			t.Errorf("VerifyAll blamed %s", c)
+		}
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("VerifyAll: %d %v", n, err)
+	}
+	// A truncated block file: the pieces past the end are corrupt.
+	os.Truncate(blk, 2500)
+	c2, _ := piece(2, 1000)
+	if _, err := s.GetPiece(ctx, c2); !errors.Is(err, pieces.ErrCorrupt) || !strings.Contains(err.Error(), c2.String()) {
+		t.Fatalf("truncated block: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	if _, err := store.Open(dir, store.DefaultOptions()); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	s.Close()
+	bad := store.DefaultOptions()
+	bad.BlockSize = 10
+	if _, err := store.Open(t.TempDir(), bad); err == nil {
+		t.Fatal("block size 10 accepted")
+	}
+	// A store written by a future format.
+	store.SetVersion(t, dir, 99)
+	if _, err := store.Open(dir, store.DefaultOptions()); !errors.Is(err, store.ErrVersion) || !strings.Contains(err.Error(), "99") {
+		t.Fatalf("future version: %v", err)
+	}
+}
+
+func TestFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	kept := putAll(t, s, 10, 100_000) // block 1 nearly full
+	// The next block lives on a device that is always full.
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "blocks", "00000002.blk")); err != nil {
+		t.Fatal(err)
+	}
+	tx := s.Begin()
+	var err error
+	for i := 500; i < 520 && err == nil; i++ {
+		c, b := piece(i, 100_000)
+		err = tx.PutPiece(c, b)
+	}
+	if err == nil || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), "00000002.blk") {
+		t.Fatalf("put onto a full disk: %v", err)
+	}
+	tx.Discard()
+	checkAll(t, s, kept)
+	s.Close()
+	os.Remove(filepath.Join(dir, "blocks", "00000002.blk"))
+	s = open(t, dir, 1<<20)
+	checkAll(t, s, kept)
+}
+
+func TestConcurrentPutsAndReads(t *testing.T) {
+	s := open(t, t.TempDir(), 1<<20)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Go(func() {
+			for round := range 5 {
+				tx := s.Begin()
+				var mine []cid.Cid
+				for i := range 10 {
+					c, b := piece(w*1000+round*10+i%7, 30_000) // overlapping pieces across rounds
+					if err := tx.PutPiece(c, b); err != nil {
+						errs <- err
+						return
+					}
+					mine = append(mine, c)
+				}
+				if err := tx.Commit(); err != nil {
+					errs <- err
+					return
+				}
+				for _, c := range mine {
+					if _, err := s.GetPiece(ctx, c); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	u, _ := s.Usage()
+	n := 0
+	s.List(ctx, func(cid.Cid, int) error { n++; return nil })
+	if u.Pieces != uint64(n) {
+		t.Fatalf("usage counts %d pieces, list finds %d", u.Pieces, n)
+	}
+}

@@ -1,0 +1,206 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/syndtr/goleveldb/leveldb"
+	"golang.org/x/sys/unix"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// maxTxEntries bounds the index entries a Tx holds in memory: past it the
+// Tx commits what it has (those pieces become readable, the root does not
+// exist yet) and goes on. 65,536 entries is 64 GiB of 1 MiB chunks.
+const maxTxEntries = 1 << 16
+
+// Tx groups the pieces of one put: their bytes are appended as they come and
+// made durable, with their index entries, in one Commit. Pieces of a Tx that
+// is discarded, or of a process that dies before Commit, are never indexed.
+// A Tx is used by one goroutine.
+type Tx struct {
+	s       *Store
+	pending []pending
+	seen    map[string]struct{}
+	touched map[uint32]*os.File
+	pins    []cid.Cid
+	done    bool
+}
+
+type pending struct {
+	c cid.Cid
+	e entry
+}
+
+var _ pieces.Putter = (*Tx)(nil)
+
+// Begin starts a transaction.
+func (s *Store) Begin() *Tx {
+	return &Tx{s: s, seen: make(map[string]struct{}), touched: make(map[uint32]*os.File)}
+}
+
+// PutPiece appends data as the piece c unless the store already has it. The
+// caller vouches that c names data (it hashed or verified it). PutPiece
+// implements pieces.Putter.
+func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
+	if t.done {
+		return ErrClosed
+	}
+	if len(data) > pieces.MaxPieceSize {
+		return fmt.Errorf("%w: piece %s of %d bytes (max %d)", pieces.ErrTooLarge, c, len(data), pieces.MaxPieceSize)
+	}
+	k := c.KeyString()
+	if _, ok := t.seen[k]; ok {
+		return nil
+	}
+	if has, err := t.s.Has(c); err != nil {
+		return err
+	} else if has {
+		t.seen[k] = struct{}{}
+		return nil
+	}
+	e, f, err := t.s.append(c, data)
+	if err != nil {
+		return err
+	}
+	t.seen[k] = struct{}{}
+	t.touched[e.block] = f
+	t.pending = append(t.pending, pending{c: c, e: e})
+	if len(t.pending) >= maxTxEntries {
+		return t.flush()
+	}
+	return nil
+}
+
+// Pin marks c as a root the user asked to keep (a file put or fetched);
+// it is recorded at Commit.
+func (t *Tx) Pin(c cid.Cid) { t.pins = append(t.pins, c) }
+
+// Commit makes every piece put and pin durable and visible.
+func (t *Tx) Commit() error {
+	if t.done {
+		return ErrClosed
+	}
+	t.done = true
+	return t.flush()
+}
+
+// Discard abandons the Tx: its bytes stay as dead space, never indexed.
+func (t *Tx) Discard() { t.done = true }
+
+func (t *Tx) flush() error {
+	s := t.s
+	s.wmu.Lock()
+	if s.closed {
+		s.wmu.Unlock()
+		return ErrClosed
+	}
+	snap := s.act // everything below snap.end is written, synced next
+	af, err := s.file(snap.block)
+	s.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	t.touched[snap.block] = af
+	for _, f := range t.touched {
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return fmt.Errorf("sync block %s: %w", f.Name(), err)
+		}
+	}
+	clear(t.touched)
+
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	b := new(leveldb.Batch)
+	st := s.st
+	for _, p := range t.pending {
+		key := pieceKey(p.c)
+		if has, err := s.db.Has(key, nil); err != nil {
+			return fmt.Errorf("look up %s: %w", p.c, err)
+		} else if has {
+			continue // another Tx committed the same piece first
+		}
+		b.Put(key, p.e.encode())
+		st.pieces++
+		st.bytes += uint64(p.e.length)
+	}
+	now := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+	for _, c := range t.pins {
+		b.Put(pinKey(c), now)
+	}
+	if snap.block > s.recorded.block || (snap.block == s.recorded.block && snap.end > s.recorded.end) {
+		s.recorded = snap
+	}
+	b.Put([]byte(keyActive), s.recorded.encode())
+	b.Put([]byte(keyStats), st.encode())
+	if err := s.db.Write(b, syncWrite); err != nil {
+		return fmt.Errorf("commit index: %w", err)
+	}
+	s.st = st
+	t.pending = t.pending[:0]
+	t.pins = t.pins[:0]
+	return nil
+}
+
+// append writes data at the end of the active block, sealing it first when
+// data would take it past the block size.
+func (s *Store) append(c cid.Cid, data []byte) (entry, *os.File, error) {
+	crc := crc32.Checksum(data, castagnoli)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return entry{}, nil, ErrClosed
+	}
+	if s.act.end > 0 && s.act.end+uint64(len(data)) > uint64(s.opts.BlockSize) {
+		if err := s.seal(); err != nil {
+			return entry{}, nil, err
+		}
+	}
+	f, err := s.file(s.act.block)
+	if err != nil {
+		return entry{}, nil, err
+	}
+	if _, err := f.WriteAt(data, int64(s.act.end)); err != nil {
+		// Leave no partial piece behind (a full disk): the next append
+		// starts where this one did.
+		terr := f.Truncate(int64(s.act.end))
+		return entry{}, nil, errors.Join(fmt.Errorf("store piece %s in %s: %w", c, f.Name(), err), terr)
+	}
+	e := entry{block: s.act.block, offset: s.act.end, length: uint32(len(data)), crc: crc}
+	s.act.end += uint64(len(data))
+	return e, f, nil
+}
+
+// seal starts a new active block. The old one is synced by the Commit of
+// every Tx that wrote to it; the new file's directory entry is synced here.
+func (s *Store) seal() error {
+	next := s.act.block + 1
+	if _, err := s.file(next); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Join(s.dir, "blocks")); err != nil {
+		return err
+	}
+	s.log.Debug("sealed block", "block", s.act.block, "bytes", s.act.end)
+	s.act = active{block: next}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
