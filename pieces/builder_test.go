@@ -254,3 +254,25 @@ func TestReaderCatchesWrongSizes(t *testing.T) {
 		t.Fatalf("opening a raw piece as a file: %v", err)
 	}
 }
+
+func TestCopyRange(t *testing.T) {
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize, opt.Inline, opt.MaxLinks = 700, 50, 3
+	data := randBytes(9, 20_000)
+	s := newMemStore()
+	f := mustOpen(t, s, build(t, s, data, opt).Root)
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		off, n := r.IntN(len(data)+5), r.IntN(3000)-10
+		f.Seek(int64(off), io.SeekStart)
+		var buf bytes.Buffer
+		got, err := f.CopyRange(&buf, int64(n))
+		want := data[min(off, len(data)):min(len(data), max(off, off+n))]
+		if err != nil || got != int64(len(want)) || !bytes.Equal(buf.Bytes(), want) {
+			t.Fatalf("CopyRange(off %d, n %d) = %d, %v; want %d bytes", off, n, got, err, len(want))
+		}
+		if pos, _ := f.Seek(0, io.SeekCurrent); pos != int64(min(off, len(data))+len(want)) && off < len(data) {
+			t.Fatalf("position %d after CopyRange", pos)
+		}
+	}
+}

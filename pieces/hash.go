@@ -119,7 +119,12 @@ func ParseCID(s string) (cid.Cid, error) {
 	}
 	c, err := cid.Decode(s)
 	if err != nil {
-		return cid.Undef, fmt.Errorf("%w %q: %v", ErrInvalidCID, s, err)
+		// go-cid repeats its own "invalid cid: " prefix; say it once.
+		msg := err.Error()
+		for strings.HasPrefix(msg, "invalid cid: ") {
+			msg = strings.TrimPrefix(msg, "invalid cid: ")
+		}
+		return cid.Undef, fmt.Errorf("%w %q: %s", ErrInvalidCID, s, msg)
 	}
 	if err := CheckCID(c); err != nil {
 		return cid.Undef, err

@@ -172,11 +172,13 @@ func (f *File) readSome(p []byte, off uint64) (int, error) {
 }
 
 // segment is a piece of content in file order: inline bytes of a
-// descriptor, or a chunk link; skip bytes at its start are not wanted.
+// descriptor, or a chunk link; skip bytes at its start are not wanted, and
+// a copy takes the take bytes after them.
 type segment struct {
 	data []byte
 	link Link
 	skip uint64
+	take uint64
 }
 
 // locate walks one path of the tree, by link sizes, to the segment at off.

@@ -67,10 +67,18 @@ type fetched struct {
 }
 
 // WriteTo implements io.WriterTo: it writes the content from the current
-// position to the end, fetching up to ReadAhead chunks in parallel ahead of
-// the one being written. Memory stays bounded by ReadAhead+1 chunks.
+// position to the end; see CopyRange.
 func (f *File) WriteTo(w io.Writer) (int64, error) {
-	if f.pos >= f.Size() {
+	return f.CopyRange(w, f.Size()-f.pos)
+}
+
+// CopyRange writes n bytes (fewer at the end of the file) from the current
+// position to w and advances the position, fetching up to ReadAhead chunks
+// in parallel ahead of the one being written. Memory stays bounded by
+// ReadAhead+1 chunks.
+func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
+	end := min(f.Size(), f.pos+max(n, 0))
+	if f.pos >= end {
 		return 0, nil
 	}
 	var fetches sync.WaitGroup
@@ -83,7 +91,17 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	var walkErr error
 	go func() {
 		defer close(queue)
-		walkErr = f.walk(uint64(f.pos), func(s segment) error {
+		at := uint64(f.pos)
+		walkErr = f.walk(at, func(s segment) error {
+			if at >= uint64(end) {
+				return errStop
+			}
+			size := s.link.Size
+			if !s.link.CID.Defined() {
+				size = uint64(len(s.data))
+			}
+			s.take = min(size-s.skip, uint64(end)-at)
+			at += s.take
 			fe := &fetched{seg: s, done: make(chan struct{})}
 			if !s.link.CID.Defined() {
 				fe.data = s.data
@@ -121,7 +139,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 			continue
 		}
 		var n int
-		n, err = w.Write(fe.data[fe.seg.skip:])
+		n, err = w.Write(fe.data[fe.seg.skip : fe.seg.skip+fe.seg.take])
 		written += int64(n)
 		f.pos += int64(n)
 		if err != nil {

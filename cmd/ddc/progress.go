@@ -1,0 +1,65 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// progressMin is the size from which put and get show a progress bar.
+const progressMin = 64 << 20
+
+// progress is a byte progress bar on stderr when stderr is a terminal and
+// the work is large (or of unknown size); otherwise it does nothing.
+type progress struct{ bar *progressbar.ProgressBar }
+
+func (e *env) newProgress(size int64, what string) *progress {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) || (size >= 0 && size < progressMin) {
+		return &progress{}
+	}
+	return &progress{bar: progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionThrottle(100e6),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSpinnerType(14),
+	)}
+}
+
+func (p *progress) set(n uint64) {
+	if p.bar != nil {
+		p.bar.Set64(int64(n))
+	}
+}
+
+func (p *progress) done() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}
+
+// countingWriter reports bytes written through it to a progress bar.
+type countingWriter struct {
+	w io.Writer
+	n uint64
+	p *progress
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += uint64(n)
+	c.p.set(c.n)
+	return n, err
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+func newPutCmd(e *env) *cobra.Command {
+	var (
+		tags          []string
+		chunk, inline string
+		hash          string
+	)
+	c := &cobra.Command{
+		Use:   "put PATH|-",
+		Short: "Store a file (or stdin) and print its CID",
+		Long: `Store a file, or standard input when PATH is -, and print the CID of its
+descriptor alone on stdout. The same bytes with the same tags and options
+always give the same CID, and are stored once.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt, err := buildOptions(tags, chunk, inline, hash)
+			if err != nil {
+				return usageErr(err)
+			}
+			in, size, err := openInput(e, args[0])
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			bar := e.newProgress(size, "put")
+			opt.Progress = bar.set
+			res, err := r.Put(cmd.Context(), in, opt)
+			bar.done()
+			if err != nil {
+				return fmt.Errorf("put %s: %w", args[0], err)
+			}
+			if e.json {
+				return writeJSON(e.stdout, map[string]any{"cid": res.Root.String(), "size": res.Size, "pieces": res.Pieces})
+			}
+			fmt.Fprintln(e.stdout, res.Root)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringArrayVarP(&tags, "tag", "t", nil, "tag KEY=VALUE (repeatable)")
+	f.StringVar(&chunk, "chunk-size", "1MiB", fmt.Sprintf("bytes per data piece (%d B to 4 MiB)", pieces.MinChunkSize))
+	f.StringVar(&inline, "inline", "4KiB", "bytes stored inline in the descriptor (whole file when it fits)")
+	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
+	e.jsonFlag(c)
+	return c
+}
+
+func buildOptions(tags []string, chunk, inline, hash string) (pieces.BuildOptions, error) {
+	opt := pieces.DefaultBuildOptions()
+	var err error
+	if opt.Hash, err = pieces.ParseHash(hash); err != nil {
+		return opt, err
+	}
+	n, err := parseSize(chunk)
+	if err != nil {
+		return opt, fmt.Errorf("--chunk-size: %w", err)
+	}
+	opt.ChunkSize = int(n)
+	if n, err = parseSize(inline); err != nil {
+		return opt, fmt.Errorf("--inline: %w", err)
+	}
+	opt.Inline = int(n)
+	for _, s := range tags {
+		t, err := pieces.ParseTag(s)
+		if err != nil {
+			return opt, fmt.Errorf("--tag %w", err)
+		}
+		opt.Tags = append(opt.Tags, t)
+	}
+	return opt, opt.Validate()
+}
+
+// openInput opens PATH, or stdin for "-", and returns its size (-1 when
+// unknown).
+func openInput(e *env, path string) (io.ReadCloser, int64, error) {
+	if path == "-" {
+		return io.NopCloser(e.stdin), -1, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("input: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("input: %w", err)
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, 0, usageErr(fmt.Errorf("input %s is a directory; put takes one file", path))
+	}
+	return f, fi.Size(), nil
+}

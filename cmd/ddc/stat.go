@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// jsonTag is a tag in --json output: value as text when it is UTF-8, as
+// hex in value_hex otherwise.
+type jsonTag struct {
+	Key        string `json:"key"`
+	Value      string `json:"value,omitempty"`
+	ValueHex   string `json:"value_hex,omitempty"`
+	Searchable bool   `json:"searchable"`
+}
+
+func jsonTags(tags []pieces.Tag) []jsonTag {
+	out := make([]jsonTag, len(tags))
+	for i, t := range tags {
+		out[i] = jsonTag{Key: t.Key, Searchable: t.Searchable}
+		if utf8.Valid(t.Value) {
+			out[i].Value = string(t.Value)
+		} else {
+			out[i].ValueHex = hex.EncodeToString(t.Value)
+		}
+	}
+	return out
+}
+
+func tagList(tags []pieces.Tag) string {
+	s := make([]string, len(tags))
+	for i, t := range tags {
+		s[i] = t.Key + "=" + printableValue(t.Value)
+	}
+	return strings.Join(s, " ")
+}
+
+func newStatCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "stat CID",
+		Short: "Describe a file: size, pieces, tree depth, tags, inline bytes",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := pieces.ParseCID(args[0])
+			if err != nil {
+				return err
+			}
+			return e.withRepo(cmd.Context(), func(ctx context.Context, r *repo.Repo) error {
+				st, err := r.Stat(ctx, c)
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return writeJSON(e.stdout, map[string]any{
+						"cid": st.CID.String(), "size": st.Size, "pieces": st.Pieces, "descriptors": st.Descriptors,
+						"depth": st.Depth, "inline": st.Inline, "tags": jsonTags(st.Tags),
+					})
+				}
+				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(w, "cid\t%s\n", st.CID)
+				fmt.Fprintf(w, "size\t%s (%d bytes)\n", humanSize(st.Size), st.Size)
+				fmt.Fprintf(w, "pieces\t%d (%d descriptors)\n", st.Pieces, st.Descriptors)
+				fmt.Fprintf(w, "depth\t%d\n", st.Depth)
+				fmt.Fprintf(w, "inline\t%d bytes\n", st.Inline)
+				for _, t := range st.Tags {
+					fmt.Fprintf(w, "tag\t%s=%s\n", t.Key, printableValue(t.Value))
+				}
+				return w.Flush()
+			})
+		},
+	}
+	e.jsonFlag(c)
+	return c
+}
+
+func newLsCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "ls",
+		Short: "List the files in the repo with their size and tags",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.withRepo(cmd.Context(), func(ctx context.Context, r *repo.Repo) error {
+				var rows []map[string]any
+				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				err := r.Files(ctx, func(fi repo.FileInfo) error {
+					if fi.Err != nil {
+						fmt.Fprintf(e.stderr, "ddc: %s: %v\n", fi.CID, fi.Err)
+					}
+					if e.json {
+						row := map[string]any{"cid": fi.CID.String(), "size": fi.Size, "tags": jsonTags(fi.Tags), "pinned": fi.Pinned}
+						if fi.Err != nil {
+							row["error"] = fi.Err.Error()
+						}
+						rows = append(rows, row)
+						return nil
+					}
+					_, err := fmt.Fprintf(w, "%s\t%s\t%s\n", fi.CID, humanSize(fi.Size), tagList(fi.Tags))
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if e.json {
+					if rows == nil {
+						rows = []map[string]any{}
+					}
+					return writeJSON(e.stdout, rows)
+				}
+				return w.Flush()
+			})
+		},
+	}
+	e.jsonFlag(c)
+	return c
+}
+
+// withRepo opens the repo, runs fn and closes it.
+func (e *env) withRepo(ctx context.Context, fn func(context.Context, *repo.Repo) error) error {
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(ctx, r)
+}

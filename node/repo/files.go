@@ -1,0 +1,62 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// Put stores the content of rd as a file, pins it and returns its root.
+// The put is durable when Put returns: all its pieces and the pin are
+// committed together, so an interrupted Put leaves no trace but dead bytes.
+func (r *Repo) Put(ctx context.Context, rd io.Reader, opt pieces.BuildOptions) (pieces.BuildResult, error) {
+	tx := r.Store.Begin()
+	res, err := pieces.Build(ctx, rd, tx, opt)
+	if err != nil {
+		tx.Discard()
+		return res, err
+	}
+	tx.Pin(res.Root)
+	if err := tx.Commit(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// OpenFile opens the file c for reading from the store.
+func (r *Repo) OpenFile(ctx context.Context, c cid.Cid) (*pieces.File, error) {
+	return pieces.Open(ctx, r.Store, c)
+}
+
+// Stat describes the file c from its descriptors.
+func (r *Repo) Stat(ctx context.Context, c cid.Cid) (pieces.Stat, error) {
+	return pieces.StatFile(ctx, r.Store, c)
+}
+
+// FileInfo is a pinned file as ls shows it.
+type FileInfo struct {
+	CID    cid.Cid
+	Size   uint64
+	Tags   []pieces.Tag
+	Pinned time.Time
+	Err    error // set when the root cannot be read
+}
+
+// Files calls fn for every pinned file, in CID order.
+func (r *Repo) Files(ctx context.Context, fn func(FileInfo) error) error {
+	return r.Store.Pins(ctx, func(c cid.Cid, at time.Time) error {
+		fi := FileInfo{CID: c, Pinned: at}
+		f, err := r.OpenFile(ctx, c)
+		if err != nil {
+			fi.Err = fmt.Errorf("read root: %w", err)
+		} else {
+			fi.Size, fi.Tags = uint64(f.Size()), f.Root().Tags
+		}
+		return fn(fi)
+	})
+}

@@ -1,0 +1,129 @@
+package repo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddc-project/ddc/pieces/store"
+)
+
+const (
+	configFile   = "config.json"
+	identityFile = "identity.key"
+	storeDir     = "store"
+)
+
+// Repo is an open repository.
+type Repo struct {
+	Path     string
+	Config   Config
+	Identity crypto.PrivKey
+	Store    *store.Store
+}
+
+// DefaultPath is $DDC_PATH, or ~/.ddc.
+func DefaultPath() string {
+	if p := os.Getenv("DDC_PATH"); p != "" {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".ddc"
+	}
+	return filepath.Join(home, ".ddc")
+}
+
+// IsInitialized reports whether path holds a repo.
+func IsInitialized(path string) bool {
+	_, err := os.Stat(filepath.Join(path, configFile))
+	return err == nil
+}
+
+// Init creates a repo at path with cfg and a new identity key. The config
+// file is written last, so a repo whose Init was interrupted is not taken
+// for one and can be initialised again.
+func Init(path string, cfg Config) (peer.ID, error) {
+	if IsInitialized(path) {
+		return "", fmt.Errorf("%w at %s", ErrExists, path)
+	}
+	if err := cfg.Validate(); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return "", fmt.Errorf("create repo: %w", err)
+	}
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		return "", fmt.Errorf("generate identity: %w", err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("derive peer ID: %w", err)
+	}
+	kb, err := crypto.MarshalPrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("encode identity: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(path, identityFile), kb, 0o600); err != nil {
+		return "", fmt.Errorf("write identity: %w", err)
+	}
+	s, err := store.Open(filepath.Join(path, storeDir), cfg.storeOptions())
+	if err != nil {
+		return "", err
+	}
+	if err := s.Close(); err != nil {
+		return "", err
+	}
+	cfg.PeerID = id.String()
+	cb, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(filepath.Join(path, configFile), append(cb, '\n'), 0o600); err != nil {
+		return "", fmt.Errorf("write config: %w", err)
+	}
+	return id, nil
+}
+
+// Open opens the repo at path. logger may be nil.
+func Open(path string, logger *slog.Logger) (r *Repo, err error) {
+	cfg, err := readConfig(filepath.Join(path, configFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w at %s (run 'ddc init --repo %s')", ErrNotInitialized, path, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	kb, err := os.ReadFile(filepath.Join(path, identityFile))
+	if err != nil {
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	key, err := crypto.UnmarshalPrivateKey(kb)
+	if err != nil {
+		return nil, fmt.Errorf("%w: identity %s: %v", ErrConfig, filepath.Join(path, identityFile), err)
+	}
+	opts := cfg.storeOptions()
+	opts.Logger = logger
+	s, err := store.Open(filepath.Join(path, storeDir), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{Path: path, Config: cfg, Identity: key, Store: s}, nil
+}
+
+// PeerID is the node's identity.
+func (r *Repo) PeerID() peer.ID {
+	id, _ := peer.IDFromPrivateKey(r.Identity) // checked at Open
+	return id
+}
+
+// Close closes the store.
+func (r *Repo) Close() error { return r.Store.Close() }
