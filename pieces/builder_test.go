@@ -260,7 +260,13 @@ func TestCopyRange(t *testing.T) {
 	opt.ChunkSize, opt.Inline, opt.MaxLinks = 700, 50, 3
 	data := randBytes(9, 20_000)
 	s := newMemStore()
-	f := mustOpen(t, s, build(t, s, data, opt).Root)
+	root := build(t, s, data, opt).Root
+	for _, g := range []pieces.Getter{s, readerStore{s}} {
+		copyRanges(t, mustOpen(t, g, root), data)
+	}
+}
+
+func copyRanges(t *testing.T, f *pieces.File, data []byte) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 300 {
 		off, n := r.IntN(len(data)+5), r.IntN(3000)-10

@@ -53,3 +53,14 @@ func randBytes(seed uint64, n int) []byte {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// readerStore adds ReadPiece, so readers take the buffer-reusing path.
+type readerStore struct{ *memStore }
+
+func (s readerStore) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	b, err := s.GetPiece(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf[:0], b...), nil
+}

@@ -20,6 +20,15 @@ type Getter interface {
 	GetPiece(ctx context.Context, c cid.Cid) ([]byte, error)
 }
 
+// PieceReader is an optional extra of a Getter: ReadPiece reads the piece
+// into buf, growing it when too small, and returns the filled slice, so a
+// sequential reader can reuse a few buffers instead of allocating one per
+// chunk. The returned slice is buf or one the caller now owns, never memory
+// the implementation keeps. Its guarantees and errors are GetPiece's.
+type PieceReader interface {
+	ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error)
+}
+
 // node is a decoded descriptor with the end offset of each link's content,
 // relative to the end of its inline data, for binary search.
 type node struct {
@@ -257,7 +266,18 @@ func (f *File) chunk(l Link) ([]byte, error) {
 }
 
 func fetchChunk(ctx context.Context, g Getter, l Link) ([]byte, error) {
-	data, err := g.GetPiece(ctx, l.CID)
+	return fetchChunkInto(ctx, g, l, nil)
+}
+
+// fetchChunkInto fetches into buf when g is a PieceReader.
+func fetchChunkInto(ctx context.Context, g Getter, l Link, buf []byte) ([]byte, error) {
+	var data []byte
+	var err error
+	if pr, ok := g.(PieceReader); ok && buf != nil {
+		data, err = pr.ReadPiece(ctx, l.CID, buf)
+	} else {
+		data, err = g.GetPiece(ctx, l.CID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ func (f *File) walkNode(n *node, off uint64, depth int, fn func(segment) error) 
 type fetched struct {
 	seg  segment
 	done chan struct{}
+	buf  []byte // from the buffer cycle; nil for inline segments
 	data []byte
 	err  error
 }
@@ -87,7 +88,14 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 	defer cancel()
 	ahead := max(f.ReadAhead, 1)
 	queue := make(chan *fetched, ahead)
-	slots := make(chan struct{}, ahead)
+	// Chunk buffers cycle from the walker, in file order, to a fetcher and
+	// back from the writer: ahead+1 of them bound the fetches in flight and
+	// the memory. Taking them in order is what keeps the cycle from
+	// deadlocking: the writer always waits on the oldest buffer taken.
+	bufs := make(chan []byte, ahead+1)
+	for range ahead + 1 {
+		bufs <- []byte{}
+	}
 	var walkErr error
 	go func() {
 		defer close(queue)
@@ -108,14 +116,13 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 				close(fe.done)
 			} else {
 				select {
-				case slots <- struct{}{}:
+				case fe.buf = <-bufs:
 				case <-ctx.Done():
 					return errStop
 				}
 				fetches.Go(func() {
 					defer close(fe.done)
-					fe.data, fe.err = fetchChunk(ctx, f.get, s.link)
-					<-slots
+					fe.data, fe.err = fetchChunkInto(ctx, f.get, s.link, fe.buf[:cap(fe.buf)])
 				})
 			}
 			select {
@@ -144,6 +151,11 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 		f.pos += int64(n)
 		if err != nil {
 			cancel()
+		}
+		if _, ours := f.get.(PieceReader); ours && fe.buf != nil {
+			bufs <- fe.data[:0] // the filled (perhaps grown) buffer goes round again
+		} else if fe.buf != nil {
+			bufs <- fe.buf
 		}
 	}
 	if err != nil {

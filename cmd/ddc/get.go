@@ -40,6 +40,7 @@ so a failed get leaves nothing at the path.`,
 			bar := e.newProgress(f.Size(), "get")
 			defer bar.done()
 			if out == "-" {
+				growPipe(e.stdout)
 				_, err = f.WriteTo(&countingWriter{w: e.stdout, p: bar})
 				return err
 			}
@@ -108,6 +109,7 @@ func newCatCmd(e *env) *cobra.Command {
 				length = f.Size() - offset
 			}
 			f.Seek(offset, io.SeekStart)
+			growPipe(e.stdout)
 			_, err = f.CopyRange(e.stdout, length)
 			return err
 		},

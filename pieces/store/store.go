@@ -41,6 +41,7 @@ type Store struct {
 	// wmu serialises appends to the active block.
 	wmu    sync.Mutex
 	act    active // act.end is the active file's current size, committed or not
+	queued uint64 // act's bytes below this have had writeback started
 	closed bool
 
 	// cmu serialises index commits and guards what they change.
@@ -49,7 +50,10 @@ type Store struct {
 	recorded active // the active record last committed; never moves back
 }
 
-var _ pieces.Getter = (*Store)(nil)
+var (
+	_ pieces.Getter      = (*Store)(nil)
+	_ pieces.PieceReader = (*Store)(nil)
+)
 
 // Open opens the store in dir, creating it if it does not exist, and
 // recovers from an interrupted put. It fails with ErrLocked when another
@@ -157,6 +161,11 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
+	// The active file may have just been created: make its name durable
+	// before any commit can point into it.
+	if err := syncDir(filepath.Join(s.dir, "blocks")); err != nil {
+		return err
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("stat block: %w", err)
@@ -177,6 +186,7 @@ func (s *Store) recover() error {
 		s.act.end = size
 		s.recorded = s.act
 	}
+	s.queued = s.act.end
 	return nil
 }
 
@@ -234,6 +244,12 @@ func (s *Store) lookup(c cid.Cid) (entry, error) {
 // GetPiece returns the bytes of c, checked against the CRC recorded when
 // they were put. It implements pieces.Getter.
 func (s *Store) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return s.ReadPiece(ctx, c, nil)
+}
+
+// ReadPiece is GetPiece into buf, which is grown when too small. It
+// implements pieces.PieceReader.
+func (s *Store) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -245,7 +261,10 @@ func (s *Store) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, e.length)
+	if cap(buf) < int(e.length) {
+		buf = make([]byte, e.length)
+	}
+	buf = buf[:e.length]
 	n, err := f.ReadAt(buf, int64(e.offset))
 	if n < len(buf) {
 		if err == nil || errors.Is(err, io.EOF) {

@@ -16,6 +16,12 @@ import (
 	"github.com/ddc-project/ddc/pieces"
 )
 
+// writebackStep is how many appended bytes the store lets pile up before it
+// asks the kernel to start writing them out. Without it a large put's bytes
+// all wait in the page cache (writeback starts at 10% of RAM dirty) and the
+// commit's fdatasync flushes them after hashing is done, instead of while.
+const writebackStep = 8 << 20
+
 // maxTxEntries bounds the index entries a Tx holds in memory: past it the
 // Tx commits what it has (those pieces become readable, the root does not
 // exist yet) and goes on. 65,536 entries is 64 GiB of 1 MiB chunks.
@@ -66,9 +72,14 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 		t.seen[k] = struct{}{}
 		return nil
 	}
-	e, f, err := t.s.append(c, data)
+	e, f, wb, err := t.s.append(c, data)
 	if err != nil {
 		return err
+	}
+	if wb.n > 0 {
+		// Starts writeback and returns; Commit's fdatasync is still what
+		// makes the bytes durable. A failure here is reported there.
+		unix.SyncFileRange(int(f.Fd()), int64(wb.off), int64(wb.n), unix.SYNC_FILE_RANGE_WRITE)
 	}
 	t.seen[k] = struct{}{}
 	t.touched[e.block] = f
@@ -149,33 +160,42 @@ func (t *Tx) flush() error {
 	return nil
 }
 
+// span is a byte range of a block file.
+type span struct{ off, n uint64 }
+
 // append writes data at the end of the active block, sealing it first when
-// data would take it past the block size.
-func (s *Store) append(c cid.Cid, data []byte) (entry, *os.File, error) {
+// data would take it past the block size. It returns the range whose
+// writeback the caller should start, if one is due.
+func (s *Store) append(c cid.Cid, data []byte) (entry, *os.File, span, error) {
 	crc := crc32.Checksum(data, castagnoli)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.closed {
-		return entry{}, nil, ErrClosed
+		return entry{}, nil, span{}, ErrClosed
 	}
 	if s.act.end > 0 && s.act.end+uint64(len(data)) > uint64(s.opts.BlockSize) {
 		if err := s.seal(); err != nil {
-			return entry{}, nil, err
+			return entry{}, nil, span{}, err
 		}
 	}
 	f, err := s.file(s.act.block)
 	if err != nil {
-		return entry{}, nil, err
+		return entry{}, nil, span{}, err
 	}
 	if _, err := f.WriteAt(data, int64(s.act.end)); err != nil {
 		// Leave no partial piece behind (a full disk): the next append
 		// starts where this one did.
 		terr := f.Truncate(int64(s.act.end))
-		return entry{}, nil, errors.Join(fmt.Errorf("store piece %s in %s: %w", c, f.Name(), err), terr)
+		return entry{}, nil, span{}, errors.Join(fmt.Errorf("store piece %s in %s: %w", c, f.Name(), err), terr)
 	}
 	e := entry{block: s.act.block, offset: s.act.end, length: uint32(len(data)), crc: crc}
 	s.act.end += uint64(len(data))
-	return e, f, nil
+	var wb span
+	if s.act.end-s.queued >= writebackStep {
+		wb = span{off: s.queued, n: s.act.end - s.queued}
+		s.queued = s.act.end
+	}
+	return e, f, wb, nil
 }
 
 // seal starts a new active block. The old one is synced by the Commit of
@@ -190,6 +210,7 @@ func (s *Store) seal() error {
 	}
 	s.log.Debug("sealed block", "block", s.act.block, "bytes", s.act.end)
 	s.act = active{block: next}
+	s.queued = 0
 	return nil
 }
 

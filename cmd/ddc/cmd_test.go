@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs ddc in-process against one repo.
+type cli struct {
+	t    *testing.T
+	repo string
+}
+
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	c := &cli{t: t, repo: filepath.Join(t.TempDir(), "repo")}
+	c.ok("", "init")
+	return c
+}
+
+func (c *cli) run(stdin string, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"--repo", c.repo}, args...), strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func (c *cli) ok(stdin string, args ...string) string {
+	c.t.Helper()
+	code, out, errs := c.run(stdin, args...)
+	if code != 0 {
+		c.t.Fatalf("ddc %v: exit %d: %s", args, code, errs)
+	}
+	return out
+}
+
+func TestPutGetCatStat(t *testing.T) {
+	c := newCLI(t)
+	content := strings.Repeat("0123456789", 1000) // 10,000 bytes: head + chunks at 1 KiB
+	id := strings.TrimSpace(c.ok(content, "put", "-", "--chunk-size", "1K", "-t", "title=ten thousand", "-t", "n=1"))
+	if again := strings.TrimSpace(c.ok(content, "put", "-", "--chunk-size", "1K", "-t", "title=ten thousand", "-t", "n=1")); again != id {
+		t.Fatalf("same input gave %s then %s", id, again)
+	}
+	if got := c.ok("", "cat", id); got != content {
+		t.Fatalf("cat returned %d bytes", len(got))
+	}
+	if got := c.ok("", "cat", id, "--offset", "4090", "--length", "20"); got != content[4090:4110] {
+		t.Fatalf("cat range = %q", got)
+	}
+	if got := c.ok("", "cat", id, "--offset", "9995"); got != content[9995:] {
+		t.Fatalf("cat tail = %q", got)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	c.ok("", "get", id, "-o", out)
+	if b, _ := os.ReadFile(out); string(b) != content {
+		t.Fatal("get wrote other bytes")
+	}
+	var st struct {
+		CID                         string
+		Size, Pieces, Depth, Inline int
+		Tags                        []struct{ Key, Value string }
+	}
+	if err := json.Unmarshal([]byte(c.ok("", "stat", id, "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	// 4096 inline + 5904 in 1 KiB chunks = 6 chunks + the root.
+	if st.CID != id || st.Size != 10_000 || st.Pieces != 7 || st.Depth != 0 || st.Inline != 4096 || len(st.Tags) != 2 || st.Tags[0].Value != "ten thousand" {
+		t.Fatalf("stat %+v", st)
+	}
+	human := c.ok("", "stat", id)
+	for _, want := range []string{"size    9.8 KiB (10000 bytes)", "pieces  7 (1 descriptors)", "tag     title=ten thousand"} {
+		if !strings.Contains(human, want) {
+			t.Errorf("stat output lacks %q:\n%s", want, human)
+		}
+	}
+	var ls []struct {
+		CID  string
+		Size int
+	}
+	if err := json.Unmarshal([]byte(c.ok("", "ls", "--json")), &ls); err != nil || len(ls) != 1 || ls[0].CID != id || ls[0].Size != 10_000 {
+		t.Fatalf("ls %+v %v", ls, err)
+	}
+	var put struct {
+		CID    string
+		Size   int
+		Pieces int
+	}
+	json.Unmarshal([]byte(c.ok("x", "put", "-", "--json")), &put)
+	if put.Size != 1 || put.Pieces != 1 || !strings.HasPrefix(put.CID, "bafy") {
+		t.Fatalf("put --json %+v", put)
+	}
+}
+
+func TestBadInputExitCodes(t *testing.T) {
+	c := newCLI(t)
+	id := strings.TrimSpace(c.ok("hello", "put", "-"))
+	c.ok("", "repo", "stat") // the repo works before the bad calls
+	before := snapshot(t, c.repo)
+	// A CID that parses but is not in the repo: put into another repo.
+	other := newCLI(t)
+	absent := strings.TrimSpace(other.ok("absent", "put", "-"))
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"malformed CID", "", []string{"get", "bafy-nope"}, exitUsage, "invalid CID"},
+		{"dag-pb CID", "", []string{"cat", "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"}, exitUsage, "version 0"},
+		{"unknown hash", "x", []string{"put", "-", "--hash", "md5"}, exitUsage, `"md5"`},
+		{"tag without =", "x", []string{"put", "-", "-t", "novalue"}, exitUsage, `"novalue"`},
+		{"bad chunk size", "x", []string{"put", "-", "--chunk-size", "lots"}, exitUsage, "--chunk-size"},
+		{"chunk too large", "x", []string{"put", "-", "--chunk-size", "5M"}, exitUsage, "chunk size"},
+		{"unreadable input", "", []string{"put", "/nonexistent/file"}, exitIO, "/nonexistent/file"},
+		{"directory input", "", []string{"put", t.TempDir()}, exitUsage, "is a directory"},
+		{"absent file", "", []string{"get", absent}, exitNotFound, absent},
+		{"negative offset", "", []string{"cat", id, "--offset", "-1"}, exitUsage, "negative"},
+		{"offset past end", "", []string{"cat", id, "--offset", "6"}, exitUsage, "past the end"},
+		{"unknown flag", "", []string{"put", "--frobnicate"}, exitUsage, "frobnicate"},
+		{"missing argument", "", []string{"stat"}, exitUsage, "accepts 1 arg"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := c.run(tc.stdin, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errs)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			if !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.HasPrefix(errs, "ddc: ") {
+				t.Errorf("stderr %q: want one line saying %q", errs, tc.want)
+			}
+		})
+	}
+	if after := snapshot(t, c.repo); after != before {
+		t.Errorf("failed commands changed the repo:\n%s\n---\n%s", before, after)
+	}
+	// No repo: an error naming it, and nothing created.
+	nothing := filepath.Join(t.TempDir(), "none")
+	nc := &cli{t: t, repo: nothing}
+	for _, args := range [][]string{{"put", "-"}, {"ls"}, {"get", id}, {"stat", id}} {
+		code, _, errs := nc.run("x", args...)
+		if code != exitNotFound || !strings.Contains(errs, "not initialized") || !strings.Contains(errs, nothing) {
+			t.Errorf("%v without a repo: exit %d, %q", args, code, errs)
+		}
+	}
+	if _, err := os.Stat(nothing); !os.IsNotExist(err) {
+		t.Error("a command without a repo created it")
+	}
+	if code, _, errs := c.run("", "init"); code == 0 || !strings.Contains(errs, "already initialized") {
+		t.Errorf("init twice: %d %q", code, errs)
+	}
+}
+
+// snapshot lists the repo's block files and their sizes: any write shows.
+func snapshot(t *testing.T, repo string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.Walk(filepath.Join(repo, "store", "blocks"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			fmt.Fprintf(&b, "%s %d %s\n", p, fi.Size(), fi.ModTime())
+		}
+		return nil
+	})
+	return b.String()
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1024": 1024, "1K": 1024, "4KiB": 4096, "1MiB": 1 << 20, "2G": 2 << 30, "7B": 7} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "1.5M", "K", "1T", "99999999999G"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
