@@ -23,6 +23,9 @@ type Config struct {
 // StoreConfig configures the piece store.
 type StoreConfig struct {
 	BlockSize int64 `json:"block_size"` // bytes at which a block file is sealed
+	// BufferedIO writes block data through the page cache instead of with
+	// O_DIRECT (which the store uses where the filesystem supports it).
+	BufferedIO bool `json:"buffered_io,omitempty"`
 }
 
 // DefaultConfig returns the config Init writes unless told otherwise.
@@ -44,6 +47,7 @@ func (c Config) Validate() error {
 func (c Config) storeOptions() store.Options {
 	o := store.DefaultOptions()
 	o.BlockSize = c.Store.BlockSize
+	o.DirectIO = !c.Store.BufferedIO
 	return o
 }
 

@@ -11,6 +11,9 @@ type Options struct {
 	// new one started. Large blocks mean few files and open descriptors;
 	// small ones make compaction finer-grained.
 	BlockSize int64
+	// DirectIO writes block data with O_DIRECT where the filesystem allows
+	// it (see appender); elsewhere the store falls back to buffered writes.
+	DirectIO bool
 	// Logger receives recovery and corruption reports; nil discards them.
 	Logger *slog.Logger
 }
@@ -20,7 +23,7 @@ const DefaultBlockSize = 1 << 30
 
 // DefaultOptions returns the defaults.
 func DefaultOptions() Options {
-	return Options{BlockSize: DefaultBlockSize}
+	return Options{BlockSize: DefaultBlockSize, DirectIO: true}
 }
 
 // Validate reports the first option out of range.

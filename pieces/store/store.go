@@ -40,8 +40,9 @@ type Store struct {
 
 	// wmu serialises appends to the active block.
 	wmu    sync.Mutex
-	act    active // act.end is the active file's current size, committed or not
-	queued uint64 // act's bytes below this have had writeback started
+	act    active    // act.end is the active block's appended size, committed or not
+	app    *appender // writes the active block
+	failed error     // set by a failed direct write: no more writes until reopen
 	closed bool
 
 	// cmu serialises index commits and guards what they change.
@@ -186,8 +187,8 @@ func (s *Store) recover() error {
 		s.act.end = size
 		s.recorded = s.act
 	}
-	s.queued = s.act.end
-	return nil
+	s.app, err = newAppender(f, s.act.end, s.opts.DirectIO)
+	return err
 }
 
 func (s *Store) blockPath(id uint32) string {
@@ -355,6 +356,7 @@ type Usage struct {
 	PieceBytes uint64 // their bytes
 	Blocks     int    // block files
 	DiskBytes  uint64 // bytes of all block files, dead space included
+	DirectIO   bool   // appends bypass the page cache (O_DIRECT)
 }
 
 // Usage reports the store's live content and its size on disk.
@@ -366,8 +368,16 @@ func (s *Store) Usage() (Usage, error) {
 	if err != nil {
 		return u, err
 	}
+	s.wmu.Lock()
+	act := s.act
+	u.DirectIO = s.app != nil && s.app.direct != nil
+	s.wmu.Unlock()
 	u.Blocks = len(ids)
 	for _, id := range ids {
+		if id == act.block { // its file may hold alignment padding
+			u.DiskBytes += act.end
+			continue
+		}
 		fi, err := os.Stat(s.blockPath(id))
 		if err != nil {
 			return u, fmt.Errorf("stat block: %w", err)
@@ -408,6 +418,9 @@ func (s *Store) Close() error {
 	var errs []error
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
+	}
+	if s.app != nil {
+		errs = append(errs, s.app.close())
 	}
 	s.fmu.Lock()
 	for id, f := range s.files {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
@@ -26,17 +27,43 @@ func TestMain(m *testing.M) {
 
 var ctx = context.Background()
 
-func open(t *testing.T, dir string, blockSize int64) *store.Store {
+// modes runs f with direct I/O on and off.
+func modes(t *testing.T, f func(t *testing.T, direct bool)) {
+	for _, direct := range []bool{true, false} {
+		t.Run(map[bool]string{true: "direct", false: "buffered"}[direct], func(t *testing.T) { f(t, direct) })
+	}
+}
+
+// supportsDirect reports whether dir's filesystem takes O_DIRECT.
+func supportsDirect(t *testing.T, dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, "probe"), os.O_CREATE|os.O_WRONLY|unix.O_DIRECT, 0o644)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return true
+}
+
+func open(t *testing.T, dir string, blockSize int64, direct ...bool) *store.Store {
 	t.Helper()
 	opts := store.DefaultOptions()
 	if blockSize > 0 {
 		opts.BlockSize = blockSize
 	}
+	opts.DirectIO = len(direct) == 0 || direct[0]
 	s, err := store.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	u, err := s.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := opts.DirectIO && supportsDirect(t, dir); u.DirectIO != want {
+		t.Fatalf("direct I/O %v, want %v", u.DirectIO, want)
+	}
 	return s
 }
 
@@ -76,40 +103,42 @@ func checkAll(t *testing.T, s *store.Store, m map[cid.Cid][]byte) {
 }
 
 func TestPutGetReopen(t *testing.T) {
-	dir := t.TempDir()
-	s := open(t, dir, 0)
-	m := putAll(t, s, 50, 10_000)
-	checkAll(t, s, m)
-	u, err := s.Usage()
-	if err != nil || u.Pieces != 50 || u.PieceBytes != 500_000 || u.DiskBytes != 500_000 || u.Blocks != 1 {
-		t.Fatalf("usage %+v, %v", u, err)
-	}
-	// The same pieces again: nothing new is stored.
-	putAll(t, s, 50, 10_000)
-	if u2, _ := s.Usage(); u2 != u {
-		t.Fatalf("putting the same pieces again changed usage: %+v -> %+v", u, u2)
-	}
-	listed := 0
-	if err := s.List(ctx, func(c cid.Cid, size int) error {
-		if len(m[c]) != size {
-			return fmt.Errorf("listed %s with size %d", c, size)
+	modes(t, func(t *testing.T, direct bool) {
+		dir := t.TempDir()
+		s := open(t, dir, 0, direct)
+		m := putAll(t, s, 50, 10_000)
+		checkAll(t, s, m)
+		u, err := s.Usage()
+		if err != nil || u.Pieces != 50 || u.PieceBytes != 500_000 || u.DiskBytes != 500_000 || u.Blocks != 1 {
+			t.Fatalf("usage %+v, %v", u, err)
 		}
-		listed++
-		return nil
-	}); err != nil || listed != 50 {
-		t.Fatalf("list: %d, %v", listed, err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	s = open(t, dir, 0)
-	checkAll(t, s, m)
-	if u2, _ := s.Usage(); u2 != u {
-		t.Fatalf("usage after reopen %+v, want %+v", u2, u)
-	}
+		// The same pieces again: nothing new is stored.
+		putAll(t, s, 50, 10_000)
+		if u2, _ := s.Usage(); u2 != u {
+			t.Fatalf("putting the same pieces again changed usage: %+v -> %+v", u, u2)
+		}
+		listed := 0
+		if err := s.List(ctx, func(c cid.Cid, size int) error {
+			if len(m[c]) != size {
+				return fmt.Errorf("listed %s with size %d", c, size)
+			}
+			listed++
+			return nil
+		}); err != nil || listed != 50 {
+			t.Fatalf("list: %d, %v", listed, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		s = open(t, dir, 0, direct)
+		checkAll(t, s, m)
+		if u2, _ := s.Usage(); u2 != u {
+			t.Fatalf("usage after reopen %+v, want %+v", u2, u)
+		}
+	})
 }
 
 func TestNotFoundAndDelete(t *testing.T) {
@@ -140,101 +169,109 @@ func TestNotFoundAndDelete(t *testing.T) {
 }
 
 func TestUncommittedIsInvisibleAndReclaimed(t *testing.T) {
-	dir := t.TempDir()
-	s := open(t, dir, 0)
-	kept := putAll(t, s, 5, 1000)
-	tx := s.Begin()
-	c, b := piece(100, 5000)
-	if err := tx.PutPiece(c, b); err != nil {
-		t.Fatal(err)
-	}
-	tx.Pin(c)
-	if ok, _ := s.Has(c); ok {
-		t.Fatal("an uncommitted piece is visible")
-	}
-	// The process "dies": the store is closed without Commit.
-	s.Close()
-	blk := filepath.Join(dir, "blocks", "00000001.blk")
-	if fi, _ := os.Stat(blk); fi.Size() != 10_000 {
-		t.Fatalf("block has %d bytes before reopen", fi.Size())
-	}
-	s = open(t, dir, 0)
-	if fi, _ := os.Stat(blk); fi.Size() != 5000 {
-		t.Fatalf("uncommitted tail not reclaimed: block has %d bytes, want 5000", fi.Size())
-	}
-	checkAll(t, s, kept)
-	if ok, _ := s.Has(c); ok {
-		t.Fatal("uncommitted piece appeared after reopen")
-	}
-	pins := 0
-	s.Pins(ctx, func(cid.Cid, time.Time) error { pins++; return nil })
-	if pins != 0 {
-		t.Fatal("uncommitted pin appeared")
-	}
-	// Appends go on where the committed data ends.
-	more := putAll(t, s, 2, 700)
-	checkAll(t, s, more)
-	checkAll(t, s, kept)
-}
-
-func TestBlocksSealAndRecover(t *testing.T) {
-	dir := t.TempDir()
-	s := open(t, dir, 1<<20)
-	m := putAll(t, s, 40, 100_000) // 4 MB over 1 MiB blocks
-	u, _ := s.Usage()
-	if u.Blocks < 4 {
-		t.Fatalf("%d blocks, want at least 4", u.Blocks)
-	}
-	// An interrupted put that sealed into a new block: that block goes.
-	tx := s.Begin()
-	for i := 1000; i < 1030; i++ {
-		c, b := piece(i, 100_000)
+	modes(t, func(t *testing.T, direct bool) {
+		dir := t.TempDir()
+		s := open(t, dir, 0, direct)
+		kept := putAll(t, s, 5, 1000)
+		tx := s.Begin()
+		c, b := piece(100, 5000)
 		if err := tx.PutPiece(c, b); err != nil {
 			t.Fatal(err)
 		}
-	}
-	s.Close()
-	s = open(t, dir, 1<<20)
-	if u2, _ := s.Usage(); u2.Blocks != u.Blocks || u2.DiskBytes != u.DiskBytes {
-		t.Fatalf("after recovery %+v, want %+v", u2, u)
-	}
-	checkAll(t, s, m)
+		tx.Pin(c)
+		if ok, _ := s.Has(c); ok {
+			t.Fatal("an uncommitted piece is visible")
+		}
+		// The process "dies": the store is closed without Commit.
+		s.Close()
+		blk := filepath.Join(dir, "blocks", "00000001.blk")
+		// Buffered mode wrote the tail; direct mode padded the committed
+		// end to 4 KiB and kept the uncommitted piece in its stage.
+		if fi, _ := os.Stat(blk); fi.Size() <= 5000 {
+			t.Fatalf("block has %d bytes before reopen: nothing past the committed end", fi.Size())
+		}
+		s = open(t, dir, 0, direct)
+		if fi, _ := os.Stat(blk); fi.Size() != 5000 {
+			t.Fatalf("uncommitted tail not reclaimed: block has %d bytes, want 5000", fi.Size())
+		}
+		checkAll(t, s, kept)
+		if ok, _ := s.Has(c); ok {
+			t.Fatal("uncommitted piece appeared after reopen")
+		}
+		pins := 0
+		s.Pins(ctx, func(cid.Cid, time.Time) error { pins++; return nil })
+		if pins != 0 {
+			t.Fatal("uncommitted pin appeared")
+		}
+		// Appends go on where the committed data ends.
+		more := putAll(t, s, 2, 700)
+		checkAll(t, s, more)
+		checkAll(t, s, kept)
+	})
+}
+
+func TestBlocksSealAndRecover(t *testing.T) {
+	modes(t, func(t *testing.T, direct bool) {
+		dir := t.TempDir()
+		s := open(t, dir, 1<<20, direct)
+		m := putAll(t, s, 40, 100_000) // 4 MB over 1 MiB blocks
+		u, _ := s.Usage()
+		if u.Blocks < 4 {
+			t.Fatalf("%d blocks, want at least 4", u.Blocks)
+		}
+		// An interrupted put that sealed into a new block: that block goes.
+		tx := s.Begin()
+		for i := 1000; i < 1030; i++ {
+			c, b := piece(i, 100_000)
+			if err := tx.PutPiece(c, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		s = open(t, dir, 1<<20, direct)
+		if u2, _ := s.Usage(); u2.Blocks != u.Blocks || u2.DiskBytes != u.DiskBytes {
+			t.Fatalf("after recovery %+v, want %+v", u2, u)
+		}
+		checkAll(t, s, m)
+	})
 }
 
 func TestCorruptionNamesThePiece(t *testing.T) {
-	dir := t.TempDir()
-	s := open(t, dir, 0)
-	m := putAll(t, s, 3, 1000)
-	blk := filepath.Join(dir, "blocks", "00000001.blk")
-	raw, _ := os.ReadFile(blk)
-	raw[1500] ^= 0x01 // inside the second piece
-	os.WriteFile(blk, raw, 0o644)
-	bad, _ := piece(1, 1000) // pieces were appended in order: 1 is at 1000-2000
-	for c := range m {
-		_, err := s.GetPiece(ctx, c)
-		if c.Equals(bad) {
-			var ce *pieces.CorruptError
-			if !errors.As(err, &ce) || !ce.CID.Equals(bad) || !strings.Contains(err.Error(), bad.String()) {
-				t.Fatalf("corrupted piece: %v", err)
+	modes(t, func(t *testing.T, direct bool) {
+		dir := t.TempDir()
+		s := open(t, dir, 0, direct)
+		m := putAll(t, s, 3, 1000)
+		blk := filepath.Join(dir, "blocks", "00000001.blk")
+		raw, _ := os.ReadFile(blk)
+		raw[1500] ^= 0x01 // inside the second piece
+		os.WriteFile(blk, raw, 0o644)
+		bad, _ := piece(1, 1000) // pieces were appended in order: 1 is at 1000-2000
+		for c := range m {
+			_, err := s.GetPiece(ctx, c)
+			if c.Equals(bad) {
+				var ce *pieces.CorruptError
+				if !errors.As(err, &ce) || !ce.CID.Equals(bad) || !strings.Contains(err.Error(), bad.String()) {
+					t.Fatalf("corrupted piece: %v", err)
+				}
+			} else if err != nil {
+				t.Fatalf("intact piece %s: %v", c, err)
 			}
-		} else if err != nil {
-			t.Fatalf("intact piece %s: %v", c, err)
 		}
-	}
-	n, err := s.VerifyAll(ctx, func(c cid.Cid, err error) {
-		if !c.Equals(bad) {
-			t.Errorf("VerifyAll blamed %s", c)
+		n, err := s.VerifyAll(ctx, func(c cid.Cid, err error) {
+			if !c.Equals(bad) {
+				t.Errorf("VerifyAll blamed %s", c)
+			}
+		})
+		if err != nil || n != 3 {
+			t.Fatalf("VerifyAll: %d %v", n, err)
+		}
+		// A truncated block file: the pieces past the end are corrupt.
+		os.Truncate(blk, 2500)
+		c2, _ := piece(2, 1000)
+		if _, err := s.GetPiece(ctx, c2); !errors.Is(err, pieces.ErrCorrupt) || !strings.Contains(err.Error(), c2.String()) {
+			t.Fatalf("truncated block: %v", err)
 		}
 	})
-	if err != nil || n != 3 {
-		t.Fatalf("VerifyAll: %d %v", n, err)
-	}
-	// A truncated block file: the pieces past the end are corrupt.
-	os.Truncate(blk, 2500)
-	c2, _ := piece(2, 1000)
-	if _, err := s.GetPiece(ctx, c2); !errors.Is(err, pieces.ErrCorrupt) || !strings.Contains(err.Error(), c2.String()) {
-		t.Fatalf("truncated block: %v", err)
-	}
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -285,44 +322,79 @@ func TestFullDisk(t *testing.T) {
 }
 
 func TestConcurrentPutsAndReads(t *testing.T) {
-	s := open(t, t.TempDir(), 1<<20)
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := range 4 {
-		wg.Go(func() {
-			for round := range 5 {
-				tx := s.Begin()
-				var mine []cid.Cid
-				for i := range 10 {
-					c, b := piece(w*1000+round*10+i%7, 30_000) // overlapping pieces across rounds
-					if err := tx.PutPiece(c, b); err != nil {
+	modes(t, func(t *testing.T, direct bool) {
+		s := open(t, t.TempDir(), 1<<20, direct)
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for w := range 4 {
+			wg.Go(func() {
+				for round := range 5 {
+					tx := s.Begin()
+					var mine []cid.Cid
+					for i := range 10 {
+						c, b := piece(w*1000+round*10+i%7, 30_000) // overlapping pieces across rounds
+						if err := tx.PutPiece(c, b); err != nil {
+							errs <- err
+							return
+						}
+						mine = append(mine, c)
+					}
+					if err := tx.Commit(); err != nil {
 						errs <- err
 						return
 					}
-					mine = append(mine, c)
-				}
-				if err := tx.Commit(); err != nil {
-					errs <- err
-					return
-				}
-				for _, c := range mine {
-					if _, err := s.GetPiece(ctx, c); err != nil {
-						errs <- err
-						return
+					for _, c := range mine {
+						if _, err := s.GetPiece(ctx, c); err != nil {
+							errs <- err
+							return
+						}
 					}
 				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		u, _ := s.Usage()
+		n := 0
+		s.List(ctx, func(cid.Cid, int) error { n++; return nil })
+		if u.Pieces != uint64(n) {
+			t.Fatalf("usage counts %d pieces, list finds %d", u.Pieces, n)
+		}
+	})
+}
+
+// TestUnalignedAppendsAcrossCommits writes odd-sized pieces over many 4 KiB
+// and stage boundaries, committing between groups, so direct mode rewrites
+// committed partial blocks and flushes full stages at unaligned ends.
+func TestUnalignedAppendsAcrossCommits(t *testing.T) {
+	modes(t, func(t *testing.T, direct bool) {
+		dir := t.TempDir()
+		s := open(t, dir, 0, direct)
+		all := make(map[cid.Cid][]byte)
+		for round := range 6 {
+			tx := s.Begin()
+			for i := range 7 {
+				c, b := piece(round*100+i, 333_333+round*7+i)
+				if err := tx.PutPiece(c, b); err != nil {
+					t.Fatal(err)
+				}
+				all[c] = b
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	u, _ := s.Usage()
-	n := 0
-	s.List(ctx, func(cid.Cid, int) error { n++; return nil })
-	if u.Pieces != uint64(n) {
-		t.Fatalf("usage counts %d pieces, list finds %d", u.Pieces, n)
-	}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			checkAll(t, s, all)
+		}
+		u, _ := s.Usage()
+		s.Close()
+		s = open(t, dir, 0, direct)
+		checkAll(t, s, all)
+		fi, err := os.Stat(filepath.Join(dir, "blocks", "00000001.blk"))
+		if err != nil || uint64(fi.Size()) != u.DiskBytes || u.DiskBytes != u.PieceBytes {
+			t.Fatalf("block file %d bytes, usage %+v", fi.Size(), u)
+		}
+	})
 }

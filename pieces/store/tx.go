@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -15,12 +14,6 @@ import (
 
 	"github.com/ddc-project/ddc/pieces"
 )
-
-// writebackStep is how many appended bytes the store lets pile up before it
-// asks the kernel to start writing them out. Without it a large put's bytes
-// all wait in the page cache (writeback starts at 10% of RAM dirty) and the
-// commit's fdatasync flushes them after hashing is done, instead of while.
-const writebackStep = 8 << 20
 
 // maxTxEntries bounds the index entries a Tx holds in memory: past it the
 // Tx commits what it has (those pieces become readable, the root does not
@@ -113,12 +106,18 @@ func (t *Tx) flush() error {
 		s.wmu.Unlock()
 		return ErrClosed
 	}
-	snap := s.act // everything below snap.end is written, synced next
-	af, err := s.file(snap.block)
-	s.wmu.Unlock()
-	if err != nil {
+	if err := s.failed; err != nil {
+		s.wmu.Unlock()
 		return err
 	}
+	if err := s.app.flush(); err != nil {
+		s.failed = s.fail(err)
+		s.wmu.Unlock()
+		return s.failed
+	}
+	snap := s.act // everything below snap.end is written, synced next
+	af := s.app.f
+	s.wmu.Unlock()
 	t.touched[snap.block] = af
 	for _, f := range t.touched {
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
@@ -173,44 +172,57 @@ func (s *Store) append(c cid.Cid, data []byte) (entry, *os.File, span, error) {
 	if s.closed {
 		return entry{}, nil, span{}, ErrClosed
 	}
+	if s.failed != nil {
+		return entry{}, nil, span{}, s.failed
+	}
 	if s.act.end > 0 && s.act.end+uint64(len(data)) > uint64(s.opts.BlockSize) {
 		if err := s.seal(); err != nil {
 			return entry{}, nil, span{}, err
 		}
 	}
-	f, err := s.file(s.act.block)
+	wb, err := s.app.write(data)
 	if err != nil {
+		err = fmt.Errorf("store piece %s in %s: %w", c, s.app.f.Name(), err)
+		if s.app.direct != nil {
+			// Staged bytes of other Txs may be lost with this write:
+			// stop writing rather than let them commit.
+			s.failed = s.fail(err)
+		}
 		return entry{}, nil, span{}, err
 	}
-	if _, err := f.WriteAt(data, int64(s.act.end)); err != nil {
-		// Leave no partial piece behind (a full disk): the next append
-		// starts where this one did.
-		terr := f.Truncate(int64(s.act.end))
-		return entry{}, nil, span{}, errors.Join(fmt.Errorf("store piece %s in %s: %w", c, f.Name(), err), terr)
-	}
 	e := entry{block: s.act.block, offset: s.act.end, length: uint32(len(data)), crc: crc}
-	s.act.end += uint64(len(data))
-	var wb span
-	if s.act.end-s.queued >= writebackStep {
-		wb = span{off: s.queued, n: s.act.end - s.queued}
-		s.queued = s.act.end
-	}
-	return e, f, wb, nil
+	s.act.end = s.app.end
+	return e, s.app.f, wb, nil
 }
 
-// seal starts a new active block. The old one is synced by the Commit of
-// every Tx that wrote to it; the new file's directory entry is synced here.
+// fail turns a failed direct write into the error every later write gets.
+func (s *Store) fail(err error) error {
+	s.log.Error("block write failed; writes stop until the store is reopened", "err", err)
+	return fmt.Errorf("store writes stopped after a failed write (reopen to recover): %w", err)
+}
+
+// seal finishes the active block and starts the next. The old one is
+// synced by the Commit of every Tx that wrote to it; the new file's
+// directory entry is synced here.
 func (s *Store) seal() error {
+	if err := s.app.seal(); err != nil {
+		s.failed = s.fail(err)
+		return s.failed
+	}
 	next := s.act.block + 1
-	if _, err := s.file(next); err != nil {
+	f, err := s.file(next)
+	if err != nil {
 		return err
 	}
 	if err := syncDir(filepath.Join(s.dir, "blocks")); err != nil {
 		return err
 	}
+	app, err := newAppender(f, 0, s.opts.DirectIO)
+	if err != nil {
+		return err
+	}
 	s.log.Debug("sealed block", "block", s.act.block, "bytes", s.act.end)
-	s.act = active{block: next}
-	s.queued = 0
+	s.act, s.app = active{block: next}, app
 	return nil
 }
 
