@@ -26,11 +26,15 @@ func newRepoCmd(e *env) *cobra.Command {
 				}
 				if e.json {
 					return writeJSON(e.stdout, map[string]any{"repo": r.Path, "peer_id": r.PeerID().String(),
-						"pieces": u.Pieces, "piece_bytes": u.PieceBytes, "blocks": u.Blocks, "disk_bytes": u.DiskBytes})
+						"pieces": u.Pieces, "piece_bytes": u.PieceBytes, "blocks": u.Blocks, "disk_bytes": u.DiskBytes, "direct_io": u.DirectIO})
 				}
 				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(w, "repo\t%s\npeer ID\t%s\npieces\t%d\npiece bytes\t%s\nblock files\t%d\ndisk bytes\t%s\n",
-					r.Path, r.PeerID(), u.Pieces, humanSize(u.PieceBytes), u.Blocks, humanSize(u.DiskBytes))
+				io := "buffered"
+				if u.DirectIO {
+					io = "direct (O_DIRECT)"
+				}
+				fmt.Fprintf(w, "repo\t%s\npeer ID\t%s\npieces\t%d\npiece bytes\t%s\nblock files\t%d\ndisk bytes\t%s\nblock writes\t%s\n",
+					r.Path, r.PeerID(), u.Pieces, humanSize(u.PieceBytes), u.Blocks, humanSize(u.DiskBytes), io)
 				return w.Flush()
 			})
 		},
