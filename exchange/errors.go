@@ -1,0 +1,33 @@
+package exchange
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+var (
+	// ErrBusy means the holder is at its work limit.
+	ErrBusy = errors.New("holder busy")
+	// ErrBadRequest means the holder refused the request as malformed.
+	ErrBadRequest = errors.New("bad request")
+	// ErrProtocol means the holder broke the protocol (a malformed or
+	// unexpected response); the session is unusable.
+	ErrProtocol = errors.New("exchange protocol violation")
+	// ErrServer means the holder failed to read the piece it holds.
+	ErrServer = errors.New("holder failed to read the piece")
+	// ErrClosed means the session was closed.
+	ErrClosed = errors.New("session closed")
+)
+
+// PeerError says which holder an error came from.
+type PeerError struct {
+	Peer peer.ID
+	Err  error
+}
+
+func (e *PeerError) Error() string { return fmt.Sprintf("peer %s: %v", e.Peer, e.Err) }
+
+// Unwrap gives the cause.
+func (e *PeerError) Unwrap() error { return e.Err }

@@ -1,0 +1,93 @@
+package exchange
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+type request struct {
+	_      struct{} `cbor:",toarray"`
+	Type   uint64
+	ID     uint64
+	CID    []byte
+	Offset uint64
+	Length uint64 // 0: to the end of the piece
+}
+
+type responseHeader struct {
+	_      struct{} `cbor:",toarray"`
+	ID     uint64
+	Status Status
+	Size   uint64
+}
+
+var (
+	wireEnc cbor.EncMode
+	wireDec cbor.DecMode
+)
+
+func init() {
+	var err error
+	if wireEnc, err = (cbor.EncOptions{Sort: cbor.SortLengthFirst}).EncMode(); err != nil {
+		panic(err) // static options
+	}
+	wireDec, err = cbor.DecOptions{
+		MaxNestedLevels:  4,
+		MaxArrayElements: 16,
+		MaxMapPairs:      16,
+		IndefLength:      cbor.IndefLengthForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// writeFrame writes v as one length-prefixed CBOR frame.
+func writeFrame(w *bufio.Writer, v any) error {
+	b, err := wireEnc.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var n [binary.MaxVarintLen64]byte
+	if _, err := w.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))]); err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// readFrame reads one length-prefixed frame of at most max bytes into v.
+func readFrame(r *bufio.Reader, max int, v any) error {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.EOF // a clean end between frames
+		}
+		return fmt.Errorf("frame length: %w", err)
+	}
+	if n == 0 || n > uint64(max) {
+		return fmt.Errorf("frame of %d bytes (max %d)", n, max)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return fmt.Errorf("frame of %d bytes: %w", n, noEOF(err))
+	}
+	if err := wireDec.Unmarshal(buf, v); err != nil {
+		return fmt.Errorf("frame: %w", err)
+	}
+	return nil
+}
+
+// noEOF turns an EOF inside a frame into ErrUnexpectedEOF: the stream was
+// truncated, not ended.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
