@@ -1,13 +1,19 @@
 package exchange_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"golang.org/x/time/rate"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/ddc-project/ddc/exchange"
+	"github.com/ddc-project/ddc/pieces"
 )
 
 const benchPieces = 256 // of 1 MiB
@@ -15,9 +21,7 @@ const benchPieces = 256 // of 1 MiB
 // BenchmarkRawStream is the baseline: 256 MiB written on one libp2p stream
 // between the same kind of hosts (TCP, Noise, yamux) and read to the end.
 func BenchmarkRawStream(b *testing.B) {
-	srv, cli := newHost(&testing.T{}), newHost(&testing.T{})
-	defer srv.Close()
-	defer cli.Close()
+	srv, cli := newHostTB(b), newHostTB(b)
 	chunk := make([]byte, 1<<20)
 	srv.SetStreamHandler("/bench/raw", func(s network.Stream) {
 		for range benchPieces {
@@ -46,9 +50,7 @@ func BenchmarkRawStream(b *testing.B) {
 // session with the default window.
 func BenchmarkSessionGet(b *testing.B) {
 	store, cids := newPieces(benchPieces, 1<<20)
-	srv, cli := newHost(&testing.T{}), newHost(&testing.T{})
-	defer srv.Close()
-	defer cli.Close()
+	srv, cli := newHostTB(b), newHostTB(b)
 	server, err := exchange.NewServer(srv, store, exchange.DefaultServerOptions())
 	if err != nil {
 		b.Fatal(err)
@@ -73,5 +75,52 @@ func BenchmarkSessionGet(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// capped serves pieces no faster than its limiter allows, like a holder
+// with a fixed upload bandwidth.
+type capped struct {
+	g   pieces.Getter
+	lim *rate.Limiter
+}
+
+func (c capped) GetPiece(ctx context.Context, id cid.Cid) ([]byte, error) {
+	b, err := c.g.GetPiece(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return b, c.lim.WaitN(ctx, len(b))
+}
+
+// BenchmarkFetchCappedHolders fetches a 16 MiB file from one holder capped
+// at 20 MB/s, then from four holders each capped at 20 MB/s, and reports
+// the speed-up as x-single-holder (target: at least 3.4).
+func BenchmarkFetchCappedHolders(b *testing.B) {
+	const capRate = 20e6
+	store, root, data := fileStore(b, 16<<20)
+	run := func(holders int) time.Duration {
+		gs := make([]pieces.Getter, holders)
+		for i := range gs {
+			gs[i] = capped{g: store, lim: rate.NewLimiter(capRate, 64<<10)} // burst: one chunk
+		}
+		f, hosts := swarmB(b, gs)
+		defer func() {
+			f.Close()
+			for _, h := range hosts {
+				h.Close()
+			}
+		}()
+		start := time.Now()
+		got, err := fetchAll(b, f, root)
+		if err != nil || !bytes.Equal(got, data) {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	for b.Loop() {
+		one, four := run(1), run(4)
+		b.ReportMetric(one.Seconds()/four.Seconds(), "x-single-holder")
+		b.ReportMetric(float64(len(data))/four.Seconds()/1e6, "MB/s-four")
 	}
 }
