@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/ddc-project/ddc/dht"
+	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/pieces"
 )
 
@@ -22,15 +21,11 @@ func network(t testing.TB, n int) ([]host.Host, []*dht.DHT) {
 	var hosts []host.Host
 	var dhts []*dht.DHT
 	for i := range n {
-		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Transport(tcp.NewTCPTransport), libp2p.DisableRelay())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
+		h := p2ptest.NewHost(t)
 		opts := dht.DefaultOptions()
 		opts.Mode = dht.ModeServer
 		if i > 0 {
-			opts.Bootstrap = []peer.AddrInfo{{ID: hosts[0].ID(), Addrs: hosts[0].Addrs()}}
+			opts.Bootstrap = []peer.AddrInfo{p2ptest.Info(hosts[0])}
 		}
 		d, err := dht.New(h, opts)
 		if err != nil {
@@ -93,7 +88,7 @@ func TestProvideAndFind(t *testing.T) {
 }
 
 func TestClustersDoNotMix(t *testing.T) {
-	a, err := dht.New(newHost(t), dht.Options{Cluster: "", ProvideConcurrency: 1, ReprovideInterval: time.Hour})
+	a, err := dht.New(p2ptest.NewHost(t), dht.Options{Cluster: "", ProvideConcurrency: 1, ReprovideInterval: time.Hour})
 	if err == nil {
 		a.Close()
 		t.Fatal("empty cluster accepted")
@@ -101,13 +96,4 @@ func TestClustersDoNotMix(t *testing.T) {
 	if dht.Prefix("red") == dht.Prefix("blue") {
 		t.Fatal("two clusters share a protocol prefix")
 	}
-}
-
-func newHost(t *testing.T) host.Host {
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Transport(tcp.NewTCPTransport), libp2p.DisableRelay())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
 }

@@ -12,42 +12,21 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/ddc-project/ddc/exchange"
+	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/pieces"
 )
 
-// newHost starts a real libp2p host on a loopback TCP port.
-func newHost(t *testing.T) host.Host { return newHostTB(t) }
+func newHost(t *testing.T) host.Host { return p2ptest.NewHost(t) }
 
-func newHostTB(t testing.TB) host.Host {
-	t.Helper()
-	h, err := libp2p.New(
-		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
+func newHostTB(t testing.TB) host.Host { return p2ptest.NewHost(t) }
 
-func connect(t *testing.T, a, b host.Host) { connectB(t, a, b) }
+func connect(t *testing.T, a, b host.Host) { p2ptest.Connect(t, a, b) }
 
-func connectB(t testing.TB, a, b host.Host) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-}
+func connectB(t testing.TB, a, b host.Host) { p2ptest.Connect(t, a, b) }
 
 // pieceStore is a Getter over a map; bad, when set, serves wrong bytes.
 type pieceStore struct {
