@@ -135,6 +135,7 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 	}()
 	var written int64
 	var err error
+	_, reuse := f.get.(PieceReader) // only then is fe.data ours to refill
 	for fe := range queue {
 		if err != nil {
 			continue // drain: the walker stops once ctx is cancelled
@@ -152,10 +153,12 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 		if err != nil {
 			cancel()
 		}
-		if _, ours := f.get.(PieceReader); ours && fe.buf != nil {
-			bufs <- fe.data[:0] // the filled (perhaps grown) buffer goes round again
-		} else if fe.buf != nil {
-			bufs <- fe.buf
+		if fe.buf != nil { // a chunk's buffer goes round again
+			if reuse {
+				bufs <- fe.data[:0] // filled, perhaps grown, by ReadPiece
+			} else {
+				bufs <- fe.buf
+			}
 		}
 	}
 	if err != nil {
