@@ -3,9 +3,15 @@ package repo
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ddc-project/ddc/pieces/store"
 )
@@ -16,8 +22,30 @@ const ConfigVersion = 1
 // Config is the repo's config.json.
 type Config struct {
 	Version int         `json:"version"`
-	PeerID  string      `json:"peer_id"` // derived from identity.key, for people to read
-	Store   StoreConfig `json:"store"`
+	PeerID  string        `json:"peer_id"` // derived from identity.key, for people to read
+	Store   StoreConfig   `json:"store"`
+	Network NetworkConfig `json:"network"`
+}
+
+// NetworkConfig is how the node joins its cluster.
+type NetworkConfig struct {
+	Cluster string `json:"cluster"` // the DHT and exchange the node takes part in
+	// Listen are the multiaddrs the host listens on; port 0 picks a free
+	// port, and the node writes the addresses it bound to node.json.
+	Listen []string `json:"listen"`
+	// Announce, when set, replaces the addresses the node tells others.
+	Announce []string `json:"announce,omitempty"`
+	// Bootstrap are peers (multiaddrs with /p2p/ID) to join the DHT through.
+	Bootstrap []string `json:"bootstrap"`
+	// API is the loopback host:port of the HTTP API (port 0: any free port).
+	API string `json:"api"`
+	// MDNS finds peers on the local network.
+	MDNS bool `json:"mdns"`
+	// DHTMode is auto (server once reachable from outside), server or client.
+	DHTMode string `json:"dht_mode"`
+	// ConnsLow and ConnsHigh are the connection manager's watermarks.
+	ConnsLow  int `json:"conns_low"`
+	ConnsHigh int `json:"conns_high"`
 }
 
 // StoreConfig configures the piece store.
@@ -30,7 +58,20 @@ type StoreConfig struct {
 
 // DefaultConfig returns the config Init writes unless told otherwise.
 func DefaultConfig() Config {
-	return Config{Version: ConfigVersion, Store: StoreConfig{BlockSize: store.DefaultBlockSize}}
+	return Config{
+		Version: ConfigVersion,
+		Store:   StoreConfig{BlockSize: store.DefaultBlockSize},
+		Network: NetworkConfig{
+			Cluster:   "default",
+			Listen:    []string{"/ip4/0.0.0.0/tcp/4040", "/ip4/0.0.0.0/udp/4040/quic-v1", "/ip6/::/tcp/4040", "/ip6/::/udp/4040/quic-v1"},
+			Bootstrap: []string{},
+			API:       "127.0.0.1:5040",
+			MDNS:      true,
+			DHTMode:   "auto",
+			ConnsLow:  100,
+			ConnsHigh: 400,
+		},
+	}
 }
 
 // Validate reports the first bad value.
@@ -41,7 +82,75 @@ func (c Config) Validate() error {
 	if err := c.storeOptions().Validate(); err != nil {
 		return fmt.Errorf("%w: store: %v", ErrConfig, err)
 	}
+	if err := c.Network.Validate(); err != nil {
+		return fmt.Errorf("%w: network: %v", ErrConfig, err)
+	}
 	return nil
+}
+
+// Validate reports the first bad network setting.
+func (n NetworkConfig) Validate() error {
+	if !validCluster(n.Cluster) {
+		return fmt.Errorf("cluster %q: use 1-64 letters, digits, '-' or '_'", n.Cluster)
+	}
+	if len(n.Listen) == 0 {
+		return errors.New("no listen addresses")
+	}
+	for _, lists := range []struct {
+		name  string
+		addrs []string
+	}{{"listen", n.Listen}, {"announce", n.Announce}} {
+		for _, a := range lists.addrs {
+			if _, err := ma.NewMultiaddr(a); err != nil {
+				return fmt.Errorf("%s address %q: %v", lists.name, a, err)
+			}
+		}
+	}
+	for _, a := range n.Bootstrap {
+		if _, err := peer.AddrInfoFromString(a); err != nil {
+			return fmt.Errorf("bootstrap peer %q: %v (want a multiaddr ending in /p2p/<peer ID>)", a, err)
+		}
+	}
+	if err := checkAPIAddr(n.API); err != nil {
+		return err
+	}
+	switch n.DHTMode {
+	case "auto", "server", "client":
+	default:
+		return fmt.Errorf("dht_mode %q: want auto, server or client", n.DHTMode)
+	}
+	if n.ConnsLow < 1 || n.ConnsHigh < n.ConnsLow {
+		return fmt.Errorf("conns_low %d and conns_high %d: want 1 <= low <= high", n.ConnsLow, n.ConnsHigh)
+	}
+	return nil
+}
+
+// checkAPIAddr accepts host:port on a loopback IP: the API has no
+// authentication, so it must not be reachable from other machines.
+func checkAPIAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("api address %q: %v", a, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("api address %q: must be a loopback IP such as 127.0.0.1 (the API has no authentication)", a)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("api address %q: bad port", a)
+	}
+	return nil
+}
+
+func validCluster(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func (c Config) storeOptions() store.Options {
@@ -56,7 +165,7 @@ func readConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	var c Config
+	c := DefaultConfig() // a section the file lacks keeps its defaults
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&c); err != nil {

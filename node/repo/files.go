@@ -15,8 +15,21 @@ import (
 // The put is durable when Put returns: all its pieces and the pin are
 // committed together, so an interrupted Put leaves no trace but dead bytes.
 func (r *Repo) Put(ctx context.Context, rd io.Reader, opt pieces.BuildOptions) (pieces.BuildResult, error) {
+	return r.PutEach(ctx, rd, opt, nil)
+}
+
+// PutEach is Put that also calls each with the CID of every piece of the
+// file, stored now or before, for a node to announce.
+func (r *Repo) PutEach(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, each func(cid.Cid)) (pieces.BuildResult, error) {
 	tx := r.Store.Begin()
-	res, err := pieces.Build(ctx, rd, tx, opt)
+	var put pieces.Putter = tx
+	if each != nil {
+		put = putterFunc(func(c cid.Cid, data []byte) error {
+			each(c)
+			return tx.PutPiece(c, data)
+		})
+	}
+	res, err := pieces.Build(ctx, rd, put, opt)
 	if err != nil {
 		tx.Discard()
 		return res, err
@@ -27,6 +40,10 @@ func (r *Repo) Put(ctx context.Context, rd io.Reader, opt pieces.BuildOptions) (
 	}
 	return res, nil
 }
+
+type putterFunc func(c cid.Cid, data []byte) error
+
+func (f putterFunc) PutPiece(c cid.Cid, data []byte) error { return f(c, data) }
 
 // OpenFile opens the file c for reading from the store.
 func (r *Repo) OpenFile(ctx context.Context, c cid.Cid) (*pieces.File, error) {

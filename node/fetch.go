@@ -1,0 +1,309 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/ddc-project/ddc/exchange"
+	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/pieces/store"
+)
+
+// Discovery tuning, each with why.
+const (
+	// lookupEvery spaces the DHT lookups a download starts for the pieces
+	// it is fetching, so holders that appear mid-download join in without
+	// a lookup per piece.
+	lookupEvery = 2 * time.Second
+	// probeTimeout bounds asking connected peers whether they hold a file.
+	probeTimeout = 2 * time.Second
+	// maxProbes bounds how many connected peers are asked.
+	maxProbes = 64
+)
+
+// Reader reads a file from the local store and, for the pieces it lacks,
+// from every holder in the cluster. Pieces fetched are verified, kept in
+// the store and announced when the Reader is closed.
+type Reader struct {
+	*pieces.File
+	g *netGetter
+}
+
+// Open opens the file c, from the store when it is there and from the
+// network for what is not. ctx bounds every read; Close ends the download.
+func (n *Node) Open(ctx context.Context, c cid.Cid) (*Reader, error) {
+	g := n.newGetter(c)
+	f, err := pieces.Open(ctx, g, c)
+	if err != nil {
+		g.close()
+		return nil, err
+	}
+	f.ReadAhead = n.opts.ReadAhead
+	return &Reader{File: f, g: g}, nil
+}
+
+// Stat describes the file c, fetching its descriptors if need be.
+func (n *Node) Stat(ctx context.Context, c cid.Cid) (pieces.Stat, error) {
+	g := n.newGetter(c)
+	st, err := pieces.StatFile(ctx, g, c)
+	return st, errors.Join(err, g.close())
+}
+
+// Pin marks the file to be pinned when the Reader closes: a get that read
+// it whole keeps it like a put does.
+func (r *Reader) Pin() { r.g.mu.Lock(); r.g.pin = true; r.g.mu.Unlock() }
+
+// Holders reports the holders a download knows and how many have served
+// it pieces so far.
+func (r *Reader) Holders() (known, serving int) {
+	if r.g.fetcher == nil {
+		return 0, 0
+	}
+	for _, st := range r.g.fetcher.Stats() {
+		if st.Banned != nil {
+			continue
+		}
+		known++
+		if st.Pieces > 0 {
+			serving++
+		}
+	}
+	return known, serving
+}
+
+// Stats reports what each remote holder served.
+func (r *Reader) Stats() map[peer.ID]exchange.HolderStats {
+	if r.g.fetcher == nil {
+		return nil
+	}
+	return r.g.fetcher.Stats()
+}
+
+// Close ends the download: pieces fetched are committed to the store (and
+// the root pinned after Pin), then queued for announcing.
+func (r *Reader) Close() error { return r.g.close() }
+
+// netGetter is a pieces.Getter over the local store and the network.
+type netGetter struct {
+	n       *Node
+	root    cid.Cid
+	fetcher *exchange.Fetcher
+	ctx     context.Context // discovery; ends at close
+	cancel  context.CancelFunc
+	once    sync.Once // starts discovery on the first miss
+	wg      sync.WaitGroup
+
+	mu         sync.Mutex
+	tx         *store.Tx
+	kept       []cid.Cid
+	keepErr    error
+	pin        bool
+	changed    chan struct{} // closed when holders were added or a lookup ended
+	lookups    int
+	lastLookup time.Time
+}
+
+var _ pieces.PieceReader = (*netGetter)(nil)
+
+func (n *Node) newGetter(root cid.Cid) *netGetter {
+	g := &netGetter{n: n, root: root, changed: make(chan struct{})}
+	g.ctx, g.cancel = context.WithCancel(n.ctx)
+	g.fetcher = exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log})
+	return g
+}
+
+// GetPiece implements pieces.Getter.
+func (g *netGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return g.ReadPiece(ctx, c, nil)
+}
+
+// ReadPiece implements pieces.PieceReader: the store's copy into buf, or
+// a verified copy from the network in a slice of its own.
+func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	data, err := g.n.repo.Store.ReadPiece(ctx, c, buf)
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.Is(err, pieces.ErrCorrupt):
+		g.n.log.Warn("local copy is corrupt; fetching it from the network", "cid", c, "err", err)
+	case !errors.Is(err, pieces.ErrNotFound):
+		return nil, err
+	}
+	return g.fetch(ctx, c)
+}
+
+// fetch gets c from the network, waiting for discovery to find a holder
+// for up to FindTimeout.
+func (g *netGetter) fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
+	g.discover(c)
+	deadline := time.NewTimer(g.n.opts.FindTimeout)
+	defer deadline.Stop()
+	for {
+		g.mu.Lock()
+		changed, searching := g.changed, g.lookups > 0
+		g.mu.Unlock()
+		data, err := g.fetcher.GetPiece(ctx, c)
+		if err == nil {
+			g.keep(c, data)
+			return data, nil
+		}
+		if !errors.Is(err, pieces.ErrNotFound) || ctx.Err() != nil {
+			return nil, err
+		}
+		select {
+		case <-changed:
+			continue // new holders, or a lookup ended: ask again
+		default:
+		}
+		if !searching {
+			return nil, fmt.Errorf("%w (asked connected peers and the %s cluster's DHT)", err, g.n.Cluster())
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return nil, fmt.Errorf("%w: no holder found within %s", err, g.n.opts.FindTimeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// signalLocked wakes fetches waiting for holders.
+func (g *netGetter) signalLocked() {
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// discover finds holders: on the first miss, connected peers that hold the
+// root and the DHT's providers of the root; later, now and then, the DHT's
+// providers of the piece being fetched, so holders that appear during a
+// long download join it.
+func (g *netGetter) discover(c cid.Cid) {
+	g.once.Do(func() {
+		g.startLookup(func() { g.probeConnected() })
+		g.startLookup(func() { g.findProviders(g.root) })
+	})
+	g.mu.Lock()
+	due := c != g.root && g.lookups == 0 && time.Since(g.lastLookup) > lookupEvery
+	g.mu.Unlock()
+	if due {
+		g.startLookup(func() { g.findProviders(c) })
+	}
+}
+
+func (g *netGetter) startLookup(fn func()) {
+	g.mu.Lock()
+	g.lookups++
+	g.lastLookup = time.Now()
+	g.mu.Unlock()
+	g.wg.Go(func() {
+		fn()
+		g.mu.Lock()
+		g.lookups--
+		g.signalLocked()
+		g.mu.Unlock()
+	})
+}
+
+func (g *netGetter) addHolder(ai peer.AddrInfo) {
+	if ai.ID == g.n.host.ID() {
+		return
+	}
+	if len(ai.Addrs) > 0 {
+		g.n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	}
+	g.fetcher.AddHolders(ai.ID)
+	g.mu.Lock()
+	g.signalLocked()
+	g.mu.Unlock()
+}
+
+func (g *netGetter) findProviders(c cid.Cid) {
+	for ai := range g.n.dht.FindProviders(g.ctx, c, 0) {
+		g.addHolder(ai)
+	}
+}
+
+// probeConnected asks connected peers of the cluster for one byte of the
+// root: those that have it become holders. Asking is cheaper than making
+// every piece request try peers that lack the file.
+func (g *netGetter) probeConnected() {
+	ctx, cancel := context.WithTimeout(g.ctx, probeTimeout)
+	defer cancel()
+	proto := exchange.ProtocolID(g.n.Cluster())
+	var wg sync.WaitGroup
+	asked := 0
+	for _, p := range g.n.host.Network().Peers() {
+		if ok, _ := g.n.host.Peerstore().SupportsProtocols(p, proto); len(ok) == 0 {
+			continue
+		}
+		if asked++; asked > maxProbes {
+			break
+		}
+		wg.Go(func() {
+			s, err := exchange.Dial(ctx, g.n.host, p, g.n.Cluster(), 1)
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			if _, err := s.GetRangeUnverified(ctx, g.root, 0, 1); err == nil {
+				g.addHolder(peer.AddrInfo{ID: p})
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// keep stores a fetched piece; it is committed at close.
+func (g *netGetter) keep(c cid.Cid, data []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.keepErr != nil {
+		return
+	}
+	if g.tx == nil {
+		g.tx = g.n.repo.Store.Begin()
+	}
+	if err := g.tx.PutPiece(c, data); err != nil {
+		g.keepErr = err
+		g.n.log.Warn("cannot keep fetched pieces; the download goes on without storing them", "cid", c, "err", err)
+		return
+	}
+	g.kept = append(g.kept, c)
+}
+
+// close stops discovery and commits what was kept.
+func (g *netGetter) close() error {
+	g.cancel()
+	g.wg.Wait()
+	g.fetcher.Close()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pin {
+		if has, _ := g.n.repo.Store.Has(g.root); has || g.tx != nil {
+			if g.tx == nil {
+				g.tx = g.n.repo.Store.Begin()
+			}
+			g.tx.Pin(g.root)
+		}
+	}
+	if g.tx == nil {
+		return nil
+	}
+	if g.keepErr != nil {
+		g.tx.Discard()
+		return nil // reported when it happened; the reader got its bytes
+	}
+	if err := g.tx.Commit(); err != nil {
+		return fmt.Errorf("keep pieces of %s: %w", g.root, err)
+	}
+	g.n.ann.add(g.kept)
+	return nil
+}

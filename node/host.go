@@ -1,0 +1,101 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ddc-project/ddc/node/repo"
+)
+
+// connGrace is how long a new connection is safe from the connection
+// manager's trimming: long enough to finish a DHT lookup and a first fetch.
+const connGrace = time.Minute
+
+// newHost builds the libp2p host a node runs on: TCP and QUIC, Noise and
+// TLS, yamux, the resource manager scaled to this machine, a connection
+// manager with the configured watermarks, and the NAT traversal a node
+// behind a router needs (AutoNAT service, hole punching, relay client).
+func newHost(key crypto.PrivKey, nc repo.NetworkConfig) (host.Host, error) {
+	cm, err := connmgr.NewConnManager(nc.ConnsLow, nc.ConnsHigh, connmgr.WithGracePeriod(connGrace))
+	if err != nil {
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(nc.Listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.EnableNATService(),
+		libp2p.EnableHolePunching(),
+		libp2p.EnableRelay(),
+	}
+	if len(nc.Announce) > 0 {
+		announce := make([]ma.Multiaddr, 0, len(nc.Announce))
+		for _, s := range nc.Announce {
+			a, err := ma.NewMultiaddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("announce address %q: %w", s, err)
+			}
+			announce = append(announce, a)
+		}
+		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return announce }))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("start libp2p host on %v: %w", nc.Listen, err)
+	}
+	return h, nil
+}
+
+// mdnsService is the DNS-SD name a cluster's nodes find each other under.
+func mdnsService(cluster string) string { return "_ddc-" + cluster + "._udp" }
+
+// mdnsNotifee connects to peers mDNS finds on the local network.
+type mdnsNotifee struct {
+	ctx context.Context
+	h   host.Host
+	log *slog.Logger
+}
+
+func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	if ai.ID == m.h.ID() {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+		defer cancel()
+		if err := m.h.Connect(ctx, ai); err != nil {
+			m.log.Debug("mdns peer unreachable", "peer", ai.ID, "err", err)
+			return
+		}
+		m.log.Info("connected to local peer found by mdns", "peer", ai.ID)
+	}()
+}
+
+var _ mdns.Notifee = mdnsNotifee{}

@@ -1,0 +1,283 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ddc-project/ddc/dht"
+	"github.com/ddc-project/ddc/exchange"
+	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// Node tuning, each with why.
+const (
+	// DefaultFindTimeout bounds the wait for a holder of a piece that no
+	// known peer has: long enough for a DHT lookup across a large cluster,
+	// short enough that a CID nobody holds fails while the user waits.
+	DefaultFindTimeout = 30 * time.Second
+	// DefaultReadAhead is how many chunks a network read keeps in flight:
+	// enough to fill every holder's window on a fast link.
+	DefaultReadAhead = 32
+	// peersSaveInterval is how often the routing table is written to the
+	// repo, so a node killed without a clean stop still rejoins quickly.
+	peersSaveInterval = 5 * time.Minute
+	// bootstrapTimeout bounds joining the DHT at start.
+	bootstrapTimeout = 30 * time.Second
+)
+
+// Options configures a Node beyond its repo's config.
+type Options struct {
+	Logger      *slog.Logger
+	FindTimeout time.Duration // DefaultFindTimeout when 0
+	ReadAhead   int           // DefaultReadAhead when 0
+}
+
+// Node is a running ddc node: the repo's store served over the exchange
+// protocol, its pieces announced in the cluster's DHT, and files of other
+// nodes fetched from every holder at once.
+type Node struct {
+	repo *repo.Repo
+	host host.Host
+	dht  *dht.DHT
+	srv  *exchange.Server
+	ann  *announcer
+	mdns io.Closer
+	opts Options
+	log  *slog.Logger
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start brings up a node on the open repo r. The node owns r from here and
+// closes it in Close. Joining the DHT goes on in the background: Start does
+// not wait on bootstrap peers that may be down.
+func Start(r *repo.Repo, opts Options) (n *Node, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.FindTimeout <= 0 {
+		opts.FindTimeout = DefaultFindTimeout
+	}
+	if opts.ReadAhead <= 0 {
+		opts.ReadAhead = DefaultReadAhead
+	}
+	nc := r.Config.Network
+	n = &Node{repo: r, opts: opts, log: opts.Logger}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.host, err = newHost(r.Identity, nc); err != nil {
+		return nil, err
+	}
+	so := exchange.DefaultServerOptions()
+	so.Cluster, so.Logger = nc.Cluster, n.log
+	if n.srv, err = exchange.NewServer(n.host, r.Store, so); err != nil {
+		return nil, err
+	}
+	boot, err := bootstrapPeers(r)
+	if err != nil {
+		return nil, err
+	}
+	do := dht.DefaultOptions()
+	do.Cluster, do.Bootstrap, do.Logger = nc.Cluster, boot, n.log
+	do.Mode = map[string]dht.Mode{"auto": dht.ModeAuto, "server": dht.ModeServer, "client": dht.ModeClient}[nc.DHTMode]
+	if n.dht, err = dht.New(n.host, do); err != nil {
+		return nil, err
+	}
+	n.ann = newAnnouncer(n.dht, n.log)
+	n.dht.StartReprovider(func(ctx context.Context, fn func(cid.Cid) error) error {
+		return r.Store.List(ctx, func(c cid.Cid, _ int) error { return fn(c) })
+	})
+	if nc.MDNS {
+		m := mdns.NewMdnsService(n.host, mdnsService(nc.Cluster), mdnsNotifee{ctx: n.ctx, h: n.host, log: n.log})
+		if err := m.Start(); err != nil {
+			n.log.Warn("mdns discovery off", "err", err)
+		} else {
+			n.mdns = m
+		}
+	}
+	n.wg.Go(n.join)
+	n.log.Info("node started", "peer", n.host.ID(), "cluster", nc.Cluster, "addrs", n.host.Addrs())
+	return n, nil
+}
+
+// bootstrapPeers are the configured bootstrap peers and the routing-table
+// peers saved at the last stop.
+func bootstrapPeers(r *repo.Repo) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range r.Config.Network.Bootstrap {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap peer %q: %w", s, err)
+		}
+		out = append(out, *ai)
+	}
+	saved, err := r.LoadPeers()
+	if err != nil {
+		return nil, err
+	}
+	return append(out, saved...), nil
+}
+
+// join bootstraps the DHT, then saves the routing table now and then.
+func (n *Node) join() {
+	ctx, cancel := context.WithTimeout(n.ctx, bootstrapTimeout)
+	if err := n.dht.Bootstrap(ctx); err != nil && n.ctx.Err() == nil {
+		n.log.Warn("dht bootstrap", "err", err)
+	}
+	cancel()
+	t := time.NewTicker(peersSaveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+			n.savePeers()
+		}
+	}
+}
+
+func (n *Node) savePeers() {
+	if ps := n.dht.RoutingPeers(); len(ps) > 0 {
+		if err := n.repo.SavePeers(ps); err != nil {
+			n.log.Warn("save routing table", "err", err)
+		}
+	}
+}
+
+// Close stops announcing, closes streams and the host, saves the routing
+// table and closes the repo.
+func (n *Node) Close() error {
+	n.cancel()
+	n.wg.Wait()
+	var errs []error
+	if n.mdns != nil {
+		errs = append(errs, n.mdns.Close())
+	}
+	if n.ann != nil {
+		n.ann.close()
+	}
+	if n.dht != nil {
+		n.savePeers()
+		errs = append(errs, n.dht.Close())
+	}
+	if n.srv != nil {
+		errs = append(errs, n.srv.Close())
+	}
+	if n.host != nil {
+		errs = append(errs, n.host.Close())
+	}
+	errs = append(errs, n.repo.Close())
+	return errors.Join(errs...)
+}
+
+// Repo is the node's repo.
+func (n *Node) Repo() *repo.Repo { return n.repo }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Cluster is the cluster the node is in.
+func (n *Node) Cluster() string { return n.repo.Config.Network.Cluster }
+
+// Addrs are the node's addresses with its /p2p/ ID, as others dial them.
+func (n *Node) Addrs() []ma.Multiaddr {
+	addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	return addrs
+}
+
+// ListenAddrs are the addresses the host bound, ports resolved.
+func (n *Node) ListenAddrs() []ma.Multiaddr {
+	addrs, _ := n.host.Network().InterfaceListenAddresses()
+	return addrs
+}
+
+// Peers are the peers connected now.
+func (n *Node) Peers() []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, p := range n.host.Network().Peers() {
+		ai := peer.AddrInfo{ID: p}
+		for _, c := range n.host.Network().ConnsToPeer(p) {
+			ai.Addrs = append(ai.Addrs, c.RemoteMultiaddr())
+		}
+		out = append(out, ai)
+	}
+	return out
+}
+
+// Connect dials a peer.
+func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if ai.ID == n.host.ID() {
+		return errors.New("connect: that is this node's own peer ID")
+	}
+	if err := n.host.Connect(ctx, ai); err != nil {
+		return fmt.Errorf("connect %s: %w", ai.ID, err)
+	}
+	return nil
+}
+
+// Providers streams holders of c found in the DHT, this node first when
+// it holds c itself. The channel closes when the lookup ends.
+func (n *Node) Providers(ctx context.Context, c cid.Cid) <-chan peer.AddrInfo {
+	out := make(chan peer.AddrInfo)
+	go func() {
+		defer close(out)
+		if has, _ := n.repo.Store.Has(c); has {
+			select {
+			case out <- peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		for ai := range n.dht.FindProviders(ctx, c, 0) {
+			if ai.ID == n.host.ID() {
+				continue
+			}
+			select {
+			case out <- ai:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return out
+}
+
+// Put stores rd as a file, pins it, and queues all its pieces for
+// announcing; it returns once the file is durable, not announced.
+func (n *Node) Put(ctx context.Context, rd io.Reader, opt pieces.BuildOptions) (pieces.BuildResult, error) {
+	var stored []cid.Cid
+	res, err := n.repo.PutEach(ctx, rd, opt, func(c cid.Cid) { stored = append(stored, c) })
+	if err == nil {
+		n.ann.add(stored)
+	}
+	return res, err
+}
+
+// Announcing reports the CIDs announced since start and those waiting.
+func (n *Node) Announcing() (done uint64, pending int) { return n.ann.status() }
+
+// Files calls fn for every pinned file.
+func (n *Node) Files(ctx context.Context, fn func(repo.FileInfo) error) error {
+	return n.repo.Files(ctx, fn)
+}
