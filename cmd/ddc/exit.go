@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ddc-project/ddc/node/api"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
@@ -42,7 +43,8 @@ func exitCode(err error) int {
 	case errors.As(err, &ue),
 		errors.Is(err, pieces.ErrInvalidCID),
 		errors.Is(err, pieces.ErrUnsupportedHash),
-		errors.Is(err, pieces.ErrInvalidTag):
+		errors.Is(err, pieces.ErrInvalidTag),
+		errors.Is(err, api.ErrUsage):
 		return exitUsage
 	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized):
 		return exitNotFound
@@ -50,7 +52,7 @@ func exitCode(err error) int {
 		return exitCorrupt
 	case errors.Is(err, context.Canceled):
 		return exitError
-	case errors.As(err, &pe), errors.As(err, &errno), errors.Is(err, store.ErrLocked):
+	case errors.As(err, &pe), errors.As(err, &errno), errors.Is(err, store.ErrLocked), errors.Is(err, api.ErrIO):
 		return exitIO
 	}
 	return exitError

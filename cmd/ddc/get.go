@@ -21,11 +21,13 @@ func newGetCmd(e *env) *cobra.Command {
 		Short: "Write a file to disk (default ./CID; -o - for stdout)",
 		Long: `Write the file CID to the path -o names (default: ./CID). The file is
 written to a temporary name beside it and renamed when complete and verified,
-so a failed get leaves nothing at the path.`,
+so a failed get leaves nothing at the path. With a node running on the repo,
+pieces the repo lacks are fetched from every holder in the cluster, kept,
+and announced, and the file is pinned.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withFile(cmd.Context(), args[0], func(c cid.Cid, f *pieces.File) error {
-				return getFile(e, c, f, out)
+			return e.withContent(cmd.Context(), args[0], 0, -1, true, func(ct content) error {
+				return getFile(cmd.Context(), e, ct, out)
 			})
 		},
 	}
@@ -33,35 +35,88 @@ so a failed get leaves nothing at the path.`,
 	return c
 }
 
-func getFile(e *env, c cid.Cid, f *pieces.File, out string) error {
+func getFile(ctx context.Context, e *env, ct content, out string) error {
 	if out == "" {
-		out = c.String()
+		out = ct.cid.String()
 	}
-	bar := e.newProgress(f.Size(), "get")
+	bar := e.newProgress(ct.length, "get")
 	defer bar.done()
+	if ct.holders != nil && bar.bar != nil {
+		stop := bar.follow(ctx, ct.holders)
+		defer stop()
+	}
 	if out == "-" {
 		growPipe(e.stdout)
-		_, err := f.WriteTo(&countingWriter{w: e.stdout, p: bar})
+		_, err := ct.copy(&countingWriter{w: e.stdout, p: bar})
 		return err
 	}
 	return writeAtomically(out, func(w io.Writer) error {
-		_, err := f.WriteTo(&countingWriter{w: w, p: bar})
+		_, err := ct.copy(&countingWriter{w: w, p: bar})
 		return err
 	})
 }
 
-// withFile parses arg as a CID, opens the repo and the file, and runs fn.
-func (e *env) withFile(ctx context.Context, arg string, fn func(cid.Cid, *pieces.File) error) error {
+// content is a file's bytes, or a range of them, on their way from the
+// repo or through the running node.
+type content struct {
+	cid     cid.Cid
+	size    int64                                // the whole file
+	length  int64                                // bytes copy writes
+	copy    func(w io.Writer) (int64, error)     // writes the bytes to w
+	holders func(context.Context) (string, bool) // progress note; nil offline
+}
+
+// withContent parses arg as a CID and runs fn with length bytes of it
+// (-1: to the end) from offset: through the node running on the repo when
+// there is one (pin asks it to pin the file once read whole), offline
+// from the repo otherwise.
+func (e *env) withContent(ctx context.Context, arg string, offset, length int64, pin bool, fn func(content) error) error {
 	c, err := pieces.ParseCID(arg)
 	if err != nil {
 		return err
+	}
+	cl, err := e.daemon(ctx)
+	if err != nil {
+		return err
+	}
+	if cl != nil {
+		cat, err := cl.Cat(ctx, c, offset, length, pin)
+		if err != nil {
+			return err
+		}
+		defer cat.Close()
+		return fn(content{cid: c, size: cat.Size, length: cat.Length,
+			copy: func(w io.Writer) (int64, error) {
+				return io.CopyBuffer(w, cat, make([]byte, 1<<20))
+			},
+			holders: func(ctx context.Context) (string, bool) {
+				ds, err := cl.Downloads(ctx)
+				if err != nil {
+					return "", false
+				}
+				for _, d := range ds {
+					if d.ID == cat.Download {
+						return fmt.Sprintf("%d/%d holders", d.Serving, d.Holders), true
+					}
+				}
+				return "", false
+			},
+		})
 	}
 	return e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error {
 		f, err := r.OpenFile(ctx, c)
 		if err != nil {
 			return err
 		}
-		return fn(c, f)
+		if offset > f.Size() {
+			return usageErr(fmt.Errorf("--offset %d is past the end of %s (%d bytes)", offset, c, f.Size()))
+		}
+		if length < 0 || offset+length > f.Size() {
+			length = f.Size() - offset
+		}
+		f.Seek(offset, io.SeekStart)
+		return fn(content{cid: c, size: f.Size(), length: length,
+			copy: func(w io.Writer) (int64, error) { return f.CopyRange(w, length) }})
 	})
 }
 
@@ -100,16 +155,9 @@ func newCatCmd(e *env) *cobra.Command {
 			if offset < 0 || length < -1 {
 				return usageErr(fmt.Errorf("--offset and --length must not be negative"))
 			}
-			return e.withFile(cmd.Context(), args[0], func(c cid.Cid, f *pieces.File) error {
-				if offset > f.Size() {
-					return usageErr(fmt.Errorf("--offset %d is past the end of %s (%d bytes)", offset, c, f.Size()))
-				}
-				if length == -1 {
-					length = f.Size() - offset
-				}
-				f.Seek(offset, io.SeekStart)
+			return e.withContent(cmd.Context(), args[0], offset, length, false, func(ct content) error {
 				growPipe(e.stdout)
-				_, err := f.CopyRange(e.stdout, length)
+				_, err := ct.copy(e.stdout)
 				return err
 			})
 		},

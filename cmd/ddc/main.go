@@ -68,6 +68,10 @@ func newRoot(e *env) *cobra.Command {
 		newStatCmd(e),
 		newLsCmd(e),
 		newRepoCmd(e),
+		newNodeCmd(e),
+		newPeersCmd(e),
+		newConnectCmd(e),
+		newProvidersCmd(e),
 	)
 	return root
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"os"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -14,14 +16,17 @@ const progressMin = 64 << 20
 
 // progress is a byte progress bar on stderr when stderr is a terminal and
 // the work is large (or of unknown size); otherwise it does nothing.
-type progress struct{ bar *progressbar.ProgressBar }
+type progress struct {
+	bar  *progressbar.ProgressBar
+	what string
+}
 
 func (e *env) newProgress(size int64, what string) *progress {
 	f, ok := e.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) || (size >= 0 && size < progressMin) {
 		return &progress{}
 	}
-	return &progress{bar: progressbar.NewOptions64(size,
+	return &progress{what: what, bar: progressbar.NewOptions64(size,
 		progressbar.OptionSetWriter(f),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowBytes(true),
@@ -36,6 +41,29 @@ func (p *progress) set(n uint64) {
 	if p.bar != nil {
 		p.bar.Set64(int64(n))
 	}
+}
+
+// follow updates the bar's description with note every half second until
+// the returned stop is called.
+func (p *progress) follow(ctx context.Context, note func(context.Context) (string, bool)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if s, ok := note(ctx); ok {
+					p.bar.Describe(p.what + " · " + s)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func (p *progress) done() {
@@ -62,4 +90,18 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// countingReader reports bytes read through it to a progress bar.
+type countingReader struct {
+	r io.Reader
+	n uint64
+	p *progress
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += uint64(n)
+	c.p.set(c.n)
+	return n, err
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
 	"github.com/ddc-project/ddc/pieces"
@@ -33,14 +35,8 @@ always give the same CID, and are stored once.`,
 				return err
 			}
 			defer in.Close()
-			r, err := e.openRepo()
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			bar := e.newProgress(size, "put")
-			opt.Progress = bar.set
-			res, err := r.Put(cmd.Context(), in, opt)
+			res, err := e.put(cmd.Context(), in, size, opt, bar)
 			bar.done()
 			if err != nil {
 				return fmt.Errorf("put %s: %w", args[0], err)
@@ -59,6 +55,33 @@ always give the same CID, and are stored once.`,
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
 	e.jsonFlag(c)
 	return c
+}
+
+// put stores in through the running node, which announces it, or offline
+// in the repo.
+func (e *env) put(ctx context.Context, in io.Reader, size int64, opt pieces.BuildOptions, bar *progress) (pieces.BuildResult, error) {
+	cl, err := e.daemon(ctx)
+	if err != nil {
+		return pieces.BuildResult{}, err
+	}
+	if cl == nil {
+		r, err := e.openRepo()
+		if err != nil {
+			return pieces.BuildResult{}, err
+		}
+		defer r.Close()
+		opt.Progress = bar.set
+		return r.Put(ctx, in, opt)
+	}
+	pr, err := cl.Put(ctx, &countingReader{r: in, p: bar}, size, opt)
+	if err != nil {
+		return pieces.BuildResult{}, err
+	}
+	root, err := cid.Parse(pr.CID)
+	if err != nil {
+		return pieces.BuildResult{}, fmt.Errorf("node returned a bad CID %q: %w", pr.CID, err)
+	}
+	return pieces.BuildResult{Root: root, Size: pr.Size, Pieces: pr.Pieces}, nil
 }
 
 func buildOptions(tags []string, chunk, inline, hash string) (pieces.BuildOptions, error) {

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
 	"github.com/ddc-project/ddc/node/repo"
@@ -54,32 +56,55 @@ func newStatCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.withRepo(cmd.Context(), func(ctx context.Context, r *repo.Repo) error {
-				st, err := r.Stat(ctx, c)
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return writeJSON(e.stdout, map[string]any{
-						"cid": st.CID.String(), "size": st.Size, "pieces": st.Pieces, "descriptors": st.Descriptors,
-						"depth": st.Depth, "inline": st.Inline, "tags": jsonTags(st.Tags),
-					})
-				}
-				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(w, "cid\t%s\n", st.CID)
-				fmt.Fprintf(w, "size\t%s (%d bytes)\n", humanSize(st.Size), st.Size)
-				fmt.Fprintf(w, "pieces\t%d (%d descriptors)\n", st.Pieces, st.Descriptors)
-				fmt.Fprintf(w, "depth\t%d\n", st.Depth)
-				fmt.Fprintf(w, "inline\t%d bytes\n", st.Inline)
-				for _, t := range st.Tags {
-					fmt.Fprintf(w, "tag\t%s=%s\n", t.Key, printableValue(t.Value))
-				}
-				return w.Flush()
-			})
+			st, err := e.stat(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			return e.printStat(st)
 		},
 	}
 	e.jsonFlag(c)
 	return c
+}
+
+// stat describes c through the running node (which fetches descriptors it
+// lacks) or, offline, from the repo.
+func (e *env) stat(ctx context.Context, c cid.Cid) (st pieces.Stat, err error) {
+	cl, err := e.daemon(ctx)
+	if err != nil {
+		return st, err
+	}
+	if cl == nil {
+		err = e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error {
+			st, err = r.Stat(ctx, c)
+			return err
+		})
+		return st, err
+	}
+	as, err := cl.Stat(ctx, c)
+	if err != nil {
+		return st, err
+	}
+	return pieces.Stat{CID: c, Size: as.Size, Pieces: as.Pieces, Descriptors: as.Descriptors, Depth: as.Depth, Inline: as.Inline, Tags: as.Tags}, nil
+}
+
+func (e *env) printStat(st pieces.Stat) error {
+	if e.json {
+		return writeJSON(e.stdout, map[string]any{
+			"cid": st.CID.String(), "size": st.Size, "pieces": st.Pieces, "descriptors": st.Descriptors,
+			"depth": st.Depth, "inline": st.Inline, "tags": jsonTags(st.Tags),
+		})
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "cid\t%s\n", st.CID)
+	fmt.Fprintf(w, "size\t%s (%d bytes)\n", humanSize(st.Size), st.Size)
+	fmt.Fprintf(w, "pieces\t%d (%d descriptors)\n", st.Pieces, st.Descriptors)
+	fmt.Fprintf(w, "depth\t%d\n", st.Depth)
+	fmt.Fprintf(w, "inline\t%d bytes\n", st.Inline)
+	for _, t := range st.Tags {
+		fmt.Fprintf(w, "tag\t%s=%s\n", t.Key, printableValue(t.Value))
+	}
+	return w.Flush()
 }
 
 func newLsCmd(e *env) *cobra.Command {
@@ -88,39 +113,65 @@ func newLsCmd(e *env) *cobra.Command {
 		Short: "List the files in the repo with their size and tags",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.withRepo(cmd.Context(), func(ctx context.Context, r *repo.Repo) error {
-				var rows []map[string]any
-				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				err := r.Files(ctx, func(fi repo.FileInfo) error {
-					if fi.Err != nil {
-						fmt.Fprintf(e.stderr, "ddc: %s: %v\n", fi.CID, fi.Err)
-					}
-					if e.json {
-						row := map[string]any{"cid": fi.CID.String(), "size": fi.Size, "tags": jsonTags(fi.Tags), "pinned": fi.Pinned}
-						if fi.Err != nil {
-							row["error"] = fi.Err.Error()
-						}
-						rows = append(rows, row)
-						return nil
-					}
-					_, err := fmt.Fprintf(w, "%s\t%s\t%s\n", fi.CID, humanSize(fi.Size), tagList(fi.Tags))
-					return err
-				})
-				if err != nil {
-					return err
+			var rows []map[string]any
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			err := e.files(cmd.Context(), func(fi repo.FileInfo) error {
+				if fi.Err != nil {
+					fmt.Fprintf(e.stderr, "ddc: %s: %v\n", fi.CID, fi.Err)
 				}
 				if e.json {
-					if rows == nil {
-						rows = []map[string]any{}
+					row := map[string]any{"cid": fi.CID.String(), "size": fi.Size, "tags": jsonTags(fi.Tags), "pinned": fi.Pinned}
+					if fi.Err != nil {
+						row["error"] = fi.Err.Error()
 					}
-					return writeJSON(e.stdout, rows)
+					rows = append(rows, row)
+					return nil
 				}
-				return w.Flush()
+				_, err := fmt.Fprintf(w, "%s\t%s\t%s\n", fi.CID, humanSize(fi.Size), tagList(fi.Tags))
+				return err
 			})
+			if err != nil {
+				return err
+			}
+			if e.json {
+				if rows == nil {
+					rows = []map[string]any{}
+				}
+				return writeJSON(e.stdout, rows)
+			}
+			return w.Flush()
 		},
 	}
 	e.jsonFlag(c)
 	return c
+}
+
+// files lists the pinned files through the running node or offline.
+func (e *env) files(ctx context.Context, fn func(repo.FileInfo) error) error {
+	cl, err := e.daemon(ctx)
+	if err != nil {
+		return err
+	}
+	if cl == nil {
+		return e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error { return r.Files(ctx, fn) })
+	}
+	fs, err := cl.Ls(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		fi := repo.FileInfo{Size: f.Size, Tags: f.Tags, Pinned: f.Pinned}
+		if fi.CID, err = cid.Parse(f.CID); err != nil {
+			return fmt.Errorf("node listed a bad CID %q: %w", f.CID, err)
+		}
+		if f.Error != "" {
+			fi.Err = errors.New(f.Error)
+		}
+		if err := fn(fi); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // withRepo opens the repo, runs fn and closes it.

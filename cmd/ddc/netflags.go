@@ -1,0 +1,63 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ddc-project/ddc/node/repo"
+)
+
+// netFlags are the network settings ddc init writes to the config and
+// ddc node run applies (to a new repo's config, or for this run only).
+type netFlags struct {
+	listen, announce, bootstrap []string
+	api, cluster, dhtMode       string
+	noMDNS                      bool
+}
+
+func (f *netFlags) add(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringArrayVar(&f.listen, "listen", nil, "listen multiaddr, repeatable (default: TCP and QUIC on port 4040, all interfaces; port 0 picks a free one)")
+	fl.StringArrayVar(&f.announce, "announce", nil, "address to tell peers instead of the listen addresses, repeatable")
+	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID, repeatable")
+	fl.StringVar(&f.api, "api", "", "HTTP API address, loopback only (default 127.0.0.1:5040)")
+	fl.StringVar(&f.cluster, "cluster", "", "cluster to join (default \"default\")")
+	fl.StringVar(&f.dhtMode, "dht-mode", "", "DHT mode: auto, server or client (default auto)")
+	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network with mDNS")
+}
+
+// apply writes the flags that were given over nc.
+func (f *netFlags) apply(c *cobra.Command, nc *repo.NetworkConfig) {
+	set := c.Flags().Changed
+	if set("listen") {
+		nc.Listen = f.listen
+	}
+	if set("announce") {
+		nc.Announce = f.announce
+	}
+	if set("bootstrap") {
+		nc.Bootstrap = f.bootstrap
+	}
+	if set("api") {
+		nc.API = f.api
+	}
+	if set("cluster") {
+		nc.Cluster = f.cluster
+	}
+	if set("dht-mode") {
+		nc.DHTMode = f.dhtMode
+	}
+	if set("no-mdns") {
+		nc.MDNS = !f.noMDNS
+	}
+}
+
+// initRepo creates the repo with the defaults and the flags.
+func (e *env) initRepo(c *cobra.Command, nf *netFlags) (string, error) {
+	cfg := repo.DefaultConfig()
+	nf.apply(c, &cfg.Network)
+	if err := cfg.Network.Validate(); err != nil {
+		return "", usageErr(err)
+	}
+	id, err := repo.Init(e.repoPath, cfg)
+	return id.String(), err
+}

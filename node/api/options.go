@@ -1,0 +1,56 @@
+package api
+
+import (
+	"net/url"
+	"strconv"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// EncodePutOptions puts the build options a put sends into a query.
+func EncodePutOptions(opt pieces.BuildOptions) url.Values {
+	q := url.Values{}
+	q.Set("chunk", strconv.Itoa(opt.ChunkSize))
+	q.Set("inline", strconv.Itoa(opt.Inline))
+	q.Set("hash", opt.Hash.Name)
+	for _, t := range opt.Tags {
+		q.Add("tag", t.Key+"="+string(t.Value))
+	}
+	return q
+}
+
+// DecodePutOptions reads a put's build options, defaults where the query
+// is silent, and validates them.
+func DecodePutOptions(q url.Values) (pieces.BuildOptions, error) {
+	opt := pieces.DefaultBuildOptions()
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"chunk", &opt.ChunkSize}, {"inline", &opt.Inline}} {
+		if s := q.Get(f.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return opt, usagef("%s=%q is not a number", f.name, s)
+			}
+			*f.dst = n
+		}
+	}
+	if s := q.Get("hash"); s != "" {
+		h, err := pieces.ParseHash(s)
+		if err != nil {
+			return opt, err
+		}
+		opt.Hash = h
+	}
+	for _, s := range q["tag"] {
+		t, err := pieces.ParseTag(s)
+		if err != nil {
+			return opt, err
+		}
+		opt.Tags = append(opt.Tags, t)
+	}
+	if err := opt.Validate(); err != nil {
+		return opt, usagef("%v", err)
+	}
+	return opt, nil
+}

@@ -1,0 +1,389 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddc-project/ddc/node"
+	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// Server limits, each with why.
+const (
+	// readHeaderTimeout drops clients that open a connection and stall.
+	readHeaderTimeout = 10 * time.Second
+	// maxHeaderBytes caps request headers; no route needs more.
+	maxHeaderBytes = 64 << 10
+	// providersTimeout bounds a providers lookup unless the client says.
+	providersTimeout = 30 * time.Second
+)
+
+// Server serves the API of one node.
+type Server struct {
+	n   *node.Node
+	log *slog.Logger
+	srv *http.Server
+	ln  net.Listener
+
+	mu        sync.Mutex
+	downloads map[uint64]*download
+	nextID    uint64
+}
+
+// download is a cat in progress, for the progress of the CLI that asked.
+type download struct {
+	root  cid.Cid
+	size  int64
+	bytes atomic.Int64
+	r     *node.Reader
+}
+
+// Listen starts serving n's API on addr (host:port, loopback only).
+func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("api listen on %s: %w", addr, err)
+	}
+	s := &Server{n: n, log: log, ln: ln, downloads: make(map[uint64]*download)}
+	s.srv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the API, ending requests in progress.
+func (s *Server) Close() error { return s.srv.Close() }
+
+func (s *Server) routes() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /api/v1/id", s.id)
+	m.HandleFunc("GET /api/v1/peers", s.peers)
+	m.HandleFunc("POST /api/v1/connect", s.connect)
+	m.HandleFunc("GET /api/v1/providers/{cid}", s.providers)
+	m.HandleFunc("POST /api/v1/put", s.put)
+	m.HandleFunc("GET /api/v1/cat/{cid}", s.cat)
+	m.HandleFunc("GET /api/v1/stat/{cid}", s.stat)
+	m.HandleFunc("GET /api/v1/ls", s.ls)
+	m.HandleFunc("GET /api/v1/downloads", s.listDownloads)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, usagef("no route %s %s", r.Method, r.URL.Path))
+	})
+	return m
+}
+
+// fail writes err as a JSON error with its status.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code, status := classify(err)
+	if status >= 500 {
+		s.log.Warn("api request failed", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(Error{Code: code, Message: err.Error()})
+}
+
+func (s *Server) reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func pathCID(r *http.Request) (cid.Cid, error) {
+	return pieces.ParseCID(r.PathValue("cid"))
+}
+
+// ID is what GET /id returns.
+type ID struct {
+	PeerID          string   `json:"peer_id"`
+	Cluster         string   `json:"cluster"`
+	Addrs           []string `json:"addrs"`
+	Announced       uint64   `json:"announced"`
+	AnnouncePending int      `json:"announce_pending"`
+}
+
+func (s *Server) id(w http.ResponseWriter, _ *http.Request) {
+	done, pending := s.n.Announcing()
+	out := ID{PeerID: s.n.ID().String(), Cluster: s.n.Cluster(), Addrs: []string{}, Announced: done, AnnouncePending: pending}
+	for _, a := range s.n.Addrs() {
+		out.Addrs = append(out.Addrs, a.String())
+	}
+	s.reply(w, out)
+}
+
+// Peer is a peer as /peers and /providers list it.
+type Peer struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+func toPeer(ai peer.AddrInfo) Peer {
+	p := Peer{ID: ai.ID.String(), Addrs: []string{}}
+	for _, a := range ai.Addrs {
+		p.Addrs = append(p.Addrs, a.String())
+	}
+	return p
+}
+
+func (s *Server) peers(w http.ResponseWriter, _ *http.Request) {
+	out := []Peer{}
+	for _, ai := range s.n.Peers() {
+		out = append(out, toPeer(ai))
+	}
+	s.reply(w, out)
+}
+
+func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
+	addr := r.URL.Query().Get("addr")
+	ai, err := peer.AddrInfoFromString(addr)
+	if err != nil {
+		s.fail(w, usagef("connect %q: %v (want a multiaddr ending in /p2p/<peer ID>)", addr, err))
+		return
+	}
+	if err := s.n.Connect(r.Context(), *ai); err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, Peer{ID: ai.ID.String(), Addrs: []string{addr}})
+}
+
+func (s *Server) providers(w http.ResponseWriter, r *http.Request) {
+	c, err := pathCID(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	timeout := providersTimeout
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		if timeout, err = time.ParseDuration(t); err != nil || timeout <= 0 {
+			s.fail(w, usagef("timeout %q: want a positive duration such as 10s", t))
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	fl, _ := w.(http.Flusher)
+	for ai := range s.n.Providers(ctx, c) {
+		if enc.Encode(toPeer(ai)) != nil {
+			return
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+	}
+}
+
+// PutResult is what POST /put returns.
+type PutResult struct {
+	CID    string `json:"cid"`
+	Size   uint64 `json:"size"`
+	Pieces int    `json:"pieces"`
+}
+
+func (s *Server) put(w http.ResponseWriter, r *http.Request) {
+	opt, err := DecodePutOptions(r.URL.Query())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	res, err := s.n.Put(r.Context(), r.Body, opt)
+	if err != nil {
+		s.fail(w, fmt.Errorf("put: %w", err))
+		return
+	}
+	s.reply(w, PutResult{CID: res.Root.String(), Size: res.Size, Pieces: res.Pieces})
+}
+
+// cat streams a file, or a range of it, from the store and the network.
+// The status and Content-Length are sent once the root is found; an error
+// after that is sent in the X-Ddc-Error trailer, and the client treats a
+// body without the X-Ddc-Done trailer as cut short.
+func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
+	c, err := pathCID(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	q := r.URL.Query()
+	offset, err := queryInt(q.Get("offset"), 0)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	length, err := queryInt(q.Get("length"), -1)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	fr, err := s.n.Open(r.Context(), c)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d := &download{root: c, size: fr.Size(), r: fr}
+	id := s.track(d)
+	defer s.untrack(id)
+	if offset > fr.Size() {
+		fr.Close()
+		s.fail(w, usagef("offset %d is past the end of %s (%d bytes)", offset, c, fr.Size()))
+		return
+	}
+	if length < 0 || offset+length > fr.Size() {
+		length = fr.Size() - offset
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	// No Content-Length: the body is chunked so that the trailers can say
+	// how it ended.
+	h.Set("X-Ddc-Length", strconv.FormatInt(length, 10))
+	h.Set("X-Ddc-Size", strconv.FormatInt(fr.Size(), 10))
+	h.Set("X-Ddc-Download", strconv.FormatUint(id, 10))
+	h.Set("Trailer", "X-Ddc-Error, X-Ddc-Error-Code, X-Ddc-Done")
+	w.WriteHeader(http.StatusOK)
+	fr.Seek(offset, io.SeekStart)
+	_, err = fr.CopyRange(countWriter{w, &d.bytes}, length)
+	if err == nil && q.Get("pin") == "true" && offset == 0 && length == fr.Size() {
+		fr.Pin()
+	}
+	err = errors.Join(err, fr.Close())
+	if err != nil {
+		code, _ := classify(err)
+		h.Set("X-Ddc-Error", err.Error())
+		h.Set("X-Ddc-Error-Code", code)
+		s.log.Info("cat failed", "cid", c, "err", err)
+		return
+	}
+	h.Set("X-Ddc-Done", "true")
+}
+
+type countWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func queryInt(s string, def int64) (int64, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < -1 {
+		return 0, usagef("%q is not a byte count", s)
+	}
+	return n, nil
+}
+
+func (s *Server) track(d *download) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	s.downloads[s.nextID] = d
+	return s.nextID
+}
+
+func (s *Server) untrack(id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.downloads, id)
+}
+
+// Download is a download in progress as /downloads lists it.
+type Download struct {
+	ID      uint64 `json:"id"`
+	CID     string `json:"cid"`
+	Size    int64  `json:"size"`
+	Bytes   int64  `json:"bytes"`
+	Holders int    `json:"holders"` // holders known
+	Serving int    `json:"serving"` // holders that have sent pieces
+}
+
+func (s *Server) listDownloads(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	out := make([]Download, 0, len(s.downloads))
+	for id, d := range s.downloads {
+		known, serving := d.r.Holders()
+		out = append(out, Download{ID: id, CID: d.root.String(), Size: d.size, Bytes: d.bytes.Load(), Holders: known, Serving: serving})
+	}
+	s.mu.Unlock()
+	s.reply(w, out)
+}
+
+// Stat is what GET /stat returns.
+type Stat struct {
+	CID         string       `json:"cid"`
+	Size        uint64       `json:"size"`
+	Pieces      int          `json:"pieces"`
+	Descriptors int          `json:"descriptors"`
+	Depth       int          `json:"depth"`
+	Inline      int          `json:"inline"`
+	Tags        []pieces.Tag `json:"tags"`
+}
+
+func (s *Server) stat(w http.ResponseWriter, r *http.Request) {
+	c, err := pathCID(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	st, err := s.n.Stat(r.Context(), c)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, Stat{CID: st.CID.String(), Size: st.Size, Pieces: st.Pieces, Descriptors: st.Descriptors, Depth: st.Depth, Inline: st.Inline, Tags: st.Tags})
+}
+
+// File is a pinned file as GET /ls lists it.
+type File struct {
+	CID    string       `json:"cid"`
+	Size   uint64       `json:"size"`
+	Tags   []pieces.Tag `json:"tags"`
+	Pinned time.Time    `json:"pinned"`
+	Error  string       `json:"error,omitempty"`
+}
+
+func (s *Server) ls(w http.ResponseWriter, r *http.Request) {
+	out := []File{}
+	err := s.n.Files(r.Context(), func(fi repo.FileInfo) error {
+		f := File{CID: fi.CID.String(), Size: fi.Size, Tags: fi.Tags, Pinned: fi.Pinned}
+		if fi.Err != nil {
+			f.Error = fi.Err.Error()
+		}
+		out = append(out, f)
+		return nil
+	})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, out)
+}
