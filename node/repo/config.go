@@ -21,7 +21,7 @@ const ConfigVersion = 1
 
 // Config is the repo's config.json.
 type Config struct {
-	Version int         `json:"version"`
+	Version int           `json:"version"`
 	PeerID  string        `json:"peer_id"` // derived from identity.key, for people to read
 	Store   StoreConfig   `json:"store"`
 	Network NetworkConfig `json:"network"`
