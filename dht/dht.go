@@ -177,11 +177,14 @@ func (d *DHT) FindProviders(ctx context.Context, c cid.Cid, n int) <-chan peer.A
 	return d.kad.FindProvidersAsync(ctx, c, n)
 }
 
-// StartReprovider announces everything list yields now and every
-// ReprovideInterval after, until Close.
+// StartReprovider announces everything list yields once the routing table
+// has a peer, and every ReprovideInterval after, until Close.
 func (d *DHT) StartReprovider(list func(ctx context.Context, fn func(cid.Cid) error) error) {
 	d.wg.Go(func() {
 		for {
+			if d.WaitRouting(d.ctx, 1) != nil {
+				return
+			}
 			start := time.Now()
 			var batch []cid.Cid
 			err := list(d.ctx, func(c cid.Cid) error {

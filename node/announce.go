@@ -73,6 +73,11 @@ func (a *announcer) run() {
 			if len(batch) == 0 {
 				break
 			}
+			// Announcing with an empty routing table fails every CID:
+			// wait for a peer instead (a lone node has nobody to tell).
+			if a.d.WaitRouting(a.ctx, 1) != nil {
+				return
+			}
 			start := time.Now()
 			err := a.d.Provide(a.ctx, batch)
 			a.mu.Lock()

@@ -187,8 +187,13 @@ func (g *netGetter) signalLocked() {
 // long download join it.
 func (g *netGetter) discover(c cid.Cid) {
 	g.once.Do(func() {
-		g.startLookup(func() { g.probeConnected() })
-		g.startLookup(func() { g.findProviders(g.root) })
+		g.startLookup(func() {
+			ctx, cancel := context.WithTimeout(g.ctx, g.n.opts.FindTimeout)
+			g.n.waitJoined(ctx)
+			cancel()
+			g.startLookup(func() { g.findProviders(g.root) })
+			g.probeConnected()
+		})
 	})
 	g.mu.Lock()
 	due := c != g.root && g.lookups == 0 && time.Since(g.lastLookup) > lookupEvery

@@ -57,6 +57,8 @@ type Node struct {
 	opts Options
 	log  *slog.Logger
 
+	joined chan struct{} // closed once the first bootstrap is over
+
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -76,7 +78,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 		opts.ReadAhead = DefaultReadAhead
 	}
 	nc := r.Config.Network
-	n = &Node{repo: r, opts: opts, log: opts.Logger}
+	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -118,6 +120,15 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	return n, nil
 }
 
+// waitJoined waits until the first bootstrap is over or ctx ends, so a
+// request made just after start does not search an empty network.
+func (n *Node) waitJoined(ctx context.Context) {
+	select {
+	case <-n.joined:
+	case <-ctx.Done():
+	}
+}
+
 // bootstrapPeers are the configured bootstrap peers and the routing-table
 // peers saved at the last stop.
 func bootstrapPeers(r *repo.Repo) ([]peer.AddrInfo, error) {
@@ -141,8 +152,12 @@ func (n *Node) join() {
 	ctx, cancel := context.WithTimeout(n.ctx, bootstrapTimeout)
 	if err := n.dht.Bootstrap(ctx); err != nil && n.ctx.Err() == nil {
 		n.log.Warn("dht bootstrap", "err", err)
+	} else if len(n.host.Network().Peers()) > 0 {
+		// Connected peers enter the routing table once identified.
+		n.dht.WaitRouting(ctx, 1)
 	}
 	cancel()
+	close(n.joined)
 	t := time.NewTicker(peersSaveInterval)
 	defer t.Stop()
 	for {
