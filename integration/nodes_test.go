@@ -266,7 +266,6 @@ func startLiar(t *testing.T, boot *node.Node, seed uint64, size int64) host.Host
 	return h
 }
 
-
 type memPieces map[string][]byte
 
 func (m memPieces) PutPiece(c cid.Cid, data []byte) error {
