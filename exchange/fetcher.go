@@ -63,7 +63,7 @@ type holder struct {
 	bytes    uint64
 }
 
-var _ pieces.Getter = (*Fetcher)(nil)
+var _ pieces.PieceReader = (*Fetcher)(nil)
 
 // NewFetcher makes a Fetcher on h with no holders yet.
 func NewFetcher(h host.Host, opts FetcherOptions) *Fetcher {
@@ -126,12 +126,29 @@ type attempt struct {
 // GetPiece fetches c from the best holder, asks a second one when the first
 // straggles, and moves on past holders that lack c, are busy, vanish or lie.
 func (f *Fetcher) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return f.ReadPiece(ctx, c, nil)
+}
+
+// ReadPiece is GetPiece into buf when it is large enough: the first holder
+// asked reads into it, others into slices of their own. It implements
+// pieces.PieceReader; when it returns, buf is no longer written to.
+func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tried := make(map[peer.ID]bool)
 	results := make(chan attempt)
 	running, asked := 0, 0
 	var errs []error
+	// The attempt that fills buf must be over before ReadPiece returns,
+	// or the caller would reuse buf under it.
+	bufDone := make(chan struct{})
+	if buf == nil {
+		close(bufDone)
+	}
+	defer func() {
+		cancel()
+		<-bufDone
+	}()
 	launch := func() bool {
 		h := f.pick(tried)
 		if h == nil {
@@ -140,8 +157,13 @@ func (f *Fetcher) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 		tried[h.id] = true
 		running++
 		asked++
+		into, done := buf, bufDone
+		buf = nil
 		go func() {
-			data, err := f.fetchFrom(ctx, h, c)
+			data, err := f.fetchFrom(ctx, h, c, into)
+			if into != nil {
+				close(done)
+			}
 			select {
 			case results <- attempt{h: h, data: data, err: err}:
 			case <-ctx.Done():
@@ -150,6 +172,9 @@ func (f *Fetcher) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return true
 	}
 	if !launch() {
+		if buf != nil { // no attempt took it
+			close(bufDone)
+		}
 		return nil, fmt.Errorf("%w: no holders known", &pieces.NotFoundError{CID: c})
 	}
 	hedge := time.NewTimer(f.hedgeAfter())
@@ -221,9 +246,9 @@ func (f *Fetcher) hedgeAfter() time.Duration {
 }
 
 // fetchFrom asks h for c and books the outcome.
-func (f *Fetcher) fetchFrom(ctx context.Context, h *holder, c cid.Cid) ([]byte, error) {
+func (f *Fetcher) fetchFrom(ctx context.Context, h *holder, c cid.Cid, buf []byte) ([]byte, error) {
 	start := time.Now()
-	data, err := f.get(ctx, h, c)
+	data, err := f.get(ctx, h, c, buf)
 	took := time.Since(start)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -262,7 +287,7 @@ func (f *Fetcher) banLocked(h *holder, err error) {
 }
 
 // get dials h on first use and requests c.
-func (f *Fetcher) get(ctx context.Context, h *holder, c cid.Cid) ([]byte, error) {
+func (f *Fetcher) get(ctx context.Context, h *holder, c cid.Cid, buf []byte) ([]byte, error) {
 	f.mu.Lock()
 	first := h.ready == nil
 	if first {
@@ -285,7 +310,7 @@ func (f *Fetcher) get(ctx context.Context, h *holder, c cid.Cid) ([]byte, error)
 	if h.err != nil {
 		return nil, h.err
 	}
-	return h.sess.Get(ctx, c)
+	return h.sess.GetInto(ctx, c, buf)
 }
 
 // Close ends every session.

@@ -146,71 +146,127 @@ func (s *Server) handle(str network.Stream) {
 	str.Close()
 }
 
+// serveDepth is how many answers a stream reads ahead of the one being
+// written: reading the next piece from the store overlaps encrypting and
+// sending this one, which one loop doing both in turn would not.
+const serveDepth = 3
+
+// answered is a response ready to write; buf goes back to the stream's
+// buffers once written.
+type answered struct {
+	hdr  responseHeader
+	data []byte
+	buf  []byte
+}
+
 // serve answers requests until the peer closes its side or breaks the
-// protocol.
+// protocol: one goroutine reads requests and the pieces they ask for, this
+// one writes the answers in order.
 func (s *Server) serve(str network.Stream) error {
-	r := bufio.NewReaderSize(str, maxRequestFrame*4)
+	out := make(chan answered, serveDepth)
+	bufs := make(chan []byte, serveDepth+2)
+	for range serveDepth + 2 {
+		bufs <- nil
+	}
+	var readErr error
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(out)
+		readErr = s.readRequests(str, out, bufs)
+	}()
 	w := bufio.NewWriterSize(str, 64<<10)
+	var err error
+	for a := range out {
+		if err != nil {
+			bufs <- a.buf
+			continue // drain until the reader sees the stream end
+		}
+		str.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+		if err = writeFrame(w, &a.hdr); err == nil {
+			_, err = w.Write(a.data)
+		}
+		bufs <- a.buf
+		// Flush when no further answer is ready: answers to pipelined
+		// requests share one flush, a lone one is not held back.
+		if err == nil && len(out) == 0 {
+			err = w.Flush()
+		}
+		if err != nil {
+			str.Reset() // ends the reader's blocked read too
+		}
+	}
+	<-readerDone
+	if err != nil {
+		return err
+	}
+	if errors.Is(readErr, io.EOF) {
+		return w.Flush()
+	}
+	return readErr
+}
+
+// readRequests reads requests and their pieces into out until the stream
+// ends (io.EOF) or breaks.
+func (s *Server) readRequests(str network.Stream, out chan<- answered, bufs chan []byte) error {
+	r := bufio.NewReaderSize(str, maxRequestFrame*4)
 	for {
 		str.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
 		var req request
 		err := readFrame(r, maxRequestFrame, &req)
 		if errors.Is(err, io.EOF) {
-			return w.Flush()
+			return io.EOF
 		}
 		if err != nil {
 			return fmt.Errorf("read request: %w", err)
 		}
-		status, data := s.answer(&req)
-		str.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		if err := writeFrame(w, &responseHeader{ID: req.ID, Status: status, Size: uint64(len(data))}); err != nil {
-			return err
-		}
-		if _, err := w.Write(data); err != nil {
-			return err
-		}
-		// Flush when no further request is already waiting: pipelined
-		// requests share one flush, a lone one is not held back.
-		if r.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return err
-			}
-		}
+		buf := <-bufs
+		status, data, buf := s.answer(&req, buf)
+		out <- answered{hdr: responseHeader{ID: req.ID, Status: status, Size: uint64(len(data))}, data: data, buf: buf}
 	}
 }
 
-// answer looks up what req asks for.
-func (s *Server) answer(req *request) (Status, []byte) {
+// answer looks up what req asks for, into buf when the store can read
+// into a buffer; it returns the buffer to recycle.
+func (s *Server) answer(req *request, buf []byte) (Status, []byte, []byte) {
 	if req.Type != TypeGet {
-		return StatusBadRequest, nil
+		return StatusBadRequest, nil, buf
 	}
 	c, err := cid.Cast(req.CID)
 	if err != nil || pieces.CheckCID(c) != nil {
-		return StatusBadRequest, nil
+		return StatusBadRequest, nil, buf
 	}
 	select {
 	case s.reads <- struct{}{}:
 	default:
-		return StatusBusy, nil
+		return StatusBusy, nil, buf
 	}
-	data, err := s.store.GetPiece(s.ctx, c)
+	var data []byte
+	if pr, ok := s.store.(pieces.PieceReader); ok {
+		data, err = pr.ReadPiece(s.ctx, c, buf[:cap(buf)])
+		if err == nil {
+			buf = data // ours: buf, or a larger one ReadPiece made
+		}
+	} else {
+		data, err = s.store.GetPiece(s.ctx, c)
+	}
 	<-s.reads
 	switch {
 	case errors.Is(err, pieces.ErrNotFound):
-		return StatusNotFound, nil
+		return StatusNotFound, nil, buf
 	case err != nil:
 		s.log.Error("exchange: cannot serve a piece we hold", "cid", c, "err", err)
-		return StatusError, nil
+		return StatusError, nil, buf
 	}
 	if req.Offset == 0 && req.Length == 0 {
-		return StatusOK, data
+		return StatusOK, data, buf
 	}
 	end := req.Offset + req.Length
 	if req.Length == 0 {
 		end = uint64(len(data))
 	}
 	if req.Offset > uint64(len(data)) || end > uint64(len(data)) || end < req.Offset {
-		return StatusBadRequest, nil
+		return StatusBadRequest, nil, buf
 	}
-	return StatusOK, data[req.Offset:end]
+	return StatusOK, data[req.Offset:end], buf
 }

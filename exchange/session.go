@@ -34,9 +34,44 @@ type Session struct {
 type call struct {
 	id   uint64
 	c    cid.Cid
+	buf  []byte // where the bytes go when large enough; the caller's
 	data []byte
 	err  error
 	done chan struct{}
+
+	// mu orders the reader starting to fill buf against the caller giving
+	// up on the call: once the caller has left, buf is not touched.
+	mu        sync.Mutex
+	reading   bool
+	abandoned bool
+}
+
+// target is where the reader puts a response of n bytes, or nil when the
+// caller left and the bytes are to be discarded.
+func (cl *call) target(n uint64) []byte {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.abandoned {
+		return nil
+	}
+	cl.reading = true
+	if uint64(cap(cl.buf)) >= n {
+		return cl.buf[:n]
+	}
+	return make([]byte, n)
+}
+
+// abandon is the caller leaving: it returns at once unless the reader is
+// filling buf, in which case it waits for that to end.
+func (cl *call) abandon() {
+	cl.mu.Lock()
+	if !cl.reading {
+		cl.abandoned = true
+		cl.mu.Unlock()
+		return
+	}
+	cl.mu.Unlock()
+	<-cl.done
 }
 
 // Dial opens a session to p for cluster's exchange protocol. window is the
@@ -66,7 +101,14 @@ func (s *Session) Peer() peer.ID { return s.peer }
 // Get returns the whole piece c, verified against c. A holder that sends
 // other bytes yields a *PeerError wrapping pieces.ErrCorrupt.
 func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	data, err := s.request(ctx, c, 0, 0)
+	return s.GetInto(ctx, c, nil)
+}
+
+// GetInto is Get that reads into buf when it is large enough; the result
+// is then buf, and otherwise a new slice. When GetInto returns, for any
+// reason, the session no longer touches buf.
+func (s *Session) GetInto(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	data, err := s.request(ctx, c, buf, 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -83,15 +125,15 @@ func (s *Session) GetRangeUnverified(ctx context.Context, c cid.Cid, off, n uint
 	if n == 0 {
 		return nil, nil
 	}
-	data, err := s.request(ctx, c, off, n)
+	data, err := s.request(ctx, c, nil, off, n)
 	if err == nil && uint64(len(data)) != n {
 		err = &PeerError{Peer: s.peer, Err: fmt.Errorf("%w: asked %d bytes of %s, got %d", ErrProtocol, n, c, len(data))}
 	}
 	return data, err
 }
 
-func (s *Session) request(ctx context.Context, c cid.Cid, off, n uint64) ([]byte, error) {
-	cl := &call{c: c, done: make(chan struct{})}
+func (s *Session) request(ctx context.Context, c cid.Cid, buf []byte, off, n uint64) ([]byte, error) {
+	cl := &call{c: c, buf: buf, done: make(chan struct{})}
 	if err := s.send(ctx, cl, off, n); err != nil {
 		return nil, err
 	}
@@ -99,7 +141,8 @@ func (s *Session) request(ctx context.Context, c cid.Cid, off, n uint64) ([]byte
 	case <-cl.done:
 		return cl.data, cl.err
 	case <-ctx.Done():
-		return nil, ctx.Err() // the reader still takes the response off the stream
+		cl.abandon() // the reader still takes the response off the stream
+		return nil, ctx.Err()
 	}
 }
 
@@ -168,8 +211,13 @@ func (s *Session) readLoop() {
 			return
 		}
 		if h.Status == StatusOK {
-			cl.data = make([]byte, h.Size)
-			if _, err := io.ReadFull(r, cl.data); err != nil {
+			var err error
+			if cl.data = cl.target(h.Size); cl.data != nil {
+				_, err = io.ReadFull(r, cl.data)
+			} else {
+				_, err = io.CopyN(io.Discard, r, int64(h.Size))
+			}
+			if err != nil {
 				s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("%w: %s truncated: %v", ErrProtocol, cl.c, noEOF(err))})
 				cl.err, cl.data = s.err, nil
 				close(cl.done)

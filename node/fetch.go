@@ -100,10 +100,16 @@ type netGetter struct {
 	once    sync.Once // starts discovery on the first miss
 	wg      sync.WaitGroup
 
+	keepq  chan kept // to the keeper goroutine; nil until the first fetch
+	keeper chan struct{}
+	// Owned by the keeper: the store transaction and what it holds.
+	tx      *store.Tx
+	kept    []cid.Cid
+	keepErr error
+
 	mu         sync.Mutex
-	tx         *store.Tx
-	kept       []cid.Cid
-	keepErr    error
+	keeping    map[*byte]bool // first bytes of buffers the keeper still reads
+	closed     bool
 	pin        bool
 	changed    chan struct{} // closed when holders were added or a lookup ended
 	lookups    int
@@ -127,6 +133,13 @@ func (g *netGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 // ReadPiece implements pieces.PieceReader: the store's copy into buf, or
 // a verified copy from the network in a slice of its own.
 func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	if cap(buf) > 0 {
+		g.mu.Lock()
+		if g.keeping[&buf[:1][0]] {
+			buf = nil // a fetched piece the keeper has yet to store
+		}
+		g.mu.Unlock()
+	}
 	data, err := g.n.repo.Store.ReadPiece(ctx, c, buf)
 	switch {
 	case err == nil:
@@ -136,12 +149,12 @@ func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byt
 	case !errors.Is(err, pieces.ErrNotFound):
 		return nil, err
 	}
-	return g.fetch(ctx, c)
+	return g.fetch(ctx, c, buf)
 }
 
 // fetch gets c from the network, waiting for discovery to find a holder
 // for up to FindTimeout.
-func (g *netGetter) fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
 	g.discover(c)
 	deadline := time.NewTimer(g.n.opts.FindTimeout)
 	defer deadline.Stop()
@@ -149,7 +162,7 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 		g.mu.Lock()
 		changed, searching := g.changed, g.lookups > 0
 		g.mu.Unlock()
-		data, err := g.fetcher.GetPiece(ctx, c)
+		data, err := g.fetcher.ReadPiece(ctx, c, buf)
 		if err == nil {
 			g.keep(c, data)
 			return data, nil
@@ -266,32 +279,76 @@ func (g *netGetter) probeConnected() {
 	wg.Wait()
 }
 
-// keep stores a fetched piece; it is committed at close.
+type kept struct {
+	c    cid.Cid
+	data []byte
+}
+
+// keepDepth bounds the fetched pieces waiting to be stored, and so the
+// memory a slow disk can make a download hold.
+const keepDepth = 16
+
+// keep hands a fetched piece to the keeper goroutine, which stores it
+// while the download goes on; it is committed at close. The reader gets
+// data too and may offer it back as a buffer, which ReadPiece then refuses
+// until the keeper is done with it.
 func (g *netGetter) keep(c cid.Cid, data []byte) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	if g.closed || len(data) == 0 {
+		g.mu.Unlock()
+		return
+	}
+	if g.keepq == nil {
+		g.keepq, g.keeper = make(chan kept, keepDepth), make(chan struct{})
+		g.keeping = make(map[*byte]bool)
+		go g.runKeeper(g.keepq)
+	}
+	g.keeping[&data[0]] = true
+	q := g.keepq
+	g.mu.Unlock()
+	q <- kept{c: c, data: data}
+}
+
+func (g *netGetter) runKeeper(q <-chan kept) {
+	defer close(g.keeper)
+	for k := range q {
+		g.store(k)
+		g.mu.Lock()
+		delete(g.keeping, &k.data[0])
+		g.mu.Unlock()
+	}
+}
+
+func (g *netGetter) store(k kept) {
 	if g.keepErr != nil {
 		return
 	}
 	if g.tx == nil {
 		g.tx = g.n.repo.Store.Begin()
 	}
-	if err := g.tx.PutPiece(c, data); err != nil {
+	if err := g.tx.PutPiece(k.c, k.data); err != nil {
 		g.keepErr = err
-		g.n.log.Warn("cannot keep fetched pieces; the download goes on without storing them", "cid", c, "err", err)
+		g.n.log.Warn("cannot keep fetched pieces; the download goes on without storing them", "cid", k.c, "err", err)
 		return
 	}
-	g.kept = append(g.kept, c)
+	g.kept = append(g.kept, k.c)
 }
 
-// close stops discovery and commits what was kept.
+// close stops discovery, waits for the keeper and commits what it kept.
+// The reader's fetches are over by now: no keep comes after.
 func (g *netGetter) close() error {
 	g.cancel()
 	g.wg.Wait()
 	g.fetcher.Close()
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.pin {
+	g.closed = true
+	q, pin := g.keepq, g.pin
+	g.mu.Unlock()
+	if q != nil {
+		close(q)
+		<-g.keeper
+	}
+	if pin {
 		if has, _ := g.n.repo.Store.Has(g.root); has || g.tx != nil {
 			if g.tx == nil {
 				g.tx = g.n.repo.Store.Begin()

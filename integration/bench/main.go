@@ -2,8 +2,9 @@
 // same run, and prints them as a Markdown table for docs/benchmarks.md:
 //
 //	go run ./integration/bench [-size 1GiB] [-shm /dev/shm] [-disk /var/tmp] [-runs 3]
+//	go run ./integration/bench -suite net [-size 1GiB] [-stream 10GiB]
 //
-// It builds the ddc binary and runs it as a user would (put, cat, get as
+// The local suite builds the ddc binary and runs it as a user would (put, cat, get as
 // separate processes, peak RSS from the kernel's rusage); the random-read
 // latency is measured in-process through the same repo API the CLI uses.
 package main
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -37,8 +39,31 @@ func main() {
 	disk := flag.String("disk", "/var/tmp", "a directory on disk")
 	runs := flag.Int("runs", 3, "repetitions of each timed step (the median is reported)")
 	reads := flag.Int("reads", 2000, "random 64 KiB ReadAt samples")
+	suite := flag.String("suite", "local", "local (store and CLI) or net (two nodes on loopback)")
+	stream := flag.Int64("stream", 10<<30, "net: bytes streamed between two daemons for the peak RSS figure (0 skips it)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
 	flag.Parse()
-	if err := run(*size, *shm, *disk, *runs, *reads); err != nil {
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	var err error
+	switch *suite {
+	case "local":
+		err = run(*size, *shm, *disk, *runs, *reads)
+	case "net":
+		err = runNet(*size, *disk, *runs, *reads, *stream)
+	default:
+		err = fmt.Errorf("-suite %q: want local or net", *suite)
+	}
+	pprof.StopCPUProfile() // does nothing when not profiling
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -185,7 +210,13 @@ func run(size int64, shm, disk string, runs, reads int) error {
 			baseline: "-", ratio: "-", target: "< 100 MiB", ok: r.rss < 100*mib})
 	}
 
-	fmt.Printf("ddc local benchmark: %s file, %d runs (median), %d CPUs, %s, %s\n\n", human(size), runs, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+	return report(fmt.Sprintf("ddc local benchmark: %s file, %d runs (median)", human(size), runs), rows)
+}
+
+// report prints rows as a Markdown table and fails when a figure missed
+// its target.
+func report(title string, rows []result) error {
+	fmt.Printf("%s, %d CPUs, %s, %s\n\n", title, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
 	fmt.Println("| figure | ddc | baseline (same run) | ratio | target | met |")
 	fmt.Println("|---|---|---|---|---|---|")
 	failed := 0

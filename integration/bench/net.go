@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddc-project/ddc/node"
+	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces"
+)
+
+const rawProto = "/ddc-bench/raw/1"
+
+// runNet measures two nodes on loopback: a whole-file get against one raw
+// libp2p stream between the same hosts, a remote seek's first byte, and
+// the peak RSS of daemons streaming a large file.
+func runNet(size int64, dir string, runs, seeks int, stream int64) error {
+	work, err := os.MkdirTemp(dir, "ddc-netbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	holder, err := benchNode(filepath.Join(work, "holder"), nil)
+	if err != nil {
+		return err
+	}
+	defer holder.Close()
+	res, err := holder.Put(context.Background(), io.LimitReader(rand.NewChaCha8([32]byte{2}), size), pieces.DefaultBuildOptions())
+	if err != nil {
+		return err
+	}
+	serveRaw(holder.Host(), size)
+	gb := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e9 }
+	var rows []result
+
+	// 1. get vs raw stream, interleaved pairs on a new getter each time (it
+	// keeps what it fetches); the first pair warms up.
+	var rawT, getT, ratios []time.Duration
+	for i := range runs + 1 {
+		getter, err := benchNode(filepath.Join(work, fmt.Sprintf("getter-%d", i)), holder)
+		if err != nil {
+			return err
+		}
+		c0 := cpuTime()
+		r, err := readRaw(getter.Host(), holder.Host(), size)
+		c1 := cpuTime()
+		if err == nil {
+			var g time.Duration
+			g, err = getAll(getter, res.Root, size)
+			c2 := cpuTime()
+			fmt.Fprintf(os.Stderr, "cpu: raw %.0f%% of 2 cores, get %.0f%%\n", 100*(c1-c0).Seconds()/r.Seconds()/2, 100*(c2-c1).Seconds()/g.Seconds()/2)
+			if i > 0 && err == nil {
+				rawT, getT = append(rawT, r), append(getT, g)
+				ratios = append(ratios, time.Duration(float64(time.Second)*r.Seconds()/g.Seconds()))
+				fmt.Fprintf(os.Stderr, "pair %d: raw stream %.2f GB/s, get %.2f GB/s, ratio %.2f\n", i, gb(r), gb(g), r.Seconds()/g.Seconds())
+			}
+		}
+		getter.Close()
+		os.RemoveAll(filepath.Join(work, fmt.Sprintf("getter-%d", i)))
+		if err != nil {
+			return err
+		}
+	}
+	ratio := med(ratios).Seconds()
+	rows = append(rows, result{name: "get " + human(size) + " from 1 node (fetch, verify, keep)", value: fmt.Sprintf("%.2f GB/s", gb(med(getT))),
+		baseline: fmt.Sprintf("raw libp2p stream %.2f GB/s", gb(med(rawT))), ratio: fmt.Sprintf("%.2f× (median of %d pairs)", ratio, len(ratios)),
+		target: "≥ 0.6× (goal 0.8×)", ok: ratio >= 0.6})
+
+	// 2. remote seek: a node holding nothing reads 64 KiB at random
+	// offsets, each in a chunk it has not read before.
+	seeker, err := benchNode(filepath.Join(work, "seeker"), holder)
+	if err != nil {
+		return err
+	}
+	p50, p99, err := remoteSeeks(seeker, res.Root, size, seeks)
+	seeker.Close()
+	if err != nil {
+		return err
+	}
+	chunkT := time.Duration(float64(time.Second) * float64(pieces.DefaultChunkSize) / (gb(med(rawT)) * 1e9))
+	rows = append(rows, result{name: "remote seek: random 64 KiB, first byte, median", value: fmt.Sprintf("%.2f ms (p99 %.2f ms)", ms(p50), ms(p99)),
+		baseline: fmt.Sprintf("1 MiB chunk at raw-stream speed %.2f ms", ms(chunkT)), ratio: fmt.Sprintf("%.1f× that", float64(p50)/float64(chunkT)),
+		target: "< 10 ms", ok: p50 < 10*time.Millisecond})
+
+	// 3. peak RSS of two daemons while one streams a large file from the
+	// other through its API.
+	if stream > 0 {
+		row, err := streamRSS(work, stream)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row...)
+	}
+	return report(fmt.Sprintf("ddc network benchmark: two nodes on loopback, %s file, %d runs (median)", human(size), runs), rows)
+}
+
+// benchNode starts an in-process node on loopback TCP, bootstrapped off
+// boot when given.
+func benchNode(path string, boot *node.Node) (*node.Node, error) {
+	cfg := repo.DefaultConfig()
+	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Network.MDNS = false
+	cfg.Network.DHTMode = "server"
+	if boot != nil {
+		cfg.Network.Bootstrap = []string{boot.Addrs()[0].String()}
+	}
+	if _, err := repo.Init(path, cfg); err != nil {
+		return nil, err
+	}
+	r, err := repo.Open(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.Start(r, node.Options{})
+	if err != nil || boot == nil {
+		return n, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Connect(ctx, peer.AddrInfo{ID: boot.ID(), Addrs: boot.Host().Addrs()}); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// serveRaw answers rawProto with size bytes from one buffer: the baseline
+// is the transport alone, with no disk and no hashing.
+func serveRaw(h host.Host, size int64) {
+	buf := make([]byte, 1<<20)
+	h.SetStreamHandler(rawProto, func(s network.Stream) {
+		defer s.Close()
+		for left := size; left > 0; left -= int64(len(buf)) {
+			if _, err := s.Write(buf[:min(left, int64(len(buf)))]); err != nil {
+				s.Reset()
+				return
+			}
+		}
+	})
+}
+
+func readRaw(h, from host.Host, size int64) (time.Duration, error) {
+	t0 := time.Now()
+	s, err := h.NewStream(context.Background(), from.ID(), rawProto)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, s, make([]byte, 1<<20))
+	if err == nil && n != size {
+		err = fmt.Errorf("raw stream gave %d bytes, want %d", n, size)
+	}
+	return time.Since(t0), err
+}
+
+// getAll reads the file whole through the node, as ddc get does, and
+// waits for the pieces to be committed to its store.
+func getAll(n *node.Node, root cid.Cid, size int64) (time.Duration, error) {
+	t0 := time.Now()
+	r, err := n.Open(context.Background(), root)
+	if err != nil {
+		return 0, err
+	}
+	got, err := r.WriteTo(struct{ io.Writer }{io.Discard})
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && got != size {
+		err = fmt.Errorf("get gave %d bytes, want %d", got, size)
+	}
+	return time.Since(t0), err
+}
+
+func remoteSeeks(n *node.Node, root cid.Cid, size int64, count int) (p50, p99 time.Duration, err error) {
+	r, err := n.Open(context.Background(), root)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.Close()
+	chunks := int(size / pieces.DefaultChunkSize)
+	count = min(count, chunks)
+	order := rand.New(rand.NewPCG(9, 9)).Perm(chunks)[:count]
+	buf := make([]byte, 64<<10)
+	ds := make([]time.Duration, count)
+	for i, c := range order {
+		off := min(int64(c)*pieces.DefaultChunkSize+int64(pieces.DefaultInline)+1000, size-int64(len(buf)))
+		t0 := time.Now()
+		if _, err := r.ReadAt(buf, off); err != nil {
+			return 0, 0, err
+		}
+		ds[i] = time.Since(t0)
+	}
+	slices.Sort(ds)
+	return ds[count/2], ds[count*99/100], nil
+}
+
+// streamRSS runs two ddc daemons, puts stream bytes on the first and cats
+// them through the second, and reports each daemon's peak RSS.
+func streamRSS(work string, stream int64) ([]result, error) {
+	bin := filepath.Join(work, "ddc")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ddc").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build ddc: %v\n%s", err, out)
+	}
+	holder, err := startDaemon(bin, filepath.Join(work, "d1"))
+	if err != nil {
+		return nil, err
+	}
+	defer holder.stop()
+	getter, err := startDaemon(bin, filepath.Join(work, "d2"), "--bootstrap", holder.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer getter.stop()
+	put := exec.Command(bin, "--repo", holder.repo, "put", "-")
+	put.Stdin = io.LimitReader(rand.NewChaCha8([32]byte{3}), stream)
+	out, err := put.Output()
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", human(stream), err)
+	}
+	id := strings.TrimSpace(string(out))
+	d, _, err := catToPipe(bin, getter.repo, id, stream)
+	if err != nil {
+		return nil, err
+	}
+	const mib = 1 << 20
+	var rows []result
+	for _, x := range []struct {
+		what string
+		pid  int
+	}{{"serving", holder.pid}, {"fetching", getter.pid}} {
+		rss, err := peakRSS(x.pid)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, result{name: fmt.Sprintf("peak RSS of the %s daemon, %s streamed", x.what, human(stream)), value: fmt.Sprintf("%d MiB", rss/mib),
+			baseline: fmt.Sprintf("stream at %.2f GB/s", float64(stream)/d.Seconds()/1e9), ratio: "-", target: "< 200 MiB", ok: rss < 200*mib})
+	}
+	return rows, nil
+}
+
+type benchDaemon struct {
+	cmd        *exec.Cmd
+	repo, addr string
+	pid        int
+}
+
+func startDaemon(bin, path string, args ...string) (*benchDaemon, error) {
+	cmd := exec.Command(bin, append([]string{"--repo", path, "node", "run", "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--api", "127.0.0.1:0", "--no-mdns", "--dht-mode", "server", "--log-level", "warn"}, args...)...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	d := &benchDaemon{cmd: cmd, repo: path, pid: cmd.Process.Pid}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var st repo.State
+		if b, err := os.ReadFile(filepath.Join(path, "node.json")); err == nil && json.Unmarshal(b, &st) == nil && st.PID == d.pid {
+			d.addr = st.Addrs[0]
+			return d, nil
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the file the node writes when ready
+	}
+	d.stop()
+	return nil, fmt.Errorf("daemon on %s not ready within 30 s", path)
+}
+
+func (d *benchDaemon) stop() {
+	d.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// peakRSS reads a running process's high-water resident set (VmHWM).
+func peakRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// cpuTime is the CPU this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
