@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -67,6 +68,10 @@ SIGINT or SIGTERM stops the node cleanly; a second one forces it.`,
 	return c
 }
 
+// forceDebounce is how soon after the stopping signal another one counts
+// as a request to force the stop.
+const forceDebounce = 250 * time.Millisecond
+
 // runNode serves r until ctx ends, then stops in order: the API, the
 // node (announcements, streams, host), the repo.
 func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error {
@@ -97,10 +102,18 @@ func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error 
 	force := make(chan os.Signal, 1)
 	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(force)
+	first := time.Now()
 	go func() {
-		<-force
-		log.Error("forced stop")
-		os.Exit(exitError)
+		for range force {
+			// One signal sent to the process and to its group (as
+			// timeout(1) does) arrives twice at once: that is not a
+			// second request.
+			if time.Since(first) < forceDebounce {
+				continue
+			}
+			log.Error("forced stop")
+			os.Exit(exitError)
+		}
 	}()
 	err = errors.Join(srv.Close(), r.RemoveState(), n.Close())
 	if err == nil {
