@@ -141,10 +141,18 @@ func (d *DHT) WaitRouting(ctx context.Context, n int) error {
 	return nil
 }
 
-// Provide announces every CID, ProvideConcurrency at a time, and returns
-// when all are announced or ctx ends. The errors of those that failed are
-// joined.
+// Provide announces every CID and returns when all are announced or ctx
+// ends; the errors of those that failed are joined. Many CIDs share one
+// lookup per keyspace region (see provideBatched); a few are announced one
+// lookup each, ProvideConcurrency at a time.
 func (d *DHT) Provide(ctx context.Context, cids []cid.Cid) error {
+	if len(cids) >= 2<<d.regionBits() {
+		return d.provideBatched(ctx, cids)
+	}
+	return d.provideEach(ctx, cids)
+}
+
+func (d *DHT) provideEach(ctx context.Context, cids []cid.Cid) error {
 	sem := make(chan struct{}, d.opts.ProvideConcurrency)
 	var mu sync.Mutex
 	var errs []error
