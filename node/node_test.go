@@ -1,0 +1,79 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ddc-project/ddc/node"
+	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces"
+)
+
+func start(t *testing.T, path string) *node.Node {
+	t.Helper()
+	if !repo.IsInitialized(path) {
+		cfg := repo.DefaultConfig()
+		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		cfg.Network.MDNS = false
+		if _, err := repo.Init(path, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := repo.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(r, node.Options{FindTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A lone node reads what it holds without the network, fails fast on what
+// it does not, and keeps its identity across a restart.
+func TestLoneNode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "repo")
+	n := start(t, path)
+	data := bytes.Repeat([]byte("lone node "), 300_000)
+	res, err := n.Put(context.Background(), bytes.NewReader(data), pieces.DefaultBuildOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := n.Open(context.Background(), res.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes: %v", len(got), err)
+	}
+	r.Close()
+
+	other, _ := pieces.ParseCID("bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+	t0 := time.Now()
+	if _, err := n.Open(context.Background(), other); !errors.Is(err, pieces.ErrNotFound) {
+		t.Fatalf("open of an unheld CID: %v", err)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Fatalf("not found took %s", d)
+	}
+
+	id := n.ID()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n = start(t, path)
+	defer n.Close()
+	if n.ID() != id {
+		t.Fatalf("peer ID %s after restart, %s before", n.ID(), id)
+	}
+	if st, err := n.Stat(context.Background(), res.Root); err != nil || st.Size != uint64(len(data)) {
+		t.Fatalf("stat after restart: %+v, %v", st, err)
+	}
+}
