@@ -8,8 +8,8 @@ import (
 	"sync"
 
 	"github.com/ipfs/go-cid"
-	kb "github.com/libp2p/go-libp2p-kbucket"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
