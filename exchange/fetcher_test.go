@@ -98,7 +98,7 @@ func fetchAll(t testing.TB, f *exchange.Fetcher, root cid.Cid) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	file.ReadAhead = 16
+	file.ReadAhead = 32 // node.DefaultReadAhead
 	var out bytes.Buffer
 	_, err = file.WriteTo(&out)
 	return out.Bytes(), err
