@@ -394,17 +394,26 @@ func randomReads(repoPath, id string, size int64, n int) (p50, p99 time.Duration
 	if err != nil {
 		return 0, 0, err
 	}
-	buf := make([]byte, 64<<10)
 	rng := rand.New(rand.NewPCG(7, 7))
-	ds := make([]time.Duration, n)
-	for i := range ds {
-		off := rng.Int64N(size - int64(len(buf)))
+	offs := make([]int64, n)
+	for i := range offs {
+		offs[i] = rng.Int64N(size - 64<<10)
+	}
+	return timeReads(f, offs)
+}
+
+// timeReads times a 64 KiB ReadAt at each offset and returns the median
+// and 99th percentile.
+func timeReads(r io.ReaderAt, offs []int64) (p50, p99 time.Duration, err error) {
+	buf := make([]byte, 64<<10)
+	ds := make([]time.Duration, len(offs))
+	for i, off := range offs {
 		t0 := time.Now()
-		if _, err := f.ReadAt(buf, off); err != nil {
+		if _, err := r.ReadAt(buf, off); err != nil {
 			return 0, 0, err
 		}
 		ds[i] = time.Since(t0)
 	}
 	slices.Sort(ds)
-	return ds[n/2], ds[n*99/100], nil
+	return ds[len(ds)/2], ds[len(ds)*99/100], nil
 }

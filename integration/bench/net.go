@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -197,18 +196,11 @@ func remoteSeeks(n *node.Node, root cid.Cid, size int64, count int) (p50, p99 ti
 	chunks := int(size / pieces.DefaultChunkSize)
 	count = min(count, chunks)
 	order := rand.New(rand.NewPCG(9, 9)).Perm(chunks)[:count]
-	buf := make([]byte, 64<<10)
-	ds := make([]time.Duration, count)
+	offs := make([]int64, count)
 	for i, c := range order {
-		off := min(int64(c)*pieces.DefaultChunkSize+int64(pieces.DefaultInline)+1000, size-int64(len(buf)))
-		t0 := time.Now()
-		if _, err := r.ReadAt(buf, off); err != nil {
-			return 0, 0, err
-		}
-		ds[i] = time.Since(t0)
+		offs[i] = min(int64(c)*pieces.DefaultChunkSize+int64(pieces.DefaultInline)+1000, size-64<<10)
 	}
-	slices.Sort(ds)
-	return ds[count/2], ds[count*99/100], nil
+	return timeReads(r, offs)
 }
 
 // streamRSS runs two ddc daemons, puts stream bytes on the first and cats
