@@ -28,13 +28,11 @@ import (
 // through boot.
 func startNode(t testing.TB, log *slog.Logger, boot ...*node.Node) *node.Node {
 	t.Helper()
-	cfg := noderepo.DefaultConfig()
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Network.MDNS = false
-	cfg.Network.DHTMode = "server"
+	var addrs []string
 	for _, b := range boot {
-		cfg.Network.Bootstrap = append(cfg.Network.Bootstrap, b.Addrs()[0].String())
+		addrs = append(addrs, b.Addrs()[0].String())
 	}
+	cfg := p2ptest.NodeConfig(addrs...)
 	p := filepath.Join(t.TempDir(), "repo")
 	if _, err := noderepo.Init(p, cfg); err != nil {
 		t.Fatal(err)

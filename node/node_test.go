@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
@@ -17,10 +18,7 @@ import (
 func start(t *testing.T, path string) *node.Node {
 	t.Helper()
 	if !repo.IsInitialized(path) {
-		cfg := repo.DefaultConfig()
-		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-		cfg.Network.MDNS = false
-		if _, err := repo.Init(path, cfg); err != nil {
+		if _, err := repo.Init(path, p2ptest.NodeConfig()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
@@ -113,12 +114,9 @@ func runNet(size int64, dir string, runs, seeks int, stream int64) error {
 // benchNode starts an in-process node on loopback TCP, bootstrapped off
 // boot when given.
 func benchNode(path string, boot *node.Node) (*node.Node, error) {
-	cfg := repo.DefaultConfig()
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Network.MDNS = false
-	cfg.Network.DHTMode = "server"
+	cfg := p2ptest.NodeConfig()
 	if boot != nil {
-		cfg.Network.Bootstrap = []string{boot.Addrs()[0].String()}
+		cfg = p2ptest.NodeConfig(boot.Addrs()[0].String())
 	}
 	if _, err := repo.Init(path, cfg); err != nil {
 		return nil, err

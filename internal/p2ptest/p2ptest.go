@@ -1,5 +1,5 @@
-// Package p2ptest builds real libp2p hosts on loopback for tests: TCP only,
-// no relay, closed when the test ends.
+// Package p2ptest builds real libp2p hosts on loopback for tests (TCP only,
+// no relay, closed when the test ends) and node configs that stay there.
 package p2ptest
 
 import (
@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/ddc-project/ddc/node/repo"
 )
 
 // NewHost starts a host on a free 127.0.0.1 TCP port.
@@ -40,3 +42,16 @@ func Connect(t testing.TB, a, b host.Host) {
 
 // Info is h's address record.
 func Info(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
+
+// NodeConfig is a repo config for a node in a loopback test: TCP on a free
+// 127.0.0.1 port, no mDNS, a DHT server (nodes that only see each other on
+// loopback never become "reachable" for the auto mode), bootstrapped off
+// the given multiaddrs.
+func NodeConfig(bootstrap ...string) repo.Config {
+	cfg := repo.DefaultConfig()
+	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Network.MDNS = false
+	cfg.Network.DHTMode = "server"
+	cfg.Network.Bootstrap = append([]string{}, bootstrap...)
+	return cfg
+}
