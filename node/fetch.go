@@ -63,9 +63,6 @@ func (r *Reader) Pin() { r.g.mu.Lock(); r.g.pin = true; r.g.mu.Unlock() }
 // Holders reports the holders a download knows and how many have served
 // it pieces so far.
 func (r *Reader) Holders() (known, serving int) {
-	if r.g.fetcher == nil {
-		return 0, 0
-	}
 	for _, st := range r.g.fetcher.Stats() {
 		if st.Banned != nil {
 			continue
@@ -80,9 +77,6 @@ func (r *Reader) Holders() (known, serving int) {
 
 // Stats reports what each remote holder served.
 func (r *Reader) Stats() map[peer.ID]exchange.HolderStats {
-	if r.g.fetcher == nil {
-		return nil
-	}
 	return r.g.fetcher.Stats()
 }
 

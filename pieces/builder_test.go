@@ -282,3 +282,28 @@ func copyRanges(t *testing.T, f *pieces.File, data []byte) {
 		}
 	}
 }
+
+func TestSeekRange(t *testing.T) {
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize, opt.Inline = 512, 100
+	data := randBytes(8, 5000)
+	s := newMemStore()
+	f := mustOpen(t, s, build(t, s, data, opt).Root)
+	for _, tc := range []struct{ off, n, want int64 }{
+		{0, -1, 5000}, {4000, -1, 1000}, {4000, 300, 300}, {4900, 300, 100}, {5000, 10, 0},
+	} {
+		n, err := f.SeekRange(tc.off, tc.n)
+		if err != nil || n != tc.want {
+			t.Fatalf("SeekRange(%d, %d) = %d, %v; want %d", tc.off, tc.n, n, err, tc.want)
+		}
+		var out bytes.Buffer
+		if _, err := f.CopyRange(&out, n); err != nil || !bytes.Equal(out.Bytes(), data[tc.off:tc.off+n]) {
+			t.Fatalf("range %d+%d read back wrong: %v", tc.off, n, err)
+		}
+	}
+	for _, off := range []int64{5001, -1} {
+		if _, err := f.SeekRange(off, 1); !errors.Is(err, pieces.ErrOutOfRange) {
+			t.Fatalf("SeekRange(%d): %v", off, err)
+		}
+	}
+}

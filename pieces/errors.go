@@ -26,6 +26,8 @@ var (
 	ErrNotFound = errors.New("piece not found")
 	// ErrInvalidTag marks a tag argument that cannot be parsed.
 	ErrInvalidTag = errors.New("invalid tag")
+	// ErrOutOfRange marks a byte range that starts past a file's end.
+	ErrOutOfRange = errors.New("range out of bounds")
 )
 
 // CorruptError says which piece failed verification and why.

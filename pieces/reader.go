@@ -109,6 +109,20 @@ func fetchNode(ctx context.Context, g Getter, c cid.Cid) (*node, error) {
 	return newNode(c, p), nil
 }
 
+// SeekRange moves to offset for reading length bytes (-1: to the end) and
+// returns how many bytes the range holds, the length cut at the end of the
+// file. An offset past the end is an error wrapping ErrOutOfRange.
+func (f *File) SeekRange(offset, length int64) (int64, error) {
+	if offset < 0 || offset > f.Size() {
+		return 0, fmt.Errorf("%w: offset %d is past the end of %s (%d bytes)", ErrOutOfRange, offset, f.root.cid, f.Size())
+	}
+	if length < 0 || length > f.Size()-offset {
+		length = f.Size() - offset
+	}
+	f.pos = offset
+	return length, nil
+}
+
 // Root is the decoded root descriptor (inline data, links, tags).
 func (f *File) Root() *Piece { return f.root.p }
 

@@ -44,6 +44,7 @@ func exitCode(err error) int {
 		errors.Is(err, pieces.ErrInvalidCID),
 		errors.Is(err, pieces.ErrUnsupportedHash),
 		errors.Is(err, pieces.ErrInvalidTag),
+		errors.Is(err, pieces.ErrOutOfRange),
 		errors.Is(err, api.ErrUsage):
 		return exitUsage
 	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized):

@@ -108,13 +108,10 @@ func (e *env) withContent(ctx context.Context, arg string, offset, length int64,
 		if err != nil {
 			return err
 		}
-		if offset > f.Size() {
-			return usageErr(fmt.Errorf("--offset %d is past the end of %s (%d bytes)", offset, c, f.Size()))
+		length, err := f.SeekRange(offset, length)
+		if err != nil {
+			return err
 		}
-		if length < 0 || offset+length > f.Size() {
-			length = f.Size() - offset
-		}
-		f.Seek(offset, io.SeekStart)
 		return fn(content{cid: c, size: f.Size(), length: length,
 			copy: func(w io.Writer) (int64, error) { return f.CopyRange(w, length) }})
 	})

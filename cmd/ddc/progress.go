@@ -19,6 +19,7 @@ const progressMin = 64 << 20
 type progress struct {
 	bar  *progressbar.ProgressBar
 	what string
+	n    uint64 // bytes counted through add
 }
 
 func (e *env) newProgress(size int64, what string) *progress {
@@ -72,17 +73,21 @@ func (p *progress) done() {
 	}
 }
 
+// add moves the bar on by n bytes; a bar moved this way is not also set.
+func (p *progress) add(n int) {
+	p.n += uint64(n)
+	p.set(p.n)
+}
+
 // countingWriter reports bytes written through it to a progress bar.
 type countingWriter struct {
 	w io.Writer
-	n uint64
 	p *progress
 }
 
 func (c *countingWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
-	c.n += uint64(n)
-	c.p.set(c.n)
+	c.p.add(n)
 	return n, err
 }
 
@@ -95,13 +100,11 @@ func writeJSON(w io.Writer, v any) error {
 // countingReader reports bytes read through it to a progress bar.
 type countingReader struct {
 	r io.Reader
-	n uint64
 	p *progress
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.n += uint64(n)
-	c.p.set(c.n)
+	c.p.add(n)
 	return n, err
 }

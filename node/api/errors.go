@@ -54,7 +54,7 @@ func (e *Error) Unwrap() error {
 func classify(err error) (string, int) {
 	switch {
 	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID),
-		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag):
+		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange):
 		return CodeUsage, http.StatusBadRequest
 	case errors.Is(err, pieces.ErrNotFound):
 		return CodeNotFound, http.StatusNotFound

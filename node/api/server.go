@@ -247,13 +247,10 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 	d := &download{root: c, size: fr.Size(), r: fr}
 	id := s.track(d)
 	defer s.untrack(id)
-	if offset > fr.Size() {
+	if length, err = fr.SeekRange(offset, length); err != nil {
 		fr.Close()
-		s.fail(w, usagef("offset %d is past the end of %s (%d bytes)", offset, c, fr.Size()))
+		s.fail(w, err)
 		return
-	}
-	if length < 0 || offset+length > fr.Size() {
-		length = fr.Size() - offset
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
@@ -264,7 +261,6 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Ddc-Download", strconv.FormatUint(id, 10))
 	h.Set("Trailer", "X-Ddc-Error, X-Ddc-Error-Code, X-Ddc-Done")
 	w.WriteHeader(http.StatusOK)
-	fr.Seek(offset, io.SeekStart)
 	_, err = fr.CopyRange(countWriter{w, &d.bytes}, length)
 	if err == nil && q.Get("pin") == "true" && offset == 0 && length == fr.Size() {
 		fr.Pin()
