@@ -282,6 +282,11 @@ type kept struct {
 // memory a slow disk can make a download hold.
 const keepDepth = 16
 
+// syncEvery is how many fetched bytes the keeper stores between syncs of
+// what it has written, so the device flushes during the download and the
+// commit at the end has little left to wait for.
+const syncEvery = 64 << 20
+
 // keep hands a fetched piece to the keeper goroutine, which stores it
 // while the download goes on; it is committed at close. The reader gets
 // data too and may offer it back as a buffer, which ReadPiece then refuses
@@ -305,8 +310,16 @@ func (g *netGetter) keep(c cid.Cid, data []byte) {
 
 func (g *netGetter) runKeeper(q <-chan kept) {
 	defer close(g.keeper)
+	var syncs sync.WaitGroup // at most one sync at a time
+	defer syncs.Wait()
+	var since int
 	for k := range q {
 		g.store(k)
+		if since += len(k.data); since >= syncEvery && g.keepErr == nil {
+			since = 0
+			syncs.Wait()
+			syncs.Go(func() { g.n.repo.Store.SyncWritten() }) // a failure stops writes; Commit reports it
+		}
 		g.mu.Lock()
 		delete(g.keeping, &k.data[0])
 		g.mu.Unlock()

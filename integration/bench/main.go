@@ -42,6 +42,8 @@ func main() {
 	suite := flag.String("suite", "local", "local (store and CLI) or net (two nodes on loopback)")
 	stream := flag.Int64("stream", 10<<30, "net: bytes streamed between two daemons for the peak RSS figure (0 skips it)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
+	flag.StringVar(&traceFile, "trace", "", "net: write an execution trace of the last timed get to the file")
+	flag.StringVar(&getProfile, "getprofile", "", "net: write a CPU profile of the last timed get to the file")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +29,10 @@ import (
 )
 
 const rawProto = "/ddc-bench/raw/1"
+
+// traceFile and getProfile, when set, get an execution trace and a CPU
+// profile of the last timed get.
+var traceFile, getProfile string
 
 // runNet measures two nodes on loopback: a whole-file get against one raw
 // libp2p stream between the same hosts, a remote seek's first byte, and
@@ -63,7 +69,9 @@ func runNet(size int64, dir string, runs, seeks int, stream int64) error {
 		c1 := cpuTime()
 		if err == nil {
 			var g time.Duration
+			stop := startTrace(i == runs)
 			g, err = getAll(getter, res.Root, size)
+			stop()
 			c2 := cpuTime()
 			fmt.Fprintf(os.Stderr, "cpu: raw %.0f%% of 2 cores, get %.0f%%\n", 100*(c1-c0).Seconds()/r.Seconds()/2, 100*(c2-c1).Seconds()/g.Seconds()/2)
 			if i > 0 && err == nil {
@@ -306,4 +314,29 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startTrace starts the execution trace and the CPU profile asked for, when
+// on; the function it returns stops them.
+func startTrace(on bool) func() {
+	var stops []func()
+	if on && traceFile != "" {
+		if f, err := os.Create(traceFile); err != nil || trace.Start(f) != nil {
+			fmt.Fprintln(os.Stderr, "bench: cannot trace to", traceFile)
+		} else {
+			stops = append(stops, func() { trace.Stop(); f.Close() })
+		}
+	}
+	if on && getProfile != "" {
+		if f, err := os.Create(getProfile); err != nil || pprof.StartCPUProfile(f) != nil {
+			fmt.Fprintln(os.Stderr, "bench: cannot profile to", getProfile)
+		} else {
+			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		}
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
 }

@@ -44,6 +44,7 @@ type Store struct {
 	app    *appender // writes the active block
 	failed error     // set by a failed direct write: no more writes until reopen
 	closed bool
+	sealed []*os.File // blocks sealed since SyncWritten last ran
 
 	// cmu serialises index commits and guards what they change.
 	cmu      sync.Mutex

@@ -366,6 +366,49 @@ func TestConcurrentPutsAndReads(t *testing.T) {
 	})
 }
 
+// TestSyncWrittenDuringAppends syncs what is written while a Tx appends
+// over several blocks, as a download's keeper does: the syncs succeed, and
+// the pieces commit and read back whole.
+func TestSyncWrittenDuringAppends(t *testing.T) {
+	modes(t, func(t *testing.T, direct bool) {
+		dir := t.TempDir()
+		s := open(t, dir, 1<<20, direct)
+		done := make(chan struct{})
+		syncs := make(chan error, 1)
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-done:
+					if n == 0 {
+						syncs <- errors.New("no sync ran while the Tx appended")
+						return
+					}
+					syncs <- nil
+					return
+				default:
+				}
+				if err := s.SyncWritten(); err != nil {
+					syncs <- err
+					return
+				}
+				n++
+			}
+		}()
+		m := putAll(t, s, 40, 100_000) // 4 MB over 1 MiB blocks
+		close(done)
+		if err := <-syncs; err != nil {
+			t.Fatal(err)
+		}
+		checkAll(t, s, m)
+		s.Close()
+		if err := s.SyncWritten(); err != nil {
+			t.Fatalf("sync after close: %v", err)
+		}
+		checkAll(t, open(t, dir, 1<<20, direct), m)
+	})
+}
+
 // TestUnalignedAppendsAcrossCommits writes odd-sized pieces over many 4 KiB
 // and stage boundaries, committing between groups, so direct mode rewrites
 // committed partial blocks and flushes full stages at unaligned ends.

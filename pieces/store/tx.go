@@ -222,7 +222,37 @@ func (s *Store) seal() error {
 		return err
 	}
 	s.log.Debug("sealed block", "block", s.act.block, "bytes", s.act.end)
+	s.sealed = append(s.sealed, s.app.f)
 	s.act, s.app = active{block: next}, app
+	return nil
+}
+
+// SyncWritten makes durable the bytes appends have written to block files
+// so far (not those still gathered in a stage), so that a later Commit has
+// less to flush. A long Tx calls it now and then while it appends: the
+// device then flushes while the data still comes, instead of all at the
+// end. It may run concurrently with appends and commits. A failed sync
+// stops writes, as a failed write does, since the kernel reports it once.
+func (s *Store) SyncWritten() error {
+	s.wmu.Lock()
+	if s.closed || s.failed != nil {
+		s.wmu.Unlock()
+		return nil // Commit reports it
+	}
+	files := append(s.sealed, s.app.f)
+	s.sealed = nil
+	s.wmu.Unlock()
+	for _, f := range files {
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			err = fmt.Errorf("sync block %s: %w", f.Name(), err)
+			s.wmu.Lock()
+			if s.failed == nil {
+				s.failed = s.fail(err)
+			}
+			s.wmu.Unlock()
+			return err
+		}
+	}
 	return nil
 }
 
