@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -221,6 +222,69 @@ func TestFetchLyingHolder(t *testing.T) {
 	if !strings.Contains(logs.String(), liar.ID().String()) {
 		t.Fatalf("the log does not name the liar %s:\n%s", liar.ID(), logs.String())
 	}
+}
+
+// TestCorruptLocalPieceReplaced: a piece that rots in a node's store is
+// fetched again when the file is read, and the good copy replaces the bad
+// one, so the node serves the file whole after its source is gone.
+func TestCorruptLocalPieceReplaced(t *testing.T) {
+	const size = 8 << 20
+	source := startNode(t, nil)
+	var logs syncBuffer
+	n := startNode(t, slog.New(slog.NewTextHandler(&logs, nil)), source)
+	root := holdAll(t, 44, size, source)
+	if got, _ := fetch(t, n, root, 0, nil); got != sum(content(44, size)) {
+		t.Fatal("fetched bytes differ")
+	}
+
+	blocks, err := filepath.Glob(filepath.Join(n.Repo().Path, "store", "blocks", "*"))
+	if err != nil || len(blocks) == 0 {
+		t.Fatalf("no block files in %s: %v", n.Repo().Path, err)
+	}
+	flipByte(t, blocks[0], size/2)
+	if bad := badPieces(t, n); len(bad) != 1 {
+		t.Fatalf("%d corrupt pieces after one flipped byte, want 1", len(bad))
+	}
+
+	if got, _ := fetch(t, n, root, 0, nil); got != sum(content(44, size)) {
+		t.Fatal("bytes read over a corrupt local piece differ")
+	}
+	if !strings.Contains(logs.String(), "corrupt") {
+		t.Fatalf("the log does not report the corrupt piece:\n%s", logs.String())
+	}
+	if bad := badPieces(t, n); len(bad) != 0 {
+		t.Fatalf("still corrupt after the read: %v", bad)
+	}
+	source.Close()
+	if got, _ := fetch(t, n, root, 0, nil); got != sum(content(44, size)) {
+		t.Fatal("bytes read from the repaired store differ")
+	}
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func badPieces(t *testing.T, n *node.Node) []cid.Cid {
+	t.Helper()
+	var bad []cid.Cid
+	if _, err := n.Repo().Store.VerifyAll(context.Background(), func(c cid.Cid, _ error) { bad = append(bad, c) }); err != nil {
+		t.Fatal(err)
+	}
+	return bad
 }
 
 // startLiar is a peer that holds the file, announces it, and serves every

@@ -135,20 +135,23 @@ func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byt
 		g.mu.Unlock()
 	}
 	data, err := g.n.repo.Store.ReadPiece(ctx, c, buf)
+	replace := false
 	switch {
 	case err == nil:
 		return data, nil
 	case errors.Is(err, pieces.ErrCorrupt):
-		g.n.log.Warn("local copy is corrupt; fetching it from the network", "cid", c, "err", err)
+		g.n.log.Warn("local copy is corrupt; fetching it from the network to replace it", "cid", c, "err", err)
+		replace = true
 	case !errors.Is(err, pieces.ErrNotFound):
 		return nil, err
 	}
-	return g.fetch(ctx, c, buf)
+	return g.fetch(ctx, c, buf, replace)
 }
 
 // fetch gets c from the network, waiting for discovery to find a holder
-// for up to FindTimeout.
-func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+// for up to FindTimeout. replace says the store's copy of c is corrupt and
+// is to be replaced by the one fetched.
+func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, error) {
 	g.discover(c)
 	deadline := time.NewTimer(g.n.opts.FindTimeout)
 	defer deadline.Stop()
@@ -158,7 +161,7 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte) ([]byte, e
 		g.mu.Unlock()
 		data, err := g.fetcher.ReadPiece(ctx, c, buf)
 		if err == nil {
-			g.keep(c, data)
+			g.keep(kept{c: c, data: data, replace: replace})
 			return data, nil
 		}
 		if !errors.Is(err, pieces.ErrNotFound) || ctx.Err() != nil {
@@ -274,8 +277,9 @@ func (g *netGetter) probeConnected() {
 }
 
 type kept struct {
-	c    cid.Cid
-	data []byte
+	c       cid.Cid
+	data    []byte
+	replace bool // the store holds a corrupt copy of c
 }
 
 // keepDepth bounds the fetched pieces waiting to be stored, and so the
@@ -291,9 +295,9 @@ const syncEvery = 64 << 20
 // while the download goes on; it is committed at close. The reader gets
 // data too and may offer it back as a buffer, which ReadPiece then refuses
 // until the keeper is done with it.
-func (g *netGetter) keep(c cid.Cid, data []byte) {
+func (g *netGetter) keep(k kept) {
 	g.mu.Lock()
-	if g.closed || len(data) == 0 {
+	if g.closed || len(k.data) == 0 {
 		g.mu.Unlock()
 		return
 	}
@@ -302,10 +306,10 @@ func (g *netGetter) keep(c cid.Cid, data []byte) {
 		g.keeping = make(map[*byte]bool)
 		go g.runKeeper(g.keepq)
 	}
-	g.keeping[&data[0]] = true
+	g.keeping[&k.data[0]] = true
 	q := g.keepq
 	g.mu.Unlock()
-	q <- kept{c: c, data: data}
+	q <- k
 }
 
 func (g *netGetter) runKeeper(q <-chan kept) {
@@ -332,6 +336,14 @@ func (g *netGetter) store(k kept) {
 	}
 	if g.tx == nil {
 		g.tx = g.n.repo.Store.Begin()
+	}
+	if k.replace {
+		// Drop the corrupt copy from the index so the good one is stored;
+		// until the commit, the store lacks c rather than holding it bad.
+		if err := g.n.repo.Store.Delete(k.c); err != nil {
+			g.n.log.Warn("cannot replace corrupt local copy", "cid", k.c, "err", err)
+			return
+		}
 	}
 	if err := g.tx.PutPiece(k.c, k.data); err != nil {
 		g.keepErr = err
