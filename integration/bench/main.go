@@ -43,6 +43,7 @@ func main() {
 	stream := flag.Int64("stream", 10<<30, "net: bytes streamed between two daemons for the peak RSS figure (0 skips it)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
 	flag.StringVar(&traceFile, "trace", "", "net: write an execution trace of the last timed get to the file")
+	flag.StringVar(&memProfile, "memprofile", "", "net: write the allocations made up to the end of the last timed get to the file")
 	flag.StringVar(&getProfile, "getprofile", "", "net: write a CPU profile of the last timed get to the file")
 	flag.Parse()
 	if *cpuProfile != "" {

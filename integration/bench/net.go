@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
@@ -32,7 +33,7 @@ const rawProto = "/ddc-bench/raw/1"
 
 // traceFile and getProfile, when set, get an execution trace and a CPU
 // profile of the last timed get.
-var traceFile, getProfile string
+var traceFile, getProfile, memProfile string
 
 // runNet measures two nodes on loopback: a whole-file get against one raw
 // libp2p stream between the same hosts, a remote seek's first byte, and
@@ -64,16 +65,16 @@ func runNet(size int64, dir string, runs, seeks int, stream int64) error {
 		if err != nil {
 			return err
 		}
-		c0 := cpuTime()
+		u0 := usageNow()
 		r, err := readRaw(getter.Host(), holder.Host(), size)
-		c1 := cpuTime()
+		u1 := usageNow()
 		if err == nil {
 			var g time.Duration
 			stop := startTrace(i == runs)
 			g, err = getAll(getter, res.Root, size)
 			stop()
-			c2 := cpuTime()
-			fmt.Fprintf(os.Stderr, "cpu: raw %.0f%% of 2 cores, get %.0f%%\n", 100*(c1-c0).Seconds()/r.Seconds()/2, 100*(c2-c1).Seconds()/g.Seconds()/2)
+			u2 := usageNow()
+			fmt.Fprintf(os.Stderr, "raw: %s\nget: %s\n", u1.since(u0, r), u2.since(u1, g))
 			if i > 0 && err == nil {
 				rawT, getT = append(rawT, r), append(getT, g)
 				ratios = append(ratios, time.Duration(float64(time.Second)*r.Seconds()/g.Seconds()))
@@ -309,11 +310,26 @@ func peakRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
-// cpuTime is the CPU this process has used, user and system.
-func cpuTime() time.Duration {
+// usage is what this process has used so far: CPU (user and system),
+// page faults and heap allocation.
+type usage struct {
+	cpu    time.Duration
+	faults int64
+	alloc  uint64
+}
+
+func usageNow() usage {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), faults: ru.Minflt + ru.Majflt, alloc: ms.TotalAlloc}
+}
+
+// since describes what was used from u0 to u over a step that took d.
+func (u usage) since(u0 usage, d time.Duration) string {
+	return fmt.Sprintf("cpu %.0f%% of %d cores, %d page faults, %d MiB allocated",
+		100*(u.cpu-u0.cpu).Seconds()/d.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), u.faults-u0.faults, (u.alloc-u0.alloc)>>20)
 }
 
 // startTrace starts the execution trace and the CPU profile asked for, when
@@ -333,6 +349,15 @@ func startTrace(on bool) func() {
 		} else {
 			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
 		}
+	}
+	if on && memProfile != "" {
+		stops = append(stops, func() {
+			if f, err := os.Create(memProfile); err != nil || pprof.Lookup("allocs").WriteTo(f, 0) != nil {
+				fmt.Fprintln(os.Stderr, "bench: cannot write allocations to", memProfile)
+			} else {
+				f.Close()
+			}
+		})
 	}
 	return func() {
 		for _, stop := range stops {
