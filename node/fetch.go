@@ -303,6 +303,11 @@ const keepDepth = 16
 // commit at the end has little left to wait for.
 const syncEvery = 64 << 20
 
+// maxSpare bounds the buffers the keeper holds for the reader's next
+// fetches: a few cover the pieces it frees between two of them, and any
+// more would only raise the node's peak memory.
+const maxSpare = 8
+
 // keep hands a fetched piece to the keeper goroutine, which stores it
 // while the download goes on; it is committed at close. The reader gets
 // data too and may offer it back as a buffer, which ReadPiece then refuses
@@ -345,7 +350,7 @@ func (g *netGetter) runKeeper(q <-chan kept) {
 func (g *netGetter) release(data []byte) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.keeping[&data[0]] && len(g.spare) < keepDepth {
+	if g.keeping[&data[0]] && len(g.spare) < maxSpare {
 		g.spare = append(g.spare, data[:0])
 	}
 	delete(g.keeping, &data[0])
