@@ -101,13 +101,8 @@ type netGetter struct {
 	kept    []cid.Cid
 	keepErr error
 
-	mu sync.Mutex
-	// keeping holds the first bytes of the buffers the keeper still reads,
-	// true once the reader has given the buffer up too; the keeper then
-	// puts it in spare, for the reader's next fetch, instead of leaving a
-	// 1 MiB buffer a fetch to the garbage collector.
-	keeping    map[*byte]bool
-	spare      [][]byte
+	mu         sync.Mutex
+	keeping    map[*byte]bool // first bytes of buffers the keeper still reads
 	closed     bool
 	pin        bool
 	changed    chan struct{} // closed when holders were added or a lookup ended
@@ -132,20 +127,13 @@ func (g *netGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 // ReadPiece implements pieces.PieceReader: the store's copy into buf, or
 // a verified copy from the network in a slice of its own.
 func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
-	g.mu.Lock()
 	if cap(buf) > 0 {
-		if _, ok := g.keeping[&buf[:1][0]]; ok {
-			// A fetched piece the keeper has yet to store: it is the
-			// keeper's to recycle.
-			g.keeping[&buf[:1][0]] = true
-			buf = nil
+		g.mu.Lock()
+		if g.keeping[&buf[:1][0]] {
+			buf = nil // a fetched piece the keeper has yet to store
 		}
+		g.mu.Unlock()
 	}
-	if cap(buf) == 0 && len(g.spare) > 0 {
-		buf = g.spare[len(g.spare)-1]
-		g.spare = g.spare[:len(g.spare)-1]
-	}
-	g.mu.Unlock()
 	data, err := g.n.repo.Store.ReadPiece(ctx, c, buf)
 	replace := false
 	switch {
@@ -303,11 +291,6 @@ const keepDepth = 16
 // commit at the end has little left to wait for.
 const syncEvery = 64 << 20
 
-// maxSpare bounds the buffers the keeper holds for the reader's next
-// fetches: a few cover the pieces it frees between two of them, and any
-// more would only raise the node's peak memory.
-const maxSpare = 8
-
 // keep hands a fetched piece to the keeper goroutine, which stores it
 // while the download goes on; it is committed at close. The reader gets
 // data too and may offer it back as a buffer, which ReadPiece then refuses
@@ -323,7 +306,7 @@ func (g *netGetter) keep(k kept) {
 		g.keeping = make(map[*byte]bool)
 		go g.runKeeper(g.keepq)
 	}
-	g.keeping[&k.data[0]] = false // the reader has it too
+	g.keeping[&k.data[0]] = true
 	q := g.keepq
 	g.mu.Unlock()
 	q <- k
@@ -341,19 +324,10 @@ func (g *netGetter) runKeeper(q <-chan kept) {
 			syncs.Wait()
 			syncs.Go(func() { g.n.repo.Store.SyncWritten() }) // a failure stops writes; Commit reports it
 		}
-		g.release(k.data)
+		g.mu.Lock()
+		delete(g.keeping, &k.data[0])
+		g.mu.Unlock()
 	}
-}
-
-// release is the keeper done with data; when the reader is done with it
-// too, it becomes a spare buffer.
-func (g *netGetter) release(data []byte) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.keeping[&data[0]] && len(g.spare) < maxSpare {
-		g.spare = append(g.spare, data[:0])
-	}
-	delete(g.keeping, &data[0])
 }
 
 func (g *netGetter) store(k kept) {
