@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -31,8 +32,8 @@ import (
 
 const rawProto = "/ddc-bench/raw/1"
 
-// traceFile and getProfile, when set, get an execution trace and a CPU
-// profile of the last timed get.
+// traceFile, getProfile and memProfile, when set, get an execution trace,
+// a CPU profile and the allocations of the last timed get.
 var traceFile, getProfile, memProfile string
 
 // runNet measures two nodes on loopback: a whole-file get against one raw
@@ -352,10 +353,12 @@ func startTrace(on bool) func() {
 	}
 	if on && memProfile != "" {
 		stops = append(stops, func() {
-			if f, err := os.Create(memProfile); err != nil || pprof.Lookup("allocs").WriteTo(f, 0) != nil {
-				fmt.Fprintln(os.Stderr, "bench: cannot write allocations to", memProfile)
-			} else {
-				f.Close()
+			f, err := os.Create(memProfile)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench: cannot write allocations:", err)
 			}
 		})
 	}
