@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ddc-project/ddc/internal/directio"
 )
 
 // landing writes what it is given to a new file the way the store writes
@@ -29,7 +30,6 @@ type landing struct {
 const (
 	landingStage  = 4 << 20
 	landingStages = 3 // one filling, two being written
-	landingAlign  = 4096
 )
 
 func newLanding(path string) (*landing, error) {
@@ -41,17 +41,11 @@ func newLanding(path string) (*landing, error) {
 			return nil, err
 		}
 	}
-	l := &landing{f: f, buf: alignedStage(), spare: make(chan []byte, landingStages-1)}
+	l := &landing{f: f, buf: directio.Buffer(landingStage), spare: make(chan []byte, landingStages-1)}
 	for range landingStages - 1 {
-		l.spare <- alignedStage()
+		l.spare <- directio.Buffer(landingStage)
 	}
 	return l, nil
-}
-
-func alignedStage() []byte {
-	b := make([]byte, landingStage+landingAlign)
-	skip := (landingAlign - int(uintptr(unsafe.Pointer(&b[0]))%landingAlign)) % landingAlign
-	return b[skip : skip+landingStage : skip+landingStage]
 }
 
 func (l *landing) Write(p []byte) (int, error) {
@@ -87,7 +81,7 @@ func (l *landing) flushStage(n int) {
 func (l *landing) Close() error {
 	length := l.off + int64(l.n)
 	if l.n > 0 {
-		padded := (l.n + landingAlign - 1) &^ (landingAlign - 1)
+		padded := directio.Pad(l.n)
 		clear(l.buf[l.n:padded])
 		l.flushStage(padded)
 	}

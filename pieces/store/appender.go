@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ddc-project/ddc/internal/directio"
 )
 
 const (
-	// alignment is what O_DIRECT asks of offsets, lengths and buffer
-	// addresses: 4 KiB covers 512-byte and 4 KiB sector devices.
-	alignment = 4096
 	// stageSize is how many bytes direct mode gathers before one write.
 	stageSize = 4 << 20
 	// stages is how many stage buffers direct mode cycles: one filling and
@@ -68,12 +66,12 @@ func newAppender(f *os.File, end uint64, tryDirect bool) (*appender, error) {
 		return a, nil // not supported here (tmpfs: EINVAL): stay buffered
 	}
 	a.direct = d
-	a.stage = alignedBuffer(stageSize)
+	a.stage = directio.Buffer(stageSize)
 	a.spare = make(chan []byte, stages-1)
 	for range stages - 1 {
-		a.spare <- alignedBuffer(stageSize)
+		a.spare <- directio.Buffer(stageSize)
 	}
-	a.base = end &^ (alignment - 1)
+	a.base = end &^ (directio.Alignment - 1)
 	if n := int(end - a.base); n > 0 {
 		if _, err := f.ReadAt(a.stage[:n], int64(a.base)); err != nil {
 			d.Close()
@@ -81,15 +79,6 @@ func newAppender(f *os.File, end uint64, tryDirect bool) (*appender, error) {
 		}
 	}
 	return a, nil
-}
-
-func alignedBuffer(n int) []byte {
-	b := make([]byte, n+alignment)
-	off := int(uintptr(unsafe.Pointer(&b[0])) & (alignment - 1))
-	if off != 0 {
-		off = alignment - off
-	}
-	return b[off : off+n : off+n]
 }
 
 // write appends data and returns the range whose writeback the caller
@@ -164,7 +153,7 @@ func (a *appender) flush() error {
 		return nil
 	}
 	n := int(a.end - a.base)
-	padded := (n + alignment - 1) &^ (alignment - 1)
+	padded := directio.Pad(n)
 	clear(a.stage[n:padded])
 	_, err := a.direct.WriteAt(a.stage[:padded], int64(a.base))
 	return err
