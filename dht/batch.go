@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/ipfs/go-cid"
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -23,19 +24,19 @@ const regionPeers = 10
 // their Kademlia key), finds the closest peers of one key in each region,
 // and from the union of those peers sends each CID's record to the bucket
 // size of peers closest to it, as a lookup of that CID would have found.
-func (d *DHT) provideBatched(ctx context.Context, cids []cid.Cid) error {
-	pm, err := pb.NewProtocolMessenger(d.kad.MessageSender())
+func (d *DHT) provideBatched(ctx context.Context, kad *kaddht.IpfsDHT, cids []cid.Cid) error {
+	pm, err := pb.NewProtocolMessenger(kad.MessageSender())
 	if err != nil {
 		return fmt.Errorf("announce: %w", err)
 	}
-	self := peer.AddrInfo{ID: d.h.ID(), Addrs: d.kad.FilteredAddrs()}
+	self := peer.AddrInfo{ID: d.h.ID(), Addrs: kad.FilteredAddrs()}
 	for _, c := range cids {
-		if err := d.kad.ProviderStore().AddProvider(ctx, c.Hash(), peer.AddrInfo{ID: self.ID}); err != nil {
+		if err := kad.ProviderStore().AddProvider(ctx, c.Hash(), peer.AddrInfo{ID: self.ID}); err != nil {
 			return fmt.Errorf("announce %s locally: %w", c, err)
 		}
 	}
 
-	prefix := d.regionBits()
+	prefix := regionBits(kad)
 	regions := make(map[uint64][]cid.Cid)
 	for _, c := range cids {
 		k := kb.ConvertKey(string(c.Hash()))
@@ -58,7 +59,7 @@ func (d *DHT) provideBatched(ctx context.Context, cids []cid.Cid) error {
 			defer func() { <-sem }()
 			lctx, cancel := context.WithTimeout(ctx, provideTimeout)
 			defer cancel()
-			ps, err := d.kad.GetClosestPeers(lctx, string(members[0].Hash()))
+			ps, err := kad.GetClosestPeers(lctx, string(members[0].Hash()))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -84,7 +85,7 @@ func (d *DHT) provideBatched(ctx context.Context, cids []cid.Cid) error {
 	for _, c := range cids {
 		target := kb.ConvertKey(string(c.Hash()))
 		closest := kb.SortClosestPeers(append([]peer.ID(nil), candidates...), target)
-		closest = closest[:min(len(closest), d.kad.BucketSize())]
+		closest = closest[:min(len(closest), kad.BucketSize())]
 		stored := 0
 		var lastErr error
 		var cwg sync.WaitGroup
@@ -116,11 +117,11 @@ func (d *DHT) provideBatched(ctx context.Context, cids []cid.Cid) error {
 }
 
 // regionBits is how many leading key bits make a region of about
-// regionPeers nodes, from the size of the network as the routing table
+// regionPeers nodes, from the size of the network as kad's routing table
 // sees it.
-func (d *DHT) regionBits() int {
-	n := d.kad.RoutingTable().Size() + 1
-	if est, err := d.kad.NetworkSize(); err == nil && int(est) > n {
+func regionBits(kad *kaddht.IpfsDHT) int {
+	n := kad.RoutingTable().Size() + 1
+	if est, err := kad.NetworkSize(); err == nil && int(est) > n {
 		n = int(est)
 	}
 	if n <= regionPeers {

@@ -10,9 +10,11 @@ import (
 
 	"github.com/ipfs/go-cid"
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // Protocol constants, each with why.
@@ -27,20 +29,25 @@ const (
 	provideTimeout = time.Minute
 )
 
-// Mode says whether the node answers DHT queries.
+// ErrNoPeers means neither DHT has a peer in its routing table: there is
+// nobody to announce to or ask.
+var ErrNoPeers = errors.New("no DHT peers")
+
+// Mode says whether the node answers DHT queries on the WAN DHT. The LAN
+// DHT always answers.
 type Mode int
 
 // Modes.
 const (
 	ModeAuto   Mode = iota // server once reachable from outside, client before
-	ModeServer             // always answer queries (loopback tests, public nodes)
+	ModeServer             // always answer queries (public nodes)
 	ModeClient             // only ask
 )
 
 // Options configures the DHT.
 type Options struct {
 	Cluster            string
-	Mode               Mode
+	Mode               Mode // of the WAN DHT
 	Bootstrap          []peer.AddrInfo
 	ProvideConcurrency int
 	ReprovideInterval  time.Duration
@@ -57,6 +64,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.Cluster == "":
 		return errors.New("dht: empty cluster name")
+	case o.Mode < ModeAuto || o.Mode > ModeClient:
+		return fmt.Errorf("dht: unknown mode %d", o.Mode)
 	case o.ProvideConcurrency < 1:
 		return errors.New("dht: provide concurrency must be at least 1")
 	case o.ReprovideInterval < time.Minute:
@@ -68,9 +77,14 @@ func (o Options) Validate() error {
 // Prefix is the DHT protocol prefix of a cluster.
 func Prefix(cluster string) protocol.ID { return protocol.ID("/ddc/" + cluster) }
 
-// DHT is a cluster's Kademlia DHT on a host.
+// DHT is a cluster's Kademlia DHT on a host: kad-dht's dual pair of a LAN
+// DHT (peers reached on private and loopback addresses; always a server,
+// so nodes of one network or one machine find each other with no public
+// address) and a WAN DHT (peers on public addresses; a server once AutoNAT
+// finds the node reachable, or as the mode says). Announcements go to
+// both and lookups ask both.
 type DHT struct {
-	kad  *kaddht.IpfsDHT
+	dual *dual.DHT
 	h    host.Host
 	opts Options
 	log  *slog.Logger
@@ -80,6 +94,12 @@ type DHT struct {
 	wg     sync.WaitGroup
 }
 
+// table is one of the two DHTs, named for logs and status.
+type table struct {
+	name string
+	kad  *kaddht.IpfsDHT
+}
+
 // New starts the DHT on h. It does not block on the network: Bootstrap
 // connects to the bootstrap peers.
 func New(h host.Host, opts Options) (*DHT, error) {
@@ -87,15 +107,25 @@ func New(h host.Host, opts Options) (*DHT, error) {
 		return nil, err
 	}
 	mode := map[Mode]kaddht.ModeOpt{ModeAuto: kaddht.ModeAuto, ModeServer: kaddht.ModeServer, ModeClient: kaddht.ModeClient}[opts.Mode]
-	kad, err := kaddht.New(h,
-		kaddht.ProtocolPrefix(Prefix(opts.Cluster)),
-		kaddht.Mode(mode),
-		kaddht.BootstrapPeers(opts.Bootstrap...),
+	dd, err := dual.New(h,
+		dual.DHTOption(
+			kaddht.ProtocolPrefix(Prefix(opts.Cluster)),
+			kaddht.BootstrapPeers(opts.Bootstrap...),
+		),
+		dual.WanDHTOption(kaddht.Mode(mode)),
+		// dual's LAN DHT drops loopback addresses from the records it
+		// gives out, so nodes sharing one machine (the README's first
+		// steps, tests) could find a holder but not dial it. Keep every
+		// address: a peer that cannot reach one tries the next.
+		dual.LanDHTOption(
+			kaddht.Mode(kaddht.ModeServer),
+			kaddht.AddressFilter(func(addrs []ma.Multiaddr) []ma.Multiaddr { return addrs }),
+		),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start dht: %w", err)
 	}
-	d := &DHT{kad: kad, h: h, opts: opts, log: opts.Logger}
+	d := &DHT{dual: dd, h: h, opts: opts, log: opts.Logger}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -103,8 +133,12 @@ func New(h host.Host, opts Options) (*DHT, error) {
 	return d, nil
 }
 
+func (d *DHT) tables() []table {
+	return []table{{"lan", d.dual.LAN}, {"wan", d.dual.WAN}}
+}
+
 // Bootstrap connects to the bootstrap peers it can reach and refreshes the
-// routing table. It fails only when there were peers and none answered.
+// routing tables. It fails only when there were peers and none answered.
 func (d *DHT) Bootstrap(ctx context.Context) error {
 	var errs []error
 	ok := 0
@@ -124,35 +158,95 @@ func (d *DHT) Bootstrap(ctx context.Context) error {
 	for _, err := range errs {
 		d.log.Warn("bootstrap peer unreachable", "err", err)
 	}
-	return d.kad.Bootstrap(ctx)
+	return d.dual.Bootstrap(ctx)
 }
 
-// WaitRouting waits until the routing table has at least n peers.
+// RoutingSize is the number of peers in the larger routing table.
+func (d *DHT) RoutingSize() int {
+	return max(d.dual.LAN.RoutingTable().Size(), d.dual.WAN.RoutingTable().Size())
+}
+
+// WaitRouting waits until a routing table has at least n peers.
 func (d *DHT) WaitRouting(ctx context.Context, n int) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
-	for d.kad.RoutingTable().Size() < n {
+	for d.RoutingSize() < n {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("routing table has %d peers, want %d: %w", d.kad.RoutingTable().Size(), n, ctx.Err())
+			return fmt.Errorf("routing tables have %d peers, want %d: %w", d.RoutingSize(), n, ctx.Err())
 		case <-t.C:
 		}
 	}
 	return nil
 }
 
-// Provide announces every CID and returns when all are announced or ctx
-// ends; the errors of those that failed are joined. Many CIDs share one
+// TableStatus describes one of the two DHTs.
+type TableStatus struct {
+	Name  string `json:"name"`  // lan or wan
+	Mode  string `json:"mode"`  // server or client, as it runs now
+	Peers int    `json:"peers"` // in its routing table
+}
+
+// Status describes the LAN and the WAN DHT.
+func (d *DHT) Status() []TableStatus {
+	var out []TableStatus
+	for _, t := range d.tables() {
+		mode := "client"
+		if t.kad.Mode() == kaddht.ModeServer {
+			mode = "server"
+		}
+		out = append(out, TableStatus{Name: t.name, Mode: mode, Peers: t.kad.RoutingTable().Size()})
+	}
+	return out
+}
+
+// Provide announces every CID in each DHT that has peers, and returns when
+// they are announced or ctx ends. A CID counts as announced when one DHT
+// took it; when none did, the errors are joined. Many CIDs share one
 // lookup per keyspace region (see provideBatched); a few are announced one
 // lookup each, ProvideConcurrency at a time.
 func (d *DHT) Provide(ctx context.Context, cids []cid.Cid) error {
-	if len(cids) >= 2<<d.regionBits() {
-		return d.provideBatched(ctx, cids)
+	var mu sync.Mutex
+	var errs []error
+	active, ok := 0, false
+	var wg sync.WaitGroup
+	for _, t := range d.tables() {
+		if t.kad.RoutingTable().Size() == 0 {
+			continue
+		}
+		active++
+		wg.Go(func() {
+			var err error
+			if len(cids) >= 2<<regionBits(t.kad) {
+				err = d.provideBatched(ctx, t.kad, cids)
+			} else {
+				err = d.provideEach(ctx, t.kad, cids)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s dht: %w", t.name, err))
+			} else {
+				ok = true
+			}
+		})
 	}
-	return d.provideEach(ctx, cids)
+	wg.Wait()
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case active == 0:
+		return fmt.Errorf("announce %d CIDs: %w", len(cids), ErrNoPeers)
+	case ok:
+		for _, err := range errs {
+			d.log.Debug("announce in one dht failed", "err", err)
+		}
+		return nil
+	}
+	return errors.Join(errs...)
 }
 
-func (d *DHT) provideEach(ctx context.Context, cids []cid.Cid) error {
+func (d *DHT) provideEach(ctx context.Context, kad *kaddht.IpfsDHT, cids []cid.Cid) error {
 	sem := make(chan struct{}, d.opts.ProvideConcurrency)
 	var mu sync.Mutex
 	var errs []error
@@ -168,7 +262,7 @@ func (d *DHT) provideEach(ctx context.Context, cids []cid.Cid) error {
 			defer func() { <-sem }()
 			pctx, cancel := context.WithTimeout(ctx, provideTimeout)
 			defer cancel()
-			if err := d.kad.Provide(pctx, c, true); err != nil {
+			if err := kad.Provide(pctx, c, true); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("announce %s: %w", c, err))
 				mu.Unlock()
@@ -179,13 +273,15 @@ func (d *DHT) provideEach(ctx context.Context, cids []cid.Cid) error {
 	return errors.Join(errs...)
 }
 
-// FindProviders streams up to n holders of c (0: no limit) as the lookup
-// finds them; the channel closes when it ends.
+// FindProviders streams up to n holders of c (0: no limit) as the lookups
+// in both DHTs find them, each holder once; the channel closes when both
+// end. Query events (routing.RegisterForQueryEvents on ctx) report the
+// peers asked.
 func (d *DHT) FindProviders(ctx context.Context, c cid.Cid, n int) <-chan peer.AddrInfo {
-	return d.kad.FindProvidersAsync(ctx, c, n)
+	return d.dual.FindProvidersAsync(ctx, c, n)
 }
 
-// StartReprovider announces everything list yields once the routing table
+// StartReprovider announces everything list yields once a routing table
 // has a peer, and every ReprovideInterval after, until Close.
 func (d *DHT) StartReprovider(list func(ctx context.Context, fn func(cid.Cid) error) error) {
 	d.wg.Go(func() {
@@ -224,21 +320,28 @@ func (d *DHT) StartReprovider(list func(ctx context.Context, fn func(cid.Cid) er
 	})
 }
 
-// RoutingPeers lists the peers in the routing table with their addresses,
-// for saving across restarts.
+// RoutingPeers lists the peers in both routing tables with their
+// addresses, for saving across restarts.
 func (d *DHT) RoutingPeers() []peer.AddrInfo {
+	seen := make(map[peer.ID]bool)
 	var out []peer.AddrInfo
-	for _, p := range d.kad.RoutingTable().ListPeers() {
-		if addrs := d.h.Peerstore().Addrs(p); len(addrs) > 0 {
-			out = append(out, peer.AddrInfo{ID: p, Addrs: addrs})
+	for _, t := range d.tables() {
+		for _, p := range t.kad.RoutingTable().ListPeers() {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			if addrs := d.h.Peerstore().Addrs(p); len(addrs) > 0 {
+				out = append(out, peer.AddrInfo{ID: p, Addrs: addrs})
+			}
 		}
 	}
 	return out
 }
 
-// Close stops the reprovider and the DHT.
+// Close stops the reprovider and both DHTs.
 func (d *DHT) Close() error {
 	d.cancel()
 	d.wg.Wait()
-	return d.kad.Close()
+	return d.dual.Close()
 }

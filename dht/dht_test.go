@@ -2,6 +2,7 @@ package dht_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 	"github.com/ddc-project/ddc/pieces"
 )
 
-// network starts n hosts with DHTs bootstrapped off the first.
+// network starts n hosts with DHTs in the default options, bootstrapped
+// off the first: on loopback only the LAN DHT has peers.
 func network(t testing.TB, n int) ([]host.Host, []*dht.DHT) {
 	t.Helper()
 	var hosts []host.Host
@@ -23,7 +25,6 @@ func network(t testing.TB, n int) ([]host.Host, []*dht.DHT) {
 	for i := range n {
 		h := p2ptest.NewHost(t)
 		opts := dht.DefaultOptions()
-		opts.Mode = dht.ModeServer
 		if i > 0 {
 			opts.Bootstrap = []peer.AddrInfo{p2ptest.Info(hosts[0])}
 		}
@@ -95,5 +96,67 @@ func TestClustersDoNotMix(t *testing.T) {
 	}
 	if dht.Prefix("red") == dht.Prefix("blue") {
 		t.Fatal("two clusters share a protocol prefix")
+	}
+}
+
+// TestDefaultModeOnLoopback is what a user with the default config gets on
+// one machine or a LAN: the LAN DHT serves at once, the WAN DHT (no public
+// peers) stays an empty client, and announcing and finding work.
+func TestDefaultModeOnLoopback(t *testing.T) {
+	hosts, dhts := network(t, 3)
+	for i, d := range dhts {
+		st := d.Status()
+		if len(st) != 2 || st[0].Name != "lan" || st[1].Name != "wan" {
+			t.Fatalf("node %d: status %+v, want lan then wan", i, st)
+		}
+		if st[0].Mode != "server" || st[0].Peers == 0 {
+			t.Errorf("node %d: LAN DHT %+v, want a server with peers", i, st[0])
+		}
+		if st[1].Mode != "client" || st[1].Peers != 0 {
+			t.Errorf("node %d: WAN DHT %+v, want an empty client on loopback", i, st[1])
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := someCIDs(1)[0]
+	if err := dhts[1].Provide(ctx, []cid.Cid{c}); err != nil {
+		t.Fatal(err)
+	}
+	var got []peer.ID
+	for p := range dhts[2].FindProviders(ctx, c, 0) {
+		got = append(got, p.ID)
+		if len(p.Addrs) == 0 {
+			t.Errorf("provider %s came without addresses (loopback filtered out?)", p.ID)
+		}
+	}
+	if len(got) != 1 || got[0] != hosts[1].ID() {
+		t.Fatalf("providers %v, want [%s]", got, hosts[1].ID())
+	}
+}
+
+// TestWANClientStillServesLAN: dht_mode client is about the WAN; the LAN
+// DHT answers all the same.
+func TestWANClientStillServesLAN(t *testing.T) {
+	opts := dht.DefaultOptions()
+	opts.Mode = dht.ModeClient
+	d, err := dht.New(p2ptest.NewHost(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st := d.Status()
+	if st[0].Mode != "server" || st[1].Mode != "client" {
+		t.Fatalf("status %+v, want LAN server and WAN client", st)
+	}
+}
+
+func TestProvideWithoutPeersSaysSo(t *testing.T) {
+	d, err := dht.New(p2ptest.NewHost(t), dht.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Provide(context.Background(), someCIDs(1)); !errors.Is(err, dht.ErrNoPeers) {
+		t.Fatalf("provide with no peers: %v, want ErrNoPeers", err)
 	}
 }
