@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	ddcrepo "github.com/ddc-project/ddc/node/repo"
 )
 
 type usage struct {
@@ -119,7 +121,13 @@ func TestKilledPutLeavesConsistentRepo(t *testing.T) {
 			if u != before {
 				t.Fatalf("round %d: the interrupted put left %+v, want %+v", round, u, before)
 			}
-			// Reopening reclaimed the uncommitted tail.
+			// Reads open the repo read-only and leave the tail alone;
+			// the next writer to open it reclaims it.
+			w, err := ddcrepo.Open(r.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
 			if got := blockBytes(t, r); uint64(got) != u.DiskBytes || u.DiskBytes != before.DiskBytes {
 				t.Fatalf("round %d: block files hold %d bytes, want %d", round, got, before.DiskBytes)
 			}

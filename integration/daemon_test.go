@@ -17,7 +17,7 @@ import (
 // and a DHT server, as nodes on one machine must be to find each other.
 var loopbackFlags = []string{
 	"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
-	"--api", "127.0.0.1:0", "--no-mdns", "--dht-mode", "server",
+	"--api", "127.0.0.1:0", "--no-mdns",
 }
 
 // daemon is a `ddc node run` process.

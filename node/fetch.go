@@ -5,27 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
-)
-
-// Discovery tuning, each with why.
-const (
-	// lookupEvery spaces the DHT lookups a download starts for the pieces
-	// it is fetching, so holders that appear mid-download join in without
-	// a lookup per piece.
-	lookupEvery = 2 * time.Second
-	// probeTimeout bounds asking connected peers whether they hold a file.
-	probeTimeout = 2 * time.Second
-	// maxProbes bounds how many connected peers are asked.
-	maxProbes = 64
 )
 
 // Reader reads a file from the local store and, for the pieces it lacks,
@@ -75,6 +63,16 @@ func (r *Reader) Holders() (known, serving int) {
 	return known, serving
 }
 
+// Search reports how many peers the download asked for holders so far
+// (connected peers probed, DHT peers queried) and whether a search is
+// still going on.
+func (r *Reader) Search() (asked int, searching bool) {
+	r.g.mu.Lock()
+	searching = r.g.lookups > 0
+	r.g.mu.Unlock()
+	return int(r.g.asked.Load()), searching
+}
+
 // Stats reports what each remote holder served.
 func (r *Reader) Stats() map[peer.ID]exchange.HolderStats {
 	return r.g.fetcher.Stats()
@@ -101,6 +99,8 @@ type netGetter struct {
 	kept    []cid.Cid
 	keepErr error
 
+	asked atomic.Int64 // peers asked for holders: probes and DHT queries
+
 	mu         sync.Mutex
 	keeping    map[*byte]bool // first bytes of buffers the keeper still reads
 	closed     bool
@@ -108,12 +108,13 @@ type netGetter struct {
 	changed    chan struct{} // closed when holders were added or a lookup ended
 	lookups    int
 	lastLookup time.Time
+	probed     map[peer.ID]bool // connected peers asked whether they hold root
 }
 
 var _ pieces.PieceReader = (*netGetter)(nil)
 
 func (n *Node) newGetter(root cid.Cid) *netGetter {
-	g := &netGetter{n: n, root: root, changed: make(chan struct{})}
+	g := &netGetter{n: n, root: root, changed: make(chan struct{}), probed: make(map[peer.ID]bool)}
 	g.ctx, g.cancel = context.WithCancel(n.ctx)
 	g.fetcher = exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log})
 	return g
@@ -183,97 +184,6 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bo
 			return nil, ctx.Err()
 		}
 	}
-}
-
-// signalLocked wakes fetches waiting for holders.
-func (g *netGetter) signalLocked() {
-	close(g.changed)
-	g.changed = make(chan struct{})
-}
-
-// discover finds holders: on the first miss, connected peers that hold the
-// root and the DHT's providers of the root; later, now and then, the DHT's
-// providers of the piece being fetched, so holders that appear during a
-// long download join it.
-func (g *netGetter) discover(c cid.Cid) {
-	g.once.Do(func() {
-		g.startLookup(func() {
-			ctx, cancel := context.WithTimeout(g.ctx, g.n.opts.FindTimeout)
-			g.n.waitJoined(ctx)
-			cancel()
-			g.startLookup(func() { g.findProviders(g.root) })
-			g.probeConnected()
-		})
-	})
-	g.mu.Lock()
-	due := c != g.root && g.lookups == 0 && time.Since(g.lastLookup) > lookupEvery
-	g.mu.Unlock()
-	if due {
-		g.startLookup(func() { g.findProviders(c) })
-	}
-}
-
-func (g *netGetter) startLookup(fn func()) {
-	g.mu.Lock()
-	g.lookups++
-	g.lastLookup = time.Now()
-	g.mu.Unlock()
-	g.wg.Go(func() {
-		fn()
-		g.mu.Lock()
-		g.lookups--
-		g.signalLocked()
-		g.mu.Unlock()
-	})
-}
-
-func (g *netGetter) addHolder(ai peer.AddrInfo) {
-	if ai.ID == g.n.host.ID() {
-		return
-	}
-	if len(ai.Addrs) > 0 {
-		g.n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-	}
-	g.fetcher.AddHolders(ai.ID)
-	g.mu.Lock()
-	g.signalLocked()
-	g.mu.Unlock()
-}
-
-func (g *netGetter) findProviders(c cid.Cid) {
-	for ai := range g.n.dht.FindProviders(g.ctx, c, 0) {
-		g.addHolder(ai)
-	}
-}
-
-// probeConnected asks connected peers of the cluster for one byte of the
-// root: those that have it become holders. Asking is cheaper than making
-// every piece request try peers that lack the file.
-func (g *netGetter) probeConnected() {
-	ctx, cancel := context.WithTimeout(g.ctx, probeTimeout)
-	defer cancel()
-	proto := exchange.ProtocolID(g.n.Cluster())
-	var wg sync.WaitGroup
-	asked := 0
-	for _, p := range g.n.host.Network().Peers() {
-		if ok, _ := g.n.host.Peerstore().SupportsProtocols(p, proto); len(ok) == 0 {
-			continue
-		}
-		if asked++; asked > maxProbes {
-			break
-		}
-		wg.Go(func() {
-			s, err := exchange.Dial(ctx, g.n.host, p, g.n.Cluster(), 1)
-			if err != nil {
-				return
-			}
-			defer s.Close()
-			if _, err := s.GetRangeUnverified(ctx, g.root, 0, 1); err == nil {
-				g.addHolder(peer.AddrInfo{ID: p})
-			}
-		})
-	}
-	wg.Wait()
 }
 
 type kept struct {

@@ -120,13 +120,20 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	return n, nil
 }
 
-// waitJoined waits until the first bootstrap is over or ctx ends, so a
-// request made just after start does not search an empty network.
-func (n *Node) waitJoined(ctx context.Context) {
-	select {
-	case <-n.joined:
-	case <-ctx.Done():
-	}
+// waitRouting waits until a DHT routing table has a peer, the first
+// bootstrap is over, or ctx ends, so a lookup made just after start does
+// not search an empty network, nor wait once there is someone to ask.
+func (n *Node) waitRouting(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.joined:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	n.dht.WaitRouting(ctx, 1)
 }
 
 // bootstrapPeers are the configured bootstrap peers and the routing-table
@@ -291,6 +298,9 @@ func (n *Node) Put(ctx context.Context, rd io.Reader, opt pieces.BuildOptions) (
 
 // Announcing reports the CIDs announced since start and those waiting.
 func (n *Node) Announcing() (done uint64, pending int) { return n.ann.status() }
+
+// DHTStatus describes the node's LAN and WAN DHTs.
+func (n *Node) DHTStatus() []dht.TableStatus { return n.dht.Status() }
 
 // Files calls fn for every pinned file.
 func (n *Node) Files(ctx context.Context, fn func(repo.FileInfo) error) error {

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,11 +17,12 @@ import (
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/api"
 	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces/store"
 )
 
 func newNodeCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "node", Short: "Run the node and describe it"}
-	c.AddCommand(newNodeRunCmd(e), newNodeIDCmd(e))
+	c.AddCommand(newNodeRunCmd(e), newNodeIDCmd(e), newNodeStatusCmd(e))
 	return c
 }
 
@@ -51,7 +54,7 @@ SIGINT or SIGTERM stops the node cleanly; a second one forces it.`,
 				}
 				log.Info("initialized repo", "repo", e.repoPath, "peer", id)
 			}
-			r, err := repo.Open(e.repoPath, log)
+			r, err := openForNode(cmd.Context(), e.repoPath, log)
 			if err != nil {
 				return err
 			}
@@ -66,6 +69,31 @@ SIGINT or SIGTERM stops the node cleanly; a second one forces it.`,
 	nf.add(c)
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return c
+}
+
+// lockWait is how long a starting node waits for offline readers of its
+// repo (a 'ddc cat' or 'ddc ls' run just before) to finish.
+const lockWait = 5 * time.Second
+
+// openForNode opens the repo for a node, waiting up to lockWait while
+// offline readers hold it, so a read command run as the node starts does
+// not make the start fail.
+func openForNode(ctx context.Context, path string, log *slog.Logger) (*repo.Repo, error) {
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r, err := repo.Open(path, log)
+		if !errors.Is(err, store.ErrLocked) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (waited %s for other commands on the repo to finish)", err, lockWait)
+		case <-t.C:
+		}
+	}
 }
 
 // forceDebounce is how soon after the stopping signal another one counts
@@ -126,32 +154,20 @@ func newNodeIDCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "id",
 		Short: "Show the node's peer ID, addresses and cluster",
-		Args:  exactArgs(0),
+		Long: `Show the node's peer ID, cluster and addresses. With no node running it
+reads the repo's config and identity only, never its store, so it cannot
+stop a node from starting on the repo. --json adds what 'node status' shows.`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := e.daemon(cmd.Context())
+			id, online, err := e.nodeID(cmd.Context())
 			if err != nil {
 				return err
 			}
-			var id api.ID
-			if cl != nil {
-				if id, err = cl.ID(cmd.Context()); err != nil {
-					return err
-				}
-			} else {
-				// No node running: what the repo says, without addresses.
-				err := e.withRepo(cmd.Context(), func(_ context.Context, r *repo.Repo) error {
-					id = api.ID{PeerID: r.PeerID().String(), Cluster: r.Config.Network.Cluster, Addrs: []string{}}
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-			}
 			if e.json {
-				return writeJSON(e.stdout, map[string]any{"peer_id": id.PeerID, "cluster": id.Cluster, "addrs": id.Addrs, "online": cl != nil})
+				return writeJSON(e.stdout, statusJSON(id, online))
 			}
 			fmt.Fprintf(e.stdout, "peer ID %s\ncluster %s\n", id.PeerID, id.Cluster)
-			if cl == nil {
+			if !online {
 				fmt.Fprintln(e.stdout, "offline (no node running on this repo)")
 			}
 			for _, a := range id.Addrs {
@@ -162,6 +178,66 @@ func newNodeIDCmd(e *env) *cobra.Command {
 	}
 	e.jsonFlag(c)
 	return c
+}
+
+func newNodeStatusCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the node's peers, each DHT's mode and routing table, and announcements",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, online, err := e.nodeID(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return writeJSON(e.stdout, statusJSON(id, online))
+			}
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "peer ID\t%s\ncluster\t%s\n", id.PeerID, id.Cluster)
+			if !online {
+				fmt.Fprintln(w, "node\toffline (no node running on this repo)")
+				return w.Flush()
+			}
+			fmt.Fprintf(w, "connected peers\t%d\n", id.Peers)
+			for _, d := range id.DHT {
+				fmt.Fprintf(w, "%s DHT\t%s, %d peers in routing table\n", strings.ToUpper(d.Name), d.Mode, d.Peers)
+			}
+			fmt.Fprintf(w, "announced\t%d CIDs, %d pending\n", id.Announced, id.AnnouncePending)
+			return w.Flush()
+		},
+	}
+	e.jsonFlag(c)
+	return c
+}
+
+// nodeID asks the running node, or reads the repo's identity offline.
+func (e *env) nodeID(ctx context.Context) (id api.ID, online bool, err error) {
+	cl, err := e.daemon(ctx)
+	if err != nil {
+		return id, false, err
+	}
+	if cl != nil {
+		id, err = cl.ID(ctx)
+		return id, true, err
+	}
+	cfg, pid, err := repo.Identity(e.repoPath)
+	if err != nil {
+		return id, false, err
+	}
+	return api.ID{PeerID: pid.String(), Cluster: cfg.Network.Cluster, Addrs: []string{}}, false, nil
+}
+
+// statusJSON is what 'node id --json' and 'node status --json' print.
+func statusJSON(id api.ID, online bool) map[string]any {
+	out := map[string]any{"peer_id": id.PeerID, "cluster": id.Cluster, "addrs": id.Addrs, "online": online}
+	if online {
+		out["peers"] = id.Peers
+		out["dht"] = id.DHT
+		out["announced"] = id.Announced
+		out["announce_pending"] = id.AnnouncePending
+	}
+	return out
 }
 
 // daemon returns a client of the node running on the repo, or nil when

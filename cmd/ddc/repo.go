@@ -8,6 +8,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/ddc-project/ddc/node/api"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 )
@@ -19,24 +20,21 @@ func newRepoCmd(e *env) *cobra.Command {
 		Short: "Show how much the repo's store holds",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.withRepo(cmd.Context(), func(_ context.Context, r *repo.Repo) error {
-				u, err := r.Store.Usage()
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return writeJSON(e.stdout, map[string]any{"repo": r.Path, "peer_id": r.PeerID().String(),
-						"pieces": u.Pieces, "piece_bytes": u.PieceBytes, "blocks": u.Blocks, "disk_bytes": u.DiskBytes, "direct_io": u.DirectIO})
-				}
-				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				io := "buffered"
-				if u.DirectIO {
-					io = "direct (O_DIRECT)"
-				}
-				fmt.Fprintf(w, "repo\t%s\npeer ID\t%s\npieces\t%d\npiece bytes\t%s\nblock files\t%d\ndisk bytes\t%s\nblock writes\t%s\n",
-					r.Path, r.PeerID(), u.Pieces, humanSize(u.PieceBytes), u.Blocks, humanSize(u.DiskBytes), io)
-				return w.Flush()
-			})
+			st, err := e.repoStat(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return writeJSON(e.stdout, st)
+			}
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			io := "buffered"
+			if st.DirectIO {
+				io = "direct (O_DIRECT)"
+			}
+			fmt.Fprintf(w, "repo\t%s\npeer ID\t%s\npieces\t%d\npiece bytes\t%s\nblock files\t%d\ndisk bytes\t%s\nblock writes\t%s\n",
+				st.Repo, st.PeerID, st.Pieces, humanSize(st.PieceBytes), st.Blocks, humanSize(st.DiskBytes), io)
+			return w.Flush()
 		},
 	}
 	verify := &cobra.Command{
@@ -44,24 +42,58 @@ func newRepoCmd(e *env) *cobra.Command {
 		Short: "Re-hash every piece against its CID",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.withRepo(cmd.Context(), func(ctx context.Context, r *repo.Repo) error {
-				bad := 0
-				n, err := r.Store.VerifyAll(ctx, func(c cid.Cid, err error) {
-					bad++
-					fmt.Fprintf(e.stderr, "ddc: %v\n", err)
-				})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "%d pieces checked, %d bad\n", n, bad)
-				if bad > 0 {
-					return fmt.Errorf("%w: %d of %d pieces failed verification", pieces.ErrCorrupt, bad, n)
-				}
-				return nil
+			bad := 0
+			n, err := e.repoVerify(cmd.Context(), func(msg string) {
+				bad++
+				fmt.Fprintf(e.stderr, "ddc: %s\n", msg)
 			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%d pieces checked, %d bad\n", n, bad)
+			if bad > 0 {
+				return fmt.Errorf("%w: %d of %d pieces failed verification", pieces.ErrCorrupt, bad, n)
+			}
+			return nil
 		},
 	}
 	e.jsonFlag(stat)
 	c.AddCommand(stat, verify)
 	return c
+}
+
+// repoStat asks the running node, or reads the repo offline.
+func (e *env) repoStat(ctx context.Context) (st api.RepoStat, err error) {
+	cl, err := e.daemon(ctx)
+	if err != nil || cl != nil {
+		if err == nil {
+			st, err = cl.RepoStat(ctx)
+		}
+		return st, err
+	}
+	err = e.withRepo(ctx, func(_ context.Context, r *repo.Repo) error {
+		u, err := r.Store.Usage()
+		st = api.RepoStat{Repo: r.Path, PeerID: r.PeerID().String(), Pieces: u.Pieces, PieceBytes: u.PieceBytes,
+			Blocks: u.Blocks, DiskBytes: u.DiskBytes, DirectIO: u.DirectIO}
+		return err
+	})
+	return st, err
+}
+
+// repoVerify re-hashes every piece through the running node, or offline,
+// calling bad with a line for each that fails.
+func (e *env) repoVerify(ctx context.Context, bad func(msg string)) (int, error) {
+	cl, err := e.daemon(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if cl != nil {
+		return cl.RepoVerify(ctx, func(c, msg string) { bad(msg) })
+	}
+	n := 0
+	err = e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error {
+		n, err = r.Store.VerifyAll(ctx, func(c cid.Cid, err error) { bad(err.Error()) })
+		return err
+	})
+	return n, err
 }

@@ -174,9 +174,10 @@ func (e *env) files(ctx context.Context, fn func(repo.FileInfo) error) error {
 	return nil
 }
 
-// withRepo opens the repo, runs fn and closes it.
+// withRepo opens the repo read-only, runs fn and closes it: any number of
+// readers may do so at once, and a read-only directory is fine.
 func (e *env) withRepo(ctx context.Context, fn func(context.Context, *repo.Repo) error) error {
-	r, err := e.openRepo()
+	r, err := repo.OpenReadOnly(e.repoPath, nil)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ddc-project/ddc/dht"
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
@@ -89,6 +90,8 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /api/v1/stat/{cid}", s.stat)
 	m.HandleFunc("GET /api/v1/ls", s.ls)
 	m.HandleFunc("GET /api/v1/downloads", s.listDownloads)
+	m.HandleFunc("GET /api/v1/repo/stat", s.repoStat)
+	m.HandleFunc("GET /api/v1/repo/verify", s.repoVerify)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, usagef("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -117,16 +120,19 @@ func pathCID(r *http.Request) (cid.Cid, error) {
 
 // ID is what GET /id returns.
 type ID struct {
-	PeerID          string   `json:"peer_id"`
-	Cluster         string   `json:"cluster"`
-	Addrs           []string `json:"addrs"`
-	Announced       uint64   `json:"announced"`
-	AnnouncePending int      `json:"announce_pending"`
+	PeerID          string            `json:"peer_id"`
+	Cluster         string            `json:"cluster"`
+	Addrs           []string          `json:"addrs"`
+	Peers           int               `json:"peers"` // connected now
+	DHT             []dht.TableStatus `json:"dht"`   // the LAN DHT, then the WAN DHT
+	Announced       uint64            `json:"announced"`
+	AnnouncePending int               `json:"announce_pending"`
 }
 
 func (s *Server) id(w http.ResponseWriter, _ *http.Request) {
 	done, pending := s.n.Announcing()
-	out := ID{PeerID: s.n.ID().String(), Cluster: s.n.Cluster(), Addrs: []string{}, Announced: done, AnnouncePending: pending}
+	out := ID{PeerID: s.n.ID().String(), Cluster: s.n.Cluster(), Addrs: []string{}, Peers: len(s.n.Peers()),
+		DHT: s.n.DHTStatus(), Announced: done, AnnouncePending: pending}
 	for _, a := range s.n.Addrs() {
 		out.Addrs = append(out.Addrs, a.String())
 	}

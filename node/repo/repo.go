@@ -93,30 +93,63 @@ func Init(path string, cfg Config) (peer.ID, error) {
 	return id, nil
 }
 
-// Open opens the repo at path. logger may be nil.
-func Open(path string, logger *slog.Logger) (r *Repo, err error) {
-	cfg, err := readConfig(filepath.Join(path, configFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w at %s (run 'ddc init --repo %s')", ErrNotInitialized, path, path)
-	}
+// Open opens the repo at path for reading and writing; only one process
+// at a time can. logger may be nil.
+func Open(path string, logger *slog.Logger) (*Repo, error) {
+	return open(path, logger, false)
+}
+
+// OpenReadOnly opens the repo at path for reading: any number of readers
+// at once (none beside a writer), nothing written, so it works on a
+// read-only directory. Writes through its store fail with
+// store.ErrReadOnly.
+func OpenReadOnly(path string, logger *slog.Logger) (*Repo, error) {
+	return open(path, logger, true)
+}
+
+func open(path string, logger *slog.Logger, readOnly bool) (r *Repo, err error) {
+	cfg, key, err := load(path)
 	if err != nil {
 		return nil, err
 	}
-	kb, err := os.ReadFile(filepath.Join(path, identityFile))
-	if err != nil {
-		return nil, fmt.Errorf("read identity: %w", err)
-	}
-	key, err := crypto.UnmarshalPrivateKey(kb)
-	if err != nil {
-		return nil, fmt.Errorf("%w: identity %s: %v", ErrConfig, filepath.Join(path, identityFile), err)
-	}
 	opts := cfg.storeOptions()
-	opts.Logger = logger
+	opts.Logger, opts.ReadOnly = logger, readOnly
 	s, err := store.Open(filepath.Join(path, storeDir), opts)
 	if err != nil {
 		return nil, err
 	}
 	return &Repo{Path: path, Config: cfg, Identity: key, Store: s}, nil
+}
+
+// Identity reads the repo's config and peer ID without opening its store,
+// so it never stands in the way of a node starting on the repo.
+func Identity(path string) (Config, peer.ID, error) {
+	cfg, key, err := load(path)
+	if err != nil {
+		return cfg, "", err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	return cfg, id, err
+}
+
+// load reads the config and the identity key.
+func load(path string) (Config, crypto.PrivKey, error) {
+	cfg, err := readConfig(filepath.Join(path, configFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil, fmt.Errorf("%w at %s (run 'ddc init --repo %s')", ErrNotInitialized, path, path)
+	}
+	if err != nil {
+		return cfg, nil, err
+	}
+	kb, err := os.ReadFile(filepath.Join(path, identityFile))
+	if err != nil {
+		return cfg, nil, fmt.Errorf("read identity: %w", err)
+	}
+	key, err := crypto.UnmarshalPrivateKey(kb)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("%w: identity %s: %v", ErrConfig, filepath.Join(path, identityFile), err)
+	}
+	return cfg, key, nil
 }
 
 // PeerID is the node's identity.

@@ -5,6 +5,8 @@ import "errors"
 var (
 	// ErrClosed is returned by calls on a closed Store or a finished Tx.
 	ErrClosed = errors.New("store closed")
+	// ErrReadOnly is returned by writes to a store opened read-only.
+	ErrReadOnly = errors.New("store is open read-only")
 	// ErrLocked means another process has the store open.
 	ErrLocked = errors.New("store is in use by another process")
 	// ErrVersion means the on-disk format is not the one this build reads.

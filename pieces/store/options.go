@@ -14,6 +14,11 @@ type Options struct {
 	// DirectIO writes block data with O_DIRECT where the filesystem allows
 	// it (see appender); elsewhere the store falls back to buffered writes.
 	DirectIO bool
+	// ReadOnly opens an existing store for reading only: under a shared
+	// lock (other readers may open it too, a writer may not), with nothing
+	// written, so it works on a read-only directory. Writes fail with
+	// ErrReadOnly.
+	ReadOnly bool
 	// Logger receives recovery and corruption reports; nil discards them.
 	Logger *slog.Logger
 }

@@ -59,12 +59,17 @@ var (
 
 // Open opens the store in dir, creating it if it does not exist, and
 // recovers from an interrupted put. It fails with ErrLocked when another
-// process has dir open and ErrVersion when dir holds another format.
+// process has dir open (for writing, or with ReadOnly for reading when
+// this open is for writing) and ErrVersion when dir holds another format.
 func Open(dir string, opts Options) (s *Store, err error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "blocks"), 0o755); err != nil {
+	if opts.ReadOnly {
+		if _, err := os.Stat(filepath.Join(dir, "blocks")); err != nil {
+			return nil, fmt.Errorf("open store %s read-only: %w", dir, err)
+		}
+	} else if err := os.MkdirAll(filepath.Join(dir, "blocks"), 0o755); err != nil {
 		return nil, fmt.Errorf("create store %s: %w", dir, err)
 	}
 	s = &Store{dir: dir, opts: opts, log: opts.Logger, files: make(map[uint32]*os.File)}
@@ -77,11 +82,13 @@ func Open(dir string, opts Options) (s *Store, err error) {
 			s = nil
 		}
 	}()
-	if s.lock, err = lockDir(dir); err != nil {
+	if s.lock, err = lockDir(dir, opts.ReadOnly); err != nil {
 		return s, err
 	}
 	s.db, err = leveldb.OpenFile(filepath.Join(dir, "index"), &opt.Options{
-		Filter: filter.NewBloomFilter(10), // Has of a new CID costs no disk read
+		Filter:         filter.NewBloomFilter(10), // Has of a new CID costs no disk read
+		ReadOnly:       opts.ReadOnly,
+		ErrorIfMissing: opts.ReadOnly,
 	})
 	if err != nil {
 		return s, fmt.Errorf("open store index %s: %w", dir, err)
@@ -89,18 +96,29 @@ func Open(dir string, opts Options) (s *Store, err error) {
 	if err := s.checkVersion(); err != nil {
 		return s, err
 	}
+	if opts.ReadOnly {
+		// Every write path checks failed first: none reaches the disk.
+		s.failed = fmt.Errorf("%w: %s", ErrReadOnly, dir)
+		return s, s.loadState()
+	}
 	if err := s.recover(); err != nil {
 		return s, err
 	}
 	return s, nil
 }
 
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+// lockDir takes the store's lock: exclusive for a writer, shared for a
+// reader, so readers exclude a writer but not each other.
+func lockDir(dir string, shared bool) (*os.File, error) {
+	flag, how := os.O_CREATE|os.O_RDWR, unix.LOCK_EX
+	if shared {
+		flag, how = os.O_RDONLY, unix.LOCK_SH
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), flag, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock store %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
@@ -112,6 +130,9 @@ func lockDir(dir string) (*os.File, error) {
 
 func (s *Store) checkVersion() error {
 	b, err := s.db.Get([]byte(keyVersion), nil)
+	if errors.Is(err, leveldb.ErrNotFound) && s.opts.ReadOnly {
+		return fmt.Errorf("%w: %s has no format version", ErrIndexCorrupt, s.dir)
+	}
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return s.db.Put([]byte(keyVersion), binary.AppendUvarint(nil, FormatVersion), syncWrite)
 	}
@@ -128,9 +149,9 @@ func (s *Store) checkVersion() error {
 	return nil
 }
 
-// recover restores the state the last commit recorded: the active block is
-// cut back to its committed end and later block files are removed.
-func (s *Store) recover() error {
+// loadState reads what the last commit recorded: the active block and the
+// store's totals.
+func (s *Store) loadState() error {
 	s.act = active{block: 1}
 	if b, err := s.db.Get([]byte(keyActive), nil); err == nil {
 		if s.act, err = decodeActive(b); err != nil {
@@ -146,6 +167,15 @@ func (s *Store) recover() error {
 		}
 	} else if !errors.Is(err, leveldb.ErrNotFound) {
 		return fmt.Errorf("read store stats: %w", err)
+	}
+	return nil
+}
+
+// recover restores the state the last commit recorded: the active block is
+// cut back to its committed end and later block files are removed.
+func (s *Store) recover() error {
+	if err := s.loadState(); err != nil {
+		return err
 	}
 	ids, err := s.blockIDs()
 	if err != nil {
@@ -224,7 +254,11 @@ func (s *Store) file(id uint32) (*os.File, error) {
 	if f, ok := s.files[id]; ok {
 		return f, nil
 	}
-	f, err := os.OpenFile(s.blockPath(id), os.O_RDWR|os.O_CREATE, 0o644)
+	flag := os.O_RDWR | os.O_CREATE
+	if s.opts.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(s.blockPath(id), flag, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open block: %w", err)
 	}
@@ -301,6 +335,9 @@ func (s *Store) PieceSize(c cid.Cid) (int, error) {
 // Delete drops c from the index; its bytes become dead space in their block.
 // Deleting a piece the store does not hold is not an error.
 func (s *Store) Delete(c cid.Cid) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	e, err := s.lookup(c)
@@ -447,6 +484,9 @@ func (s *Store) Pins(ctx context.Context, fn func(c cid.Cid, pinned time.Time) e
 
 // Unpin removes the pin of c; the pieces stay until deleted.
 func (s *Store) Unpin(c cid.Cid) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	if err := s.db.Delete(pinKey(c), syncWrite); err != nil {

@@ -441,3 +441,87 @@ func TestUnalignedAppendsAcrossCommits(t *testing.T) {
 		}
 	})
 }
+
+// TestReadOnly: a read-only open reads what a writer committed, shares
+// the lock with other readers but not with a writer, refuses writes, and
+// changes nothing on disk, so it works on a read-only directory.
+func TestReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir, 0)
+	c := pieces.SHA2_256.Sum(pieces.CodecRaw, []byte("kept while read-only"))
+	tx := w.Begin()
+	if err := tx.PutPiece(c, []byte("kept while read-only")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	snapshot := func() string {
+		var b strings.Builder
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil {
+				fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+			}
+			return err
+		})
+		return b.String()
+	}
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			os.Chmod(p, fi.Mode()&^0o222)
+		}
+		return err
+	})
+	t.Cleanup(func() {
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil {
+				os.Chmod(p, fi.Mode()|0o200)
+			}
+			return err
+		})
+	})
+	before := snapshot()
+
+	ro := store.DefaultOptions()
+	ro.ReadOnly = true
+	r1, err := store.Open(dir, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := store.Open(dir, ro)
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	if got, err := r1.GetPiece(ctx, c); err != nil || string(got) != "kept while read-only" {
+		t.Fatalf("read %s: %q, %v", c, got, err)
+	}
+	if n, err := r2.VerifyAll(ctx, func(c cid.Cid, err error) { t.Errorf("%s: %v", c, err) }); err != nil || n != 1 {
+		t.Fatalf("verify: %d pieces, %v", n, err)
+	}
+	if _, err := store.Open(dir, store.DefaultOptions()); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("writer opened beside readers: %v", err)
+	}
+	tx = r1.Begin()
+	if err := tx.PutPiece(pieces.SHA2_256.Sum(pieces.CodecRaw, []byte("x")), []byte("x")); !errors.Is(err, store.ErrReadOnly) {
+		t.Fatalf("put on a read-only store: %v", err)
+	}
+	tx.Discard()
+	tx = r1.Begin()
+	tx.Pin(c)
+	if err := tx.Commit(); !errors.Is(err, store.ErrReadOnly) {
+		t.Fatalf("pin on a read-only store: %v", err)
+	}
+	if err := r1.Delete(c); !errors.Is(err, store.ErrReadOnly) {
+		t.Fatalf("delete on a read-only store: %v", err)
+	}
+	r1.Close()
+	r2.Close()
+	if after := snapshot(); after != before {
+		t.Fatalf("a read-only open changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if _, err := store.Open(filepath.Join(dir, "missing"), ro); err == nil {
+		t.Fatal("read-only open of a missing store succeeded")
+	}
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/ipfs/go-cid"
+)
+
+// RepoStat is what GET /repo/stat returns: how much the node's store holds.
+type RepoStat struct {
+	Repo       string `json:"repo"`
+	PeerID     string `json:"peer_id"`
+	Pieces     uint64 `json:"pieces"`
+	PieceBytes uint64 `json:"piece_bytes"`
+	Blocks     int    `json:"blocks"`
+	DiskBytes  uint64 `json:"disk_bytes"`
+	DirectIO   bool   `json:"direct_io"`
+}
+
+func (s *Server) repoStat(w http.ResponseWriter, _ *http.Request) {
+	r := s.n.Repo()
+	u, err := r.Store.Usage()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, RepoStat{Repo: r.Path, PeerID: s.n.ID().String(), Pieces: u.Pieces, PieceBytes: u.PieceBytes,
+		Blocks: u.Blocks, DiskBytes: u.DiskBytes, DirectIO: u.DirectIO})
+}
+
+// VerifyLine is one line of GET /repo/verify: a piece that failed, or,
+// last, the totals.
+type VerifyLine struct {
+	CID     string `json:"cid,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Checked int    `json:"checked"`
+	Done    bool   `json:"done,omitempty"`
+}
+
+// repoVerify re-hashes every piece, streaming the bad ones as NDJSON and
+// the totals last; a body without the last line was cut short.
+func (s *Server) repoVerify(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	n, err := s.n.Repo().Store.VerifyAll(r.Context(), func(c cid.Cid, err error) {
+		enc.Encode(VerifyLine{CID: c.String(), Error: err.Error()})
+	})
+	if err != nil {
+		enc.Encode(VerifyLine{Error: err.Error(), Checked: n})
+		return
+	}
+	enc.Encode(VerifyLine{Checked: n, Done: true})
+}
+
+// RepoStat reports how much the node's store holds.
+func (c *Client) RepoStat(ctx context.Context) (RepoStat, error) {
+	var st RepoStat
+	return st, c.getJSON(ctx, "/repo/stat", nil, &st)
+}
+
+// RepoVerify re-hashes every piece in the node's store, calling bad for
+// each that fails, and returns how many it checked.
+func (c *Client) RepoVerify(ctx context.Context, bad func(cid, msg string)) (int, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/repo/verify", nil, nil, -1)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var l VerifyLine
+		if err := dec.Decode(&l); err == io.EOF {
+			return 0, fmt.Errorf("node API repo verify: reply ended before its totals")
+		} else if err != nil {
+			return 0, fmt.Errorf("node API repo verify: %w", err)
+		}
+		switch {
+		case l.Done:
+			return l.Checked, nil
+		case l.CID == "":
+			return l.Checked, fmt.Errorf("verify: %s", l.Error)
+		}
+		bad(l.CID, l.Error)
+	}
+}
