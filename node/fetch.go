@@ -24,17 +24,32 @@ type Reader struct {
 	g *netGetter
 }
 
+// NewReader prepares a download of the file c; Open finds its root. Until
+// Open returns, only Holders, Search, Stats and Close may be called, so a
+// caller can report the search for holders while it goes on.
+func (n *Node) NewReader(c cid.Cid) *Reader { return &Reader{g: n.newGetter(c)} }
+
+// Open reads the file's root, from the store when it is there and from
+// the network otherwise. ctx bounds every later read too.
+func (r *Reader) Open(ctx context.Context) error {
+	f, err := pieces.Open(ctx, r.g, r.g.root)
+	if err != nil {
+		return err
+	}
+	f.ReadAhead = r.g.n.opts.ReadAhead
+	r.File = f
+	return nil
+}
+
 // Open opens the file c, from the store when it is there and from the
 // network for what is not. ctx bounds every read; Close ends the download.
 func (n *Node) Open(ctx context.Context, c cid.Cid) (*Reader, error) {
-	g := n.newGetter(c)
-	f, err := pieces.Open(ctx, g, c)
-	if err != nil {
-		g.close()
+	r := n.NewReader(c)
+	if err := r.Open(ctx); err != nil {
+		r.Close()
 		return nil, err
 	}
-	f.ReadAhead = n.opts.ReadAhead
-	return &Reader{File: f, g: g}, nil
+	return r, nil
 }
 
 // Stat describes the file c, fetching its descriptors if need be.

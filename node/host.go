@@ -14,6 +14,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -57,6 +58,7 @@ func newHost(key crypto.PrivKey, nc repo.NetworkConfig) (host.Host, error) {
 		libp2p.EnableNATService(),
 		libp2p.EnableHolePunching(),
 		libp2p.EnableRelay(),
+		libp2p.SwarmOpts(swarm.WithDialRanker(dialRanker)),
 	}
 	if len(nc.Announce) > 0 {
 		announce := make([]ma.Multiaddr, 0, len(nc.Announce))

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +58,32 @@ func TestHostSecurity(t *testing.T) {
 	connect(noiseOnly)
 	if got := security(noiseOnly.ID()); got != noise.ID {
 		t.Errorf("noise-only peer: %s, want %s", got, noise.ID)
+	}
+}
+
+// Two nodes that both listen on TCP and QUIC on a private (here loopback)
+// address connect over TCP, which carries bulk transfers at the link's
+// rate on a LAN.
+func TestLANPrefersTCP(t *testing.T) {
+	a := start(t, filepath.Join(t.TempDir(), "a"))
+	defer a.Close()
+	b := start(t, filepath.Join(t.TempDir(), "b"))
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Host().Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	var quic bool
+	for _, ad := range a.Host().Addrs() {
+		quic = quic || strings.Contains(ad.String(), "/quic-v1")
+	}
+	if !quic {
+		t.Fatalf("node a listens on %v: no QUIC address to choose from", a.Host().Addrs())
+	}
+	for _, c := range b.Host().Network().ConnsToPeer(a.ID()) {
+		if s := c.RemoteMultiaddr().String(); !strings.Contains(s, "/tcp/") {
+			t.Errorf("connection over %s, want TCP", s)
+		}
 	}
 }

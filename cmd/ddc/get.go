@@ -6,10 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/ddc-project/ddc/node/api"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 )
@@ -41,29 +43,53 @@ func getFile(ctx context.Context, e *env, ct content, out string) error {
 	}
 	bar := e.newProgress(ct.length, "get")
 	defer bar.done()
-	if ct.holders != nil && bar.bar != nil {
-		stop := bar.follow(ctx, ct.holders)
-		defer stop()
-	}
+	start := time.Now()
+	var sum summary
+	var err error
 	if out == "-" {
 		growPipe(e.stdout)
-		_, err := ct.copy(&countingWriter{w: e.stdout, p: bar})
-		return err
+		sum, err = ct.write(e.stdout, bar)
+	} else {
+		err = writeAtomically(out, func(f *os.File) (err error) {
+			sum, err = ct.write(f, bar)
+			return err
+		})
 	}
-	return writeAtomically(out, func(w io.Writer) error {
-		_, err := ct.copy(&countingWriter{w: w, p: bar})
-		return err
-	})
+	if err == nil {
+		bar.done()
+		fmt.Fprintf(e.stderr, "%s\n", sum.line(time.Since(start)))
+	}
+	return err
 }
 
 // content is a file's bytes, or a range of them, on their way from the
 // repo or through the running node.
 type content struct {
-	cid     cid.Cid
-	size    int64                                // the whole file
-	length  int64                                // bytes copy writes
-	copy    func(w io.Writer) (int64, error)     // writes the bytes to w
-	holders func(context.Context) (string, bool) // progress note; nil offline
+	cid    cid.Cid
+	length int64 // bytes write writes; -1 until the node says
+	// write writes the bytes to w, moving bar.
+	write func(w io.Writer, bar *progress) (summary, error)
+}
+
+// summary is what a get leaves on stderr when it ends.
+type summary struct {
+	bytes   int64
+	serving int  // remote holders that sent pieces
+	online  bool // through a node
+}
+
+func (s summary) line(took time.Duration) string {
+	rate := float64(s.bytes) / max(took.Seconds(), 1e-9) / 1e6
+	from := "from the repo"
+	switch {
+	case s.online && s.serving == 0:
+		from = "from the node's store"
+	case s.serving == 1:
+		from = "from 1 holder"
+	case s.serving > 1:
+		from = fmt.Sprintf("from %d holders", s.serving)
+	}
+	return fmt.Sprintf("got %s in %.2fs (%.0f MB/s) %s", humanSize(uint64(s.bytes)), took.Seconds(), rate, from)
 }
 
 // withContent parses arg as a CID and runs fn with length bytes of it
@@ -80,28 +106,9 @@ func (e *env) withContent(ctx context.Context, arg string, offset, length int64,
 		return err
 	}
 	if cl != nil {
-		cat, err := cl.Cat(ctx, c, offset, length, pin)
-		if err != nil {
-			return err
-		}
-		defer cat.Close()
-		return fn(content{cid: c, size: cat.Size, length: cat.Length,
-			copy: func(w io.Writer) (int64, error) {
-				return io.CopyBuffer(w, cat, make([]byte, 1<<20))
-			},
-			holders: func(ctx context.Context) (string, bool) {
-				ds, err := cl.Downloads(ctx)
-				if err != nil {
-					return "", false
-				}
-				for _, d := range ds {
-					if d.ID == cat.Download {
-						return fmt.Sprintf("%d/%d holders", d.Serving, d.Holders), true
-					}
-				}
-				return "", false
-			},
-		})
+		return fn(content{cid: c, length: -1, write: func(w io.Writer, bar *progress) (summary, error) {
+			return nodeWrite(ctx, cl, c, offset, length, pin, w, bar)
+		}})
 	}
 	return e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error {
 		f, err := r.OpenFile(ctx, c)
@@ -112,14 +119,62 @@ func (e *env) withContent(ctx context.Context, arg string, offset, length int64,
 		if err != nil {
 			return err
 		}
-		return fn(content{cid: c, size: f.Size(), length: length,
-			copy: func(w io.Writer) (int64, error) { return f.CopyRange(w, length) }})
+		return fn(content{cid: c, length: length, write: func(w io.Writer, bar *progress) (summary, error) {
+			n, err := f.CopyRange(&countingWriter{w: w, p: bar}, length)
+			return summary{bytes: n}, err
+		}})
 	})
+}
+
+// nodeWrite has the node write the bytes. When w is a file (a file being
+// written, or stdout redirected to a file or a pipe) and the node has a
+// copy socket, the node writes into it directly; otherwise the bytes
+// stream through the HTTP API and this process writes them.
+func nodeWrite(ctx context.Context, cl *api.Client, c cid.Cid, offset, length int64, pin bool, w io.Writer, bar *progress) (summary, error) {
+	if f, ok := w.(*os.File); ok && cl.CanCopy() {
+		st, err := cl.CopyTo(ctx, c, offset, length, pin, f, func(st api.CopyStatus) {
+			bar.resize(st.Length)
+			bar.set(uint64(st.Bytes))
+			bar.describe(holderNote(st))
+		})
+		return summary{bytes: st.Bytes, serving: st.Serving, online: true}, err
+	}
+	cat, err := cl.Cat(ctx, c, offset, length, pin)
+	if err != nil {
+		return summary{}, err
+	}
+	defer cat.Close()
+	bar.resize(cat.Length)
+	if bar.bar != nil {
+		stop := bar.follow(ctx, func(ctx context.Context) (string, bool) {
+			ds, err := cl.Downloads(ctx)
+			if err != nil {
+				return "", false
+			}
+			for _, d := range ds {
+				if d.ID == cat.Download {
+					return holderNote(d.CopyStatus), true
+				}
+			}
+			return "", false
+		})
+		defer stop()
+	}
+	n, err := io.CopyBuffer(&countingWriter{w: w, p: bar}, cat, make([]byte, 1<<20))
+	return summary{bytes: n, serving: cat.Serving(), online: true}, err
+}
+
+// holderNote is the progress line's note on where the bytes come from.
+func holderNote(st api.CopyStatus) string {
+	if st.Bytes == 0 && st.Searching {
+		return fmt.Sprintf("finding holders… %d peers asked", st.Asked)
+	}
+	return fmt.Sprintf("%d/%d holders", st.Serving, st.Holders)
 }
 
 // writeAtomically calls write with a temporary file beside path and renames
 // it to path only when write succeeds.
-func writeAtomically(path string, write func(io.Writer) error) (err error) {
+func writeAtomically(path string, write func(*os.File) error) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".ddc-*")
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
@@ -154,7 +209,7 @@ func newCatCmd(e *env) *cobra.Command {
 			}
 			return e.withContent(cmd.Context(), args[0], offset, length, false, func(ct content) error {
 				growPipe(e.stdout)
-				_, err := ct.copy(e.stdout)
+				_, err := ct.write(e.stdout, &progress{})
 				return err
 			})
 		},

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -113,6 +114,15 @@ func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error 
 		return err
 	}
 	st := repo.State{PID: os.Getpid(), PeerID: n.ID().String(), Cluster: n.Cluster(), API: srv.Addr()}
+	if sock, err := filepath.Abs(repo.SocketPath(r.Path)); err == nil && len(sock) < 108 {
+		if err := srv.ListenCopy(sock); err != nil {
+			log.Warn("copy socket off; gets stream through the HTTP API", "err", err)
+		} else {
+			st.Socket = sock
+		}
+	} else {
+		log.Info("repo path too long for a Unix socket; gets stream through the HTTP API", "repo", r.Path)
+	}
 	for _, a := range n.Addrs() {
 		st.Addrs = append(st.Addrs, a.String())
 	}

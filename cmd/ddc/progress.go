@@ -38,6 +38,20 @@ func (e *env) newProgress(size int64, what string) *progress {
 	)}
 }
 
+// resize sets the total once it is known (n >= 0).
+func (p *progress) resize(n int64) {
+	if p.bar != nil && n >= 0 && p.bar.GetMax64() != n {
+		p.bar.ChangeMax64(n)
+	}
+}
+
+// describe sets the note after the bar's title.
+func (p *progress) describe(note string) {
+	if p.bar != nil && note != "" {
+		p.bar.Describe(p.what + " · " + note)
+	}
+}
+
 func (p *progress) set(n uint64) {
 	if p.bar != nil {
 		p.bar.Set64(int64(n))
@@ -59,7 +73,7 @@ func (p *progress) follow(ctx context.Context, note func(context.Context) (strin
 				return
 			case <-t.C:
 				if s, ok := note(ctx); ok {
-					p.bar.Describe(p.what + " · " + s)
+					p.describe(s)
 				}
 			}
 		}

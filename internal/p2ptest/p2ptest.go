@@ -43,15 +43,14 @@ func Connect(t testing.TB, a, b host.Host) {
 // Info is h's address record.
 func Info(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
 
-// NodeConfig is a repo config for a node in a loopback test: TCP on a free
-// 127.0.0.1 port, no mDNS, a DHT server (nodes that only see each other on
-// loopback never become "reachable" for the auto mode), bootstrapped off
-// the given multiaddrs.
+// NodeConfig is the default repo config moved onto loopback for a test:
+// TCP and QUIC on free 127.0.0.1 ports, no mDNS (it would join nodes of
+// other tests), bootstrapped off the given multiaddrs. The DHT mode stays
+// the default: the LAN DHT serves on loopback.
 func NodeConfig(bootstrap ...string) repo.Config {
 	cfg := repo.DefaultConfig()
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	cfg.Network.MDNS = false
-	cfg.Network.DHTMode = "server"
 	cfg.Network.Bootstrap = append([]string{}, bootstrap...)
 	return cfg
 }

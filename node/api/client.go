@@ -28,6 +28,7 @@ const pingTimeout = 2 * time.Second
 type Client struct {
 	base string
 	hc   *http.Client
+	sock string // the node's copy socket; empty when it has none
 }
 
 // Find returns a client of the node running on the repo at path, or
@@ -39,6 +40,7 @@ func Find(ctx context.Context, path string) (*Client, error) {
 		return nil, ErrNoDaemon
 	}
 	c := New(st.API)
+	c.sock = st.Socket
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if _, err := c.ID(ctx); err != nil {
@@ -203,6 +205,17 @@ func (r *Cat) Read(p []byte) (int, error) {
 
 // Close ends the response.
 func (r *Cat) Close() error { return r.resp.Body.Close() }
+
+// Serving is how many remote holders sent pieces, once the body was read
+// to its end.
+func (r *Cat) Serving() int {
+	n, _ := strconv.Atoi(r.resp.Trailer.Get("X-Ddc-Serving"))
+	return n
+}
+
+// CanCopy reports whether the node takes an output file over its copy
+// socket (see CopyTo).
+func (c *Client) CanCopy() bool { return c.sock != "" }
 
 // Downloads lists the node's downloads in progress.
 func (c *Client) Downloads(ctx context.Context) ([]Download, error) {

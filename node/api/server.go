@@ -40,17 +40,35 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 
+	copyLn *net.UnixListener // the copy socket, once ListenCopy ran
+
+	ctx    context.Context // ends at Close: copies stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the copy socket's goroutines
+
 	mu        sync.Mutex
 	downloads map[uint64]*download
 	nextID    uint64
 }
 
-// download is a cat in progress, for the progress of the CLI that asked.
+// download is a cat or copy in progress, for the progress of the CLI
+// that asked.
 type download struct {
-	root  cid.Cid
-	size  int64
-	bytes atomic.Int64
-	r     *node.Reader
+	root   cid.Cid
+	size   atomic.Int64 // 0 until the root is read
+	length atomic.Int64
+	bytes  atomic.Int64
+	r      *node.Reader
+}
+
+func (d *download) setSize(size, length int64) { d.size.Store(size); d.length.Store(length) }
+
+// status reports the download as a copy does.
+func (d *download) status() CopyStatus {
+	known, serving := d.r.Holders()
+	asked, searching := d.r.Search()
+	return CopyStatus{Size: d.size.Load(), Length: d.length.Load(), Bytes: d.bytes.Load(),
+		Holders: known, Serving: serving, Asked: asked, Searching: searching}
 }
 
 // Listen starts serving n's API on addr (host:port, loopback only).
@@ -63,6 +81,7 @@ func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("api listen on %s: %w", addr, err)
 	}
 	s := &Server{n: n, log: log, ln: ln, downloads: make(map[uint64]*download)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.srv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -76,8 +95,16 @@ func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Close stops the API, ending requests in progress.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops the API, ending requests and copies in progress.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	s.cancel()
+	if s.copyLn != nil {
+		err = errors.Join(err, s.copyLn.Close()) // removes the socket file
+	}
+	s.wg.Wait()
+	return err
+}
 
 func (s *Server) routes() http.Handler {
 	m := http.NewServeMux()
@@ -250,7 +277,7 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	d := &download{root: c, size: fr.Size(), r: fr}
+	d := &download{root: c, r: fr}
 	id := s.track(d)
 	defer s.untrack(id)
 	if length, err = fr.SeekRange(offset, length); err != nil {
@@ -258,6 +285,7 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	d.setSize(fr.Size(), length)
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	// No Content-Length: the body is chunked so that the trailers can say
@@ -265,7 +293,7 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Ddc-Length", strconv.FormatInt(length, 10))
 	h.Set("X-Ddc-Size", strconv.FormatInt(fr.Size(), 10))
 	h.Set("X-Ddc-Download", strconv.FormatUint(id, 10))
-	h.Set("Trailer", "X-Ddc-Error, X-Ddc-Error-Code, X-Ddc-Done")
+	h.Set("Trailer", "X-Ddc-Error, X-Ddc-Error-Code, X-Ddc-Done, X-Ddc-Serving")
 	w.WriteHeader(http.StatusOK)
 	_, err = fr.CopyRange(countWriter{w, &d.bytes}, length)
 	if err == nil && q.Get("pin") == "true" && offset == 0 && length == fr.Size() {
@@ -280,6 +308,8 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Set("X-Ddc-Done", "true")
+	_, serving := fr.Holders()
+	h.Set("X-Ddc-Serving", strconv.Itoa(serving))
 }
 
 type countWriter struct {
@@ -320,20 +350,16 @@ func (s *Server) untrack(id uint64) {
 
 // Download is a download in progress as /downloads lists it.
 type Download struct {
-	ID      uint64 `json:"id"`
-	CID     string `json:"cid"`
-	Size    int64  `json:"size"`
-	Bytes   int64  `json:"bytes"`
-	Holders int    `json:"holders"` // holders known
-	Serving int    `json:"serving"` // holders that have sent pieces
+	ID  uint64 `json:"id"`
+	CID string `json:"cid"`
+	CopyStatus
 }
 
 func (s *Server) listDownloads(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	out := make([]Download, 0, len(s.downloads))
 	for id, d := range s.downloads {
-		known, serving := d.r.Holders()
-		out = append(out, Download{ID: id, CID: d.root.String(), Size: d.size, Bytes: d.bytes.Load(), Holders: known, Serving: serving})
+		out = append(out, Download{ID: id, CID: d.root.String(), CopyStatus: d.status()})
 	}
 	s.mu.Unlock()
 	s.reply(w, out)

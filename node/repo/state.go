@@ -15,6 +15,9 @@ import (
 const (
 	stateFile = "node.json"
 	peersFile = "peers.json"
+	// socketFile is the node's copy socket. A Unix socket path must fit
+	// in 108 bytes; a repo deeper than that gets no socket.
+	socketFile = "api.sock"
 )
 
 // State is what a running node tells other processes about itself: the
@@ -23,9 +26,13 @@ type State struct {
 	PID     int      `json:"pid"`
 	PeerID  string   `json:"peer_id"`
 	Cluster string   `json:"cluster"`
-	API     string   `json:"api"`   // host:port of the HTTP API
-	Addrs   []string `json:"addrs"` // listen addresses actually bound
+	API     string   `json:"api"`              // host:port of the HTTP API
+	Socket  string   `json:"socket,omitempty"` // the copy socket (see api.Server.ListenCopy)
+	Addrs   []string `json:"addrs"`            // listen addresses actually bound
 }
+
+// SocketPath is where a node on the repo at path listens for copies.
+func SocketPath(path string) string { return filepath.Join(path, socketFile) }
 
 // WriteState records the running node's state in the repo.
 func (r *Repo) WriteState(s State) error {
