@@ -80,6 +80,9 @@ func NewFetcher(h host.Host, opts FetcherOptions) *Fetcher {
 	return f
 }
 
+// Host is the host the Fetcher dials from.
+func (f *Fetcher) Host() host.Host { return f.h }
+
 // AddHolders makes peers candidates for every later request; a banned peer
 // stays banned.
 func (f *Fetcher) AddHolders(ps ...peer.ID) {
@@ -194,7 +197,13 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 				launch()
 			}
 		case <-hedge.C:
-			launch() // a straggler: ask another holder too, take the first
+			// A straggler: ask another holder too and take the first
+			// answer; keep doing so while holders are left untried, so
+			// holders that are down (a dial waits for its timeout) cannot
+			// hold the piece up while a live one is known.
+			if launch() {
+				hedge.Reset(f.hedgeAfter())
+			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

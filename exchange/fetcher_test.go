@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +13,10 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/pieces"
@@ -197,5 +201,59 @@ func TestNoHolderIsAClearError(t *testing.T) {
 	lone := exchange.NewFetcher(newHost(t), exchange.FetcherOptions{})
 	if _, err := lone.GetPiece(ctx, missing); !errors.Is(err, pieces.ErrNotFound) || !strings.Contains(err.Error(), "no holders") {
 		t.Fatalf("no holders at all: %v", err)
+	}
+}
+
+// TestDeadHoldersDoNotStall: holders that never finish a handshake (a
+// node that died behind an address that still accepts) cannot hold a
+// piece up while a live holder is known: hedging moves on to the next
+// holder every hedge interval.
+func TestDeadHoldersDoNotStall(t *testing.T) {
+	s, root, data := fileStore(t, 256<<10)
+	f, _ := swarm(t, []pieces.Getter{s}, nil)
+	client := f.Host()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accept and say nothing
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	silent, err := manet.FromNetAddr(ln.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		_, pub, _ := crypto.GenerateEd25519Key(nil)
+		id, _ := peer.IDFromPublicKey(pub)
+		client.Peerstore().AddAddr(id, silent, time.Hour)
+		f.AddHolders(id)
+	}
+	start := time.Now()
+	got, err := fetchAll(t, f, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("fetched other bytes")
+	}
+	t.Logf("read past 4 silent holders in %s", time.Since(start).Round(time.Millisecond))
+	// Functional bound: a dial to a silent holder waits for libp2p's
+	// handshake timeout (15 s); one at a time, this would take far longer.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %s: the silent holders held the pieces up", took)
 	}
 }
