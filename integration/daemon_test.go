@@ -36,11 +36,17 @@ type nodeState struct {
 	Addrs  []string `json:"addrs"`
 }
 
-// startDaemon runs a node on r (created by the node when r.path does not
-// exist) and waits until it has written its state.
+// startDaemon runs a node on loopback on r (created by the node when
+// r.path does not exist) and waits until it has written its state.
 func startDaemon(t *testing.T, r *repo, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(ddcBin, append(append([]string{"--repo", r.path, "node", "run"}, loopbackFlags...), args...)...)
+	return startDaemonCmd(t, r, exec.Command(ddcBin, append(append([]string{"--repo", r.path, "node", "run"}, loopbackFlags...), args...)...))
+}
+
+// startDaemonCmd runs the node command cmd on r and waits until it has
+// written its state.
+func startDaemonCmd(t *testing.T, r *repo, cmd *exec.Cmd) *daemon {
+	t.Helper()
 	d := &daemon{repo: r, cmd: cmd, exited: make(chan struct{}), logs: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = d.logs, d.logs
 	if err := cmd.Start(); err != nil {

@@ -39,6 +39,16 @@ func TestMain(m *testing.M) {
 type repo struct {
 	t    *testing.T
 	path string
+	ns   string // network namespace the commands run in; "" for this one
+}
+
+// command is ddc with args on the repo, in its namespace.
+func (r *repo) command(ctx context.Context, args ...string) *exec.Cmd {
+	args = append([]string{"--repo", r.path}, args...)
+	if r.ns != "" {
+		return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", r.ns, ddcBin}, args...)...)
+	}
+	return exec.CommandContext(ctx, ddcBin, args...)
 }
 
 func newRepo(t *testing.T) *repo {
@@ -53,7 +63,7 @@ func (r *repo) run(stdin io.Reader, args ...string) (int, string, string) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ddcBin, append([]string{"--repo", r.path}, args...)...)
+	cmd := r.command(ctx, args...)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
