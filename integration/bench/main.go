@@ -34,12 +34,20 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 2 && os.Args[1] == "-role" { // one end of a raw stream (lan suite)
+		if err := runRole(os.Args[2], os.Args[3:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	size := flag.Int64("size", 1<<30, "file size in bytes")
 	shm := flag.String("shm", "/dev/shm", "a tmpfs directory")
 	disk := flag.String("disk", "/var/tmp", "a directory on disk")
 	runs := flag.Int("runs", 3, "repetitions of each timed step (the median is reported)")
 	reads := flag.Int("reads", 2000, "random 64 KiB ReadAt samples")
-	suite := flag.String("suite", "local", "local (store and CLI) or net (two nodes on loopback)")
+	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons) or lan (daemons in network namespaces)")
+	fresh := flag.Int("fresh", 20, "cli: fresh nodes whose first get of 1 MiB is timed")
 	stream := flag.Int64("stream", 10<<30, "net: bytes streamed between two daemons for the peak RSS figure (0 skips it)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
 	flag.StringVar(&traceFile, "trace", "", "net: write an execution trace of the last timed get to the file")
@@ -62,8 +70,12 @@ func main() {
 		err = run(*size, *shm, *disk, *runs, *reads)
 	case "net":
 		err = runNet(*size, *disk, *runs, *reads, *stream)
+	case "cli":
+		err = runCLI(*size, *disk, *runs, *fresh)
+	case "lan":
+		err = runLAN(*size, *disk, *runs)
 	default:
-		err = fmt.Errorf("-suite %q: want local or net", *suite)
+		err = fmt.Errorf("-suite %q: want local, net, cli or lan", *suite)
 	}
 	pprof.StopCPUProfile() // does nothing when not profiling
 	if err != nil {

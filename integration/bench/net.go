@@ -69,11 +69,11 @@ func runNet(size int64, dir string, runs, seeks int, stream int64) error {
 			return err
 		}
 		u0 := usageNow()
-		r, err := readRaw(getter.Host(), holder.Host(), size, io.Discard)
+		r, err := readRaw(getter.Host(), holder.ID(), size, io.Discard)
 		u1 := usageNow()
 		var l time.Duration
 		if err == nil {
-			l, err = readRawToDisk(getter.Host(), holder.Host(), size, filepath.Join(work, "landed"))
+			l, err = readRawToDisk(getter.Host(), holder.ID(), size, filepath.Join(work, "landed"))
 		}
 		ul := usageNow()
 		if err == nil {
@@ -176,9 +176,9 @@ func serveRaw(h host.Host, size int64) {
 }
 
 // readRaw times reading the raw stream whole into w.
-func readRaw(h, from host.Host, size int64, w io.Writer) (time.Duration, error) {
+func readRaw(h host.Host, from peer.ID, size int64, w io.Writer) (time.Duration, error) {
 	t0 := time.Now()
-	s, err := h.NewStream(context.Background(), from.ID(), rawProto)
+	s, err := h.NewStream(context.Background(), from, rawProto)
 	if err != nil {
 		return 0, err
 	}
@@ -193,7 +193,7 @@ func readRaw(h, from host.Host, size int64, w io.Writer) (time.Duration, error) 
 // readRawToDisk times reading the raw stream whole into a new file at
 // path, written as the store writes, until it is durable; the file is
 // removed afterwards.
-func readRawToDisk(h, from host.Host, size int64, path string) (time.Duration, error) {
+func readRawToDisk(h host.Host, from peer.ID, size int64, path string) (time.Duration, error) {
 	defer os.Remove(path)
 	t0 := time.Now()
 	l, err := newLanding(path)
@@ -291,9 +291,17 @@ type benchDaemon struct {
 	pid        int
 }
 
+// startDaemon runs 'ddc node run' on loopback with the README's defaults
+// but for free ports and no mDNS (it would join unrelated nodes).
 func startDaemon(bin, path string, args ...string) (*benchDaemon, error) {
-	cmd := exec.Command(bin, append([]string{"--repo", path, "node", "run", "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--api", "127.0.0.1:0", "--no-mdns", "--dht-mode", "server", "--log-level", "warn"}, args...)...)
+	return startDaemonCmd(exec.Command(bin, append([]string{"--repo", path, "node", "run",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
+		"--api", "127.0.0.1:0", "--no-mdns", "--log-level", "warn"}, args...)...), path)
+}
+
+// startDaemonCmd starts the node command cmd on the repo at path and waits
+// for it to be ready.
+func startDaemonCmd(cmd *exec.Cmd, path string) (*benchDaemon, error) {
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

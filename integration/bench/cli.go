@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// runCLI measures ddc as users run it: 'ddc get' as a separate process
+// through the getter's daemon, from one remote daemon on loopback, against
+// the raw libp2p stream landed on the getter's disk (in-process hosts on
+// the same machine, same run), with the in-process get beside it; then a
+// fresh node's first get of a small file held by a connected peer.
+func runCLI(size int64, dir string, runs, fresh int) error {
+	work, err := os.MkdirTemp(dir, "ddc-clibench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	bin, err := buildDDC(work)
+	if err != nil {
+		return err
+	}
+	// In-process holder: the raw stream and the in-process get.
+	holder, err := benchNode(filepath.Join(work, "holder"), nil)
+	if err != nil {
+		return err
+	}
+	defer holder.Close()
+	res, err := holder.Put(context.Background(), io.LimitReader(rand.NewChaCha8([32]byte{2}), size), pieces.DefaultBuildOptions())
+	if err != nil {
+		return err
+	}
+	serveRaw(holder.Host(), size)
+	// Daemon holder: the CLI get.
+	dh, err := startDaemon(bin, filepath.Join(work, "dholder"))
+	if err != nil {
+		return err
+	}
+	defer dh.stop()
+	id, err := cliPut(bin, dh.repo, size, 2)
+	if err != nil {
+		return err
+	}
+	if id != res.Root.String() {
+		return fmt.Errorf("daemon put %s, in-process put %s of the same bytes", id, res.Root)
+	}
+	gb := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e9 }
+	ratio := func(a, b time.Duration) time.Duration { return time.Duration(float64(time.Second) * a.Seconds() / b.Seconds()) }
+	var landT, inT, cliT, cliR, inR []time.Duration
+	for i := range runs + 1 {
+		getter, err := benchNode(filepath.Join(work, fmt.Sprintf("getter-%d", i)), holder)
+		if err != nil {
+			return err
+		}
+		l, err := readRawToDisk(getter.Host(), holder.ID(), size, filepath.Join(work, "landed"))
+		var g time.Duration
+		if err == nil {
+			g, err = getAll(getter, res.Root, size)
+		}
+		getter.Close()
+		os.RemoveAll(filepath.Join(work, fmt.Sprintf("getter-%d", i)))
+		if err != nil {
+			return err
+		}
+		c, err := freshCLIGet(bin, filepath.Join(work, fmt.Sprintf("dgetter-%d", i)), dh, id, size)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "pair %d: raw stream into disk %.2f GB/s, in-process get %.2f GB/s (%.2f×), ddc get %.2f GB/s (%.2f×)\n",
+			i, gb(l), gb(g), l.Seconds()/g.Seconds(), gb(c), l.Seconds()/c.Seconds())
+		if i > 0 { // the first pair warms up
+			landT, inT, cliT = append(landT, l), append(inT, g), append(cliT, c)
+			cliR, inR = append(cliR, ratio(l, c)), append(inR, ratio(l, g))
+		}
+	}
+	rows := []result{
+		{name: "ddc get " + human(size) + " (CLI process through its daemon) from 1 daemon", value: fmt.Sprintf("%.2f GB/s", gb(med(cliT))),
+			baseline: fmt.Sprintf("raw libp2p stream into O_DIRECT file + fdatasync %.2f GB/s", gb(med(landT))),
+			ratio:    fmt.Sprintf("%.2f× (median of %d pairs)", med(cliR).Seconds(), len(cliR)), target: "≥ 0.85× (goal 0.95×)", ok: med(cliR).Seconds() >= 0.85},
+		{name: "in-process get of the same file (node.Reader)", value: fmt.Sprintf("%.2f GB/s", gb(med(inT))),
+			baseline: "the same", ratio: fmt.Sprintf("%.2f× (median of %d pairs)", med(inR).Seconds(), len(inR)), target: "(informative)", ok: true},
+	}
+	row, err := firstGets(bin, work, dh, fresh)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row)
+	return report(fmt.Sprintf("ddc CLI benchmark: daemons on loopback, %s file, %d runs (median)", human(size), runs), rows)
+}
+
+func buildDDC(work string) (string, error) {
+	bin := filepath.Join(work, "ddc")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ddc").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build ddc: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// cliPut puts size seeded random bytes through 'ddc put -' on the repo.
+func cliPut(bin, repoPath string, size int64, seed byte) (string, error) {
+	put := exec.Command(bin, "--repo", repoPath, "put", "-")
+	put.Stdin = io.LimitReader(rand.NewChaCha8([32]byte{seed}), size)
+	out, err := put.Output()
+	if err != nil {
+		return "", fmt.Errorf("put %s: %w", human(size), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// freshCLIGet starts a new daemon bootstrapped off from, waits until it
+// is connected, and times 'ddc get' of id as a separate process, written
+// next to the repo; the daemon, its repo and the output are removed after.
+func freshCLIGet(bin, path string, from *benchDaemon, id string, size int64) (time.Duration, error) {
+	d, err := startDaemon(bin, path, "--bootstrap", from.addr)
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(path)
+	defer d.stop()
+	if err := waitConnected(bin, path); err != nil {
+		return 0, err
+	}
+	out := path + ".out"
+	defer os.Remove(out)
+	t0 := time.Now()
+	if msg, err := exec.Command(bin, "--repo", path, "get", id, "-o", out).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("ddc get: %v: %s", err, msg)
+	}
+	took := time.Since(t0)
+	if fi, err := os.Stat(out); err != nil || fi.Size() != size {
+		return 0, fmt.Errorf("ddc get wrote %v, want %d bytes", fi, size)
+	}
+	return took, nil
+}
+
+// waitConnected waits until the daemon on path has a peer.
+func waitConnected(bin, path string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := exec.Command(bin, "--repo", path, "peers").Output()
+		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond) // polling the node's peer list
+	}
+	return fmt.Errorf("daemon on %s connected to nobody within 30 s", path)
+}
+
+// firstGets times the first 'ddc get' of a 1 MiB file on each of n new
+// nodes connected to the holder, against the cost of one CLI command
+// through the daemon ('ddc node id') on the same nodes.
+func firstGets(bin, work string, holder *benchDaemon, n int) (result, error) {
+	const size = 1 << 20
+	id, err := cliPut(bin, holder.repo, size, 4)
+	if err != nil {
+		return result{}, err
+	}
+	var gets, ids []time.Duration
+	for i := range n {
+		path := filepath.Join(work, fmt.Sprintf("fresh-%d", i))
+		d, err := startDaemon(bin, path, "--bootstrap", holder.addr)
+		if err != nil {
+			return result{}, err
+		}
+		err = waitConnected(bin, path)
+		if err == nil {
+			t0 := time.Now()
+			err = exec.Command(bin, "--repo", path, "node", "id").Run()
+			ids = append(ids, time.Since(t0))
+		}
+		if err == nil {
+			t0 := time.Now()
+			var msg []byte
+			if msg, err = exec.Command(bin, "--repo", path, "get", id, "-o", path+".out").CombinedOutput(); err != nil {
+				err = fmt.Errorf("ddc get: %v: %s", err, msg)
+			}
+			gets = append(gets, time.Since(t0))
+		}
+		d.stop()
+		os.RemoveAll(path)
+		os.Remove(path + ".out")
+		if err != nil {
+			return result{}, err
+		}
+	}
+	g, c := med(gets), med(ids)
+	return result{name: fmt.Sprintf("first ddc get of 1 MiB on a fresh node, held by a connected peer (%d nodes)", n),
+		value: fmt.Sprintf("%.1f ms median (max %.1f ms)", ms(g), ms(maxDur(gets))), baseline: fmt.Sprintf("ddc node id through the daemon %.1f ms", ms(c)),
+		ratio: fmt.Sprintf("%.1f× that", g.Seconds()/c.Seconds()), target: "< 100 ms", ok: g < 100*time.Millisecond}, nil
+}
+
+func maxDur(ds []time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
