@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddc-project/ddc/pieces"
@@ -27,6 +28,9 @@ const (
 	minHedge = 50 * time.Millisecond
 	// hedgeFactor times the typical latency makes a request a straggler.
 	hedgeFactor = 4
+	// dialPenalty weighs a holder that must be dialled first against a
+	// connected one (see pick).
+	dialPenalty = 2
 )
 
 // FetcherOptions configures a Fetcher.
@@ -224,7 +228,11 @@ func allNotFound(errs []error) bool {
 }
 
 // pick chooses the untried holder with the least expected wait: requests
-// in flight, plus this one, over its throughput.
+// in flight, plus this one, over its throughput. A holder that would have
+// to be dialled first (no session, no connection: a provider record may
+// outlive its node) counts as dialPenalty times as busy, so a connected
+// holder answers the first request while the others still take their
+// share of a long download.
 func (f *Fetcher) pick(tried map[peer.ID]bool) *holder {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -238,6 +246,9 @@ func (f *Fetcher) pick(tried map[peer.ID]bool) *holder {
 			continue
 		}
 		score := float64(h.inflight+1) / h.rate
+		if h.ready == nil && f.h.Network().Connectedness(h.id) != network.Connected {
+			score *= dialPenalty
+		}
 		if best == nil || score < bestScore {
 			best, bestScore = h, score
 		}
