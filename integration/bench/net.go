@@ -194,13 +194,32 @@ func readRaw(h host.Host, from peer.ID, size int64, w io.Writer) (time.Duration,
 // path, written as the store writes, until it is durable; the file is
 // removed afterwards.
 func readRawToDisk(h host.Host, from peer.ID, size int64, path string) (time.Duration, error) {
+	return readRawToDiskAndFile(h, from, size, path, "")
+}
+
+// readRawToDiskAndFile is readRawToDisk that also writes the stream to a
+// new file at out through the page cache, as a get writes its output
+// (no sync), when out is not empty: the least a get that keeps its pieces
+// and writes the file must do. Both files are removed afterwards.
+func readRawToDiskAndFile(h host.Host, from peer.ID, size int64, path, out string) (time.Duration, error) {
 	defer os.Remove(path)
 	t0 := time.Now()
 	l, err := newLanding(path)
 	if err != nil {
 		return 0, err
 	}
-	_, err = readRaw(h, from, size, l)
+	var w io.Writer = l
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			l.Close()
+			return 0, err
+		}
+		defer os.Remove(out)
+		defer f.Close()
+		w = io.MultiWriter(l, f)
+	}
+	_, err = readRaw(h, from, size, w)
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}
