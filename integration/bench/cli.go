@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/ddc-project/ddc/pieces"
 )
 
 // runCLI measures ddc as users run it: 'ddc get' as a separate process
@@ -30,16 +27,11 @@ func runCLI(size int64, dir string, runs, fresh int) error {
 		return err
 	}
 	// In-process holder: the raw stream and the in-process get.
-	holder, err := benchNode(filepath.Join(work, "holder"), nil)
+	holder, res, err := rawHolder(filepath.Join(work, "holder"), size)
 	if err != nil {
 		return err
 	}
 	defer holder.Close()
-	res, err := holder.Put(context.Background(), io.LimitReader(rand.NewChaCha8([32]byte{2}), size), pieces.DefaultBuildOptions())
-	if err != nil {
-		return err
-	}
-	serveRaw(holder.Host(), size)
 	// Daemon holder: the CLI get.
 	dh, err := startDaemon(bin, filepath.Join(work, "dholder"))
 	if err != nil {
@@ -54,7 +46,9 @@ func runCLI(size int64, dir string, runs, fresh int) error {
 		return fmt.Errorf("daemon put %s, in-process put %s of the same bytes", id, res.Root)
 	}
 	gb := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e9 }
-	ratio := func(a, b time.Duration) time.Duration { return time.Duration(float64(time.Second) * a.Seconds() / b.Seconds()) }
+	ratio := func(a, b time.Duration) time.Duration {
+		return time.Duration(float64(time.Second) * a.Seconds() / b.Seconds())
+	}
 	var landT, bothT, inT, cliT, cliR, inR, bothR []time.Duration
 	for i := range runs + 1 {
 		getter, err := benchNode(filepath.Join(work, fmt.Sprintf("getter-%d", i)), holder)
@@ -123,8 +117,7 @@ func cliPut(bin, repoPath string, size int64, seed byte) (string, error) {
 }
 
 // freshCLIGet starts a new daemon bootstrapped off from, waits until it
-// is connected, and times 'ddc get' of id as a separate process, written
-// next to the repo; the daemon, its repo and the output are removed after.
+// is connected, and times 'ddc get' of id as a separate process.
 func freshCLIGet(bin, path string, from *benchDaemon, id string, size int64) (time.Duration, error) {
 	d, err := startDaemon(bin, path, "--bootstrap", from.addr)
 	if err != nil {
@@ -132,13 +125,28 @@ func freshCLIGet(bin, path string, from *benchDaemon, id string, size int64) (ti
 	}
 	defer os.RemoveAll(path)
 	defer d.stop()
-	if err := waitConnected(bin, path); err != nil {
-		return 0, err
+	return timedGet(func(args ...string) *exec.Cmd { return exec.Command(bin, args...) }, path, id, size)
+}
+
+// timedGet waits until the daemon on the repo at path has a peer, then
+// times 'ddc get' of id there as a separate process, run through ddc; the
+// output is removed after.
+func timedGet(ddc func(args ...string) *exec.Cmd, path, id string, size int64) (time.Duration, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := ddc("--repo", path, "peers").Output()
+		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("daemon on %s connected to nobody within 30 s", path)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the node's peer list
 	}
 	out := path + ".out"
 	defer os.Remove(out)
 	t0 := time.Now()
-	if msg, err := exec.Command(bin, "--repo", path, "get", id, "-o", out).CombinedOutput(); err != nil {
+	if msg, err := ddc("--repo", path, "get", id, "-o", out).CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("ddc get: %v: %s", err, msg)
 	}
 	took := time.Since(t0)
@@ -146,19 +154,6 @@ func freshCLIGet(bin, path string, from *benchDaemon, id string, size int64) (ti
 		return 0, fmt.Errorf("ddc get wrote %v, want %d bytes", fi, size)
 	}
 	return took, nil
-}
-
-// waitConnected waits until the daemon on path has a peer.
-func waitConnected(bin, path string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		out, err := exec.Command(bin, "--repo", path, "peers").Output()
-		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond) // polling the node's peer list
-	}
-	return fmt.Errorf("daemon on %s connected to nobody within 30 s", path)
 }
 
 // firstGets times the first 'ddc get' of a 1 MiB file on each of n new
@@ -177,23 +172,16 @@ func firstGets(bin, work string, holder *benchDaemon, n int) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		err = waitConnected(bin, path)
+		t0 := time.Now()
+		err = exec.Command(bin, "--repo", path, "node", "id").Run()
+		ids = append(ids, time.Since(t0))
 		if err == nil {
-			t0 := time.Now()
-			err = exec.Command(bin, "--repo", path, "node", "id").Run()
-			ids = append(ids, time.Since(t0))
-		}
-		if err == nil {
-			t0 := time.Now()
-			var msg []byte
-			if msg, err = exec.Command(bin, "--repo", path, "get", id, "-o", path+".out").CombinedOutput(); err != nil {
-				err = fmt.Errorf("ddc get: %v: %s", err, msg)
-			}
-			gets = append(gets, time.Since(t0))
+			var g time.Duration
+			g, err = timedGet(func(args ...string) *exec.Cmd { return exec.Command(bin, args...) }, path, id, size)
+			gets = append(gets, g)
 		}
 		d.stop()
 		os.RemoveAll(path)
-		os.Remove(path + ".out")
 		if err != nil {
 			return result{}, err
 		}

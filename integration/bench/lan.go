@@ -3,12 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -126,8 +126,8 @@ func runLAN(size int64, dir string, runs int) error {
 	return report(fmt.Sprintf("ddc LAN benchmark: two namespaces on a bridge, %s file, %d runs (median)", human(size), runs), rows)
 }
 
-// lanGet starts a getter daemon on host 1 with the defaults, waits until
-// mDNS connected it, and times 'ddc get' there.
+// lanGet starts a getter daemon on host 1 with the defaults and times
+// 'ddc get' there once mDNS has connected it.
 func lanGet(bed *netbed.Bed, bin, path, id string, size int64) (time.Duration, error) {
 	d, err := startDaemonCmd(bed.Command(1, bin, "--repo", path, "node", "run", "--log-level", "warn"), path)
 	if err != nil {
@@ -135,28 +135,7 @@ func lanGet(bed *netbed.Bed, bin, path, id string, size int64) (time.Duration, e
 	}
 	defer os.RemoveAll(path)
 	defer d.stop()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := bed.Command(1, bin, "--repo", path, "peers").Output()
-		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return 0, errors.New("getter found no peer by mDNS within 30 s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling the node's peer list
-	}
-	out := path + ".out"
-	defer os.Remove(out)
-	t0 := time.Now()
-	if msg, err := bed.Command(1, bin, "--repo", path, "get", id, "-o", out).CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("ddc get: %v: %s", err, msg)
-	}
-	took := time.Since(t0)
-	if fi, err := os.Stat(out); err != nil || fi.Size() != size {
-		return 0, fmt.Errorf("ddc get wrote %v, want %d bytes", fi, size)
-	}
-	return took, nil
+	return timedGet(func(args ...string) *exec.Cmd { return bed.Command(1, bin, args...) }, path, id, size)
 }
 
 // runRole runs one end of a raw stream in a process of its own (in a

@@ -45,16 +45,11 @@ func runNet(size int64, dir string, runs, seeks int, stream int64) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	holder, err := benchNode(filepath.Join(work, "holder"), nil)
+	holder, res, err := rawHolder(filepath.Join(work, "holder"), size)
 	if err != nil {
 		return err
 	}
 	defer holder.Close()
-	res, err := holder.Put(context.Background(), io.LimitReader(rand.NewChaCha8([32]byte{2}), size), pieces.DefaultBuildOptions())
-	if err != nil {
-		return err
-	}
-	serveRaw(holder.Host(), size)
 	gb := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e9 }
 	var rows []result
 
@@ -158,6 +153,22 @@ func benchNode(path string, boot *node.Node) (*node.Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// rawHolder starts an in-process node at path holding a random file of
+// size bytes (seeded: the same bytes every run) and serving the raw stream.
+func rawHolder(path string, size int64) (*node.Node, pieces.BuildResult, error) {
+	holder, err := benchNode(path, nil)
+	if err != nil {
+		return nil, pieces.BuildResult{}, err
+	}
+	res, err := holder.Put(context.Background(), io.LimitReader(rand.NewChaCha8([32]byte{2}), size), pieces.DefaultBuildOptions())
+	if err != nil {
+		holder.Close()
+		return nil, res, err
+	}
+	serveRaw(holder.Host(), size)
+	return holder, res, nil
 }
 
 // serveRaw answers rawProto with size bytes from one buffer: the baseline
