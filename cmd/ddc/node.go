@@ -169,21 +169,16 @@ reads the repo's config and identity only, never its store, so it cannot
 stop a node from starting on the repo. --json adds what 'node status' shows.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			id, online, err := e.nodeID(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return writeJSON(e.stdout, statusJSON(id, online))
-			}
-			fmt.Fprintf(e.stdout, "peer ID %s\ncluster %s\n", id.PeerID, id.Cluster)
-			if !online {
-				fmt.Fprintln(e.stdout, "offline (no node running on this repo)")
-			}
-			for _, a := range id.Addrs {
-				fmt.Fprintln(e.stdout, a)
-			}
-			return nil
+			return e.showNode(cmd.Context(), func(id api.ID, online bool) error {
+				fmt.Fprintf(e.stdout, "peer ID %s\ncluster %s\n", id.PeerID, id.Cluster)
+				if !online {
+					fmt.Fprintln(e.stdout, "offline (no node running on this repo)")
+				}
+				for _, a := range id.Addrs {
+					fmt.Fprintln(e.stdout, a)
+				}
+				return nil
+			})
 		},
 	}
 	e.jsonFlag(c)
@@ -196,29 +191,37 @@ func newNodeStatusCmd(e *env) *cobra.Command {
 		Short: "Show the node's peers, each DHT's mode and routing table, and announcements",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			id, online, err := e.nodeID(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return writeJSON(e.stdout, statusJSON(id, online))
-			}
-			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "peer ID\t%s\ncluster\t%s\n", id.PeerID, id.Cluster)
-			if !online {
-				fmt.Fprintln(w, "node\toffline (no node running on this repo)")
+			return e.showNode(cmd.Context(), func(id api.ID, online bool) error {
+				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(w, "peer ID\t%s\ncluster\t%s\n", id.PeerID, id.Cluster)
+				if !online {
+					fmt.Fprintln(w, "node\toffline (no node running on this repo)")
+					return w.Flush()
+				}
+				fmt.Fprintf(w, "connected peers\t%d\n", id.Peers)
+				for _, d := range id.DHT {
+					fmt.Fprintf(w, "%s DHT\t%s, %d peers in routing table\n", strings.ToUpper(d.Name), d.Mode, d.Peers)
+				}
+				fmt.Fprintf(w, "announced\t%d CIDs, %d pending\n", id.Announced, id.AnnouncePending)
 				return w.Flush()
-			}
-			fmt.Fprintf(w, "connected peers\t%d\n", id.Peers)
-			for _, d := range id.DHT {
-				fmt.Fprintf(w, "%s DHT\t%s, %d peers in routing table\n", strings.ToUpper(d.Name), d.Mode, d.Peers)
-			}
-			fmt.Fprintf(w, "announced\t%d CIDs, %d pending\n", id.Announced, id.AnnouncePending)
-			return w.Flush()
+			})
 		},
 	}
 	e.jsonFlag(c)
 	return c
+}
+
+// showNode prints what the node says of itself: as statusJSON with
+// --json, through human otherwise.
+func (e *env) showNode(ctx context.Context, human func(id api.ID, online bool) error) error {
+	id, online, err := e.nodeID(ctx)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeJSON(e.stdout, statusJSON(id, online))
+	}
+	return human(id, online)
 }
 
 // nodeID asks the running node, or reads the repo's identity offline.

@@ -17,15 +17,11 @@ import (
 // the same machine, same run), with the in-process get beside it; then a
 // fresh node's first get of a small file held by a connected peer.
 func runCLI(size int64, dir string, runs, fresh int) error {
-	work, err := os.MkdirTemp(dir, "ddc-clibench-")
+	work, bin, err := workWithDDC(dir, "ddc-clibench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin, err := buildDDC(work)
-	if err != nil {
-		return err
-	}
 	// In-process holder: the raw stream and the in-process get.
 	holder, res, err := rawHolder(filepath.Join(work, "holder"), size)
 	if err != nil {
@@ -97,12 +93,18 @@ func runCLI(size int64, dir string, runs, fresh int) error {
 	return report(fmt.Sprintf("ddc CLI benchmark: daemons on loopback, %s file, %d runs (median)", human(size), runs), rows)
 }
 
-func buildDDC(work string) (string, error) {
-	bin := filepath.Join(work, "ddc")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ddc").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build ddc: %v\n%s", err, out)
+// workWithDDC makes a work directory in dir and builds ddc into it; the
+// caller removes work.
+func workWithDDC(dir, prefix string) (work, bin string, err error) {
+	if work, err = os.MkdirTemp(dir, prefix); err != nil {
+		return "", "", err
 	}
-	return bin, nil
+	bin = filepath.Join(work, "ddc")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ddc").CombinedOutput(); err != nil {
+		os.RemoveAll(work)
+		return "", "", fmt.Errorf("build ddc: %v\n%s", err, out)
+	}
+	return work, bin, nil
 }
 
 // cliPut puts size seeded random bytes through 'ddc put -' on the repo.

@@ -31,15 +31,11 @@ func runLAN(size int64, dir string, runs int) error {
 		return err
 	}
 	defer bed.Close()
-	work, err := os.MkdirTemp(dir, "ddc-lanbench-")
+	work, bin, err := workWithDDC(dir, "ddc-lanbench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin, err := buildDDC(work)
-	if err != nil {
-		return err
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
