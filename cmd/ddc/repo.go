@@ -72,9 +72,7 @@ func (e *env) repoStat(ctx context.Context) (st api.RepoStat, err error) {
 		return st, err
 	}
 	err = e.withRepo(ctx, func(_ context.Context, r *repo.Repo) error {
-		u, err := r.Store.Usage()
-		st = api.RepoStat{Repo: r.Path, PeerID: r.PeerID().String(), Pieces: u.Pieces, PieceBytes: u.PieceBytes,
-			Blocks: u.Blocks, DiskBytes: u.DiskBytes, DirectIO: u.DirectIO}
+		st, err = api.StatRepo(r)
 		return err
 	})
 	return st, err

@@ -8,6 +8,8 @@ import (
 	"net/http"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/ddc-project/ddc/node/repo"
 )
 
 // RepoStat is what GET /repo/stat returns: how much the node's store holds.
@@ -21,15 +23,20 @@ type RepoStat struct {
 	DirectIO   bool   `json:"direct_io"`
 }
 
-func (s *Server) repoStat(w http.ResponseWriter, _ *http.Request) {
-	r := s.n.Repo()
+// StatRepo describes the open repo r, for the API and offline alike.
+func StatRepo(r *repo.Repo) (RepoStat, error) {
 	u, err := r.Store.Usage()
+	return RepoStat{Repo: r.Path, PeerID: r.PeerID().String(), Pieces: u.Pieces, PieceBytes: u.PieceBytes,
+		Blocks: u.Blocks, DiskBytes: u.DiskBytes, DirectIO: u.DirectIO}, err
+}
+
+func (s *Server) repoStat(w http.ResponseWriter, _ *http.Request) {
+	st, err := StatRepo(s.n.Repo())
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.reply(w, RepoStat{Repo: r.Path, PeerID: s.n.ID().String(), Pieces: u.Pieces, PieceBytes: u.PieceBytes,
-		Blocks: u.Blocks, DiskBytes: u.DiskBytes, DirectIO: u.DirectIO})
+	s.reply(w, st)
 }
 
 // VerifyLine is one line of GET /repo/verify: a piece that failed, or,
