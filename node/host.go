@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -89,11 +90,34 @@ type mdnsNotifee struct {
 	log *slog.Logger
 }
 
+// mdnsYield is how long the node with the larger peer ID waits for the
+// other to dial it before dialling itself (see HandlePeerFound).
+const mdnsYield = time.Second
+
+// HandlePeerFound connects to a peer found on the local network. Both
+// nodes find each other at about the same moment; were both to dial, TCP
+// from the shared listen port (go-libp2p reuses it) would make one
+// simultaneous-open socket on which both sides act as the initiator, the
+// handshake fails and the nodes end up on QUIC. So the node with the
+// smaller peer ID dials, and the other dials only if no connection came
+// within mdnsYield.
 func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == m.h.ID() {
 		return
 	}
 	go func() {
+		if m.h.ID() > ai.ID {
+			t := time.NewTimer(mdnsYield)
+			defer t.Stop()
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-t.C:
+			}
+			if m.h.Network().Connectedness(ai.ID) == network.Connected {
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
 		defer cancel()
 		if err := m.h.Connect(ctx, ai); err != nil {
