@@ -139,6 +139,12 @@ func TestParallelFetch(t *testing.T) {
 	holders := []*node.Node{first, startNode(t, nil, first), startNode(t, nil, first), startNode(t, nil, first)}
 	root := holdAll(t, 41, size, holders...)
 	getter := startNode(t, nil, first)
+	// A get no longer waits for its node to join the DHT; this test is
+	// about how a download spreads over holders it knows, so let the
+	// getter know all four first (they are connected once in its table).
+	waitFor(t, "the getter's routing table to hold the four holders", 30*time.Second, func() bool {
+		return getter.DHTStatus()[0].Peers >= len(holders)
+	})
 
 	got, stats := fetch(t, getter, root, 0, nil)
 	if got != sum(content(41, size)) {
