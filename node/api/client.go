@@ -167,10 +167,12 @@ type Cat struct {
 // the node pins the file once it was read whole.
 func (c *Client) Cat(ctx context.Context, k cid.Cid, offset, length int64, pin bool) (*Cat, error) {
 	q := url.Values{"offset": {strconv.FormatInt(offset, 10)}, "length": {strconv.FormatInt(length, 10)}}
-	if pin {
+	method := http.MethodGet
+	if pin { // pinning changes state: POST only
 		q.Set("pin", "true")
+		method = http.MethodPost
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/cat/"+k.String(), q, nil, -1)
+	resp, err := c.do(ctx, method, "/cat/"+k.String(), q, nil, -1)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ const (
 	CodeNotFound = "not_found" // no such file or piece, here or on the network
 	CodeCorrupt  = "corrupt"   // bytes that fail their hash or checksum
 	CodeIO       = "io"        // the node's disk failed
+	CodeForbid   = "forbidden" // a request a web page may have made
 	CodeInternal = "error"     // anything else
 )
 
@@ -25,6 +26,9 @@ const (
 var (
 	ErrUsage = errors.New("bad request")
 	ErrIO    = errors.New("node I/O error")
+	// ErrForbidden is a request refused because a web page, not the
+	// node's user, may have sent it (see guard).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // Error is an error the node reported.
@@ -46,6 +50,8 @@ func (e *Error) Unwrap() error {
 		return pieces.ErrCorrupt
 	case CodeIO:
 		return ErrIO
+	case CodeForbid:
+		return ErrForbidden
 	}
 	return nil
 }
@@ -53,6 +59,8 @@ func (e *Error) Unwrap() error {
 // classify maps a node error to its code and HTTP status.
 func classify(err error) (string, int) {
 	switch {
+	case errors.Is(err, ErrForbidden):
+		return CodeForbid, http.StatusForbidden
 	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID),
 		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange):
 		return CodeUsage, http.StatusBadRequest

@@ -31,6 +31,10 @@ const (
 	maxHeaderBytes = 64 << 10
 	// providersTimeout bounds a providers lookup unless the client says.
 	providersTimeout = 30 * time.Second
+	// DrainTimeout is how long Close lets running requests and copies
+	// finish before it cuts them: long enough for a put or a small get,
+	// short enough that a stopping node stops.
+	DrainTimeout = 5 * time.Second
 )
 
 // Server serves the API of one node.
@@ -42,9 +46,14 @@ type Server struct {
 
 	copyLn *net.UnixListener // the copy socket, once ListenCopy ran
 
-	ctx    context.Context // ends at Close: copies stop
+	ctx    context.Context // ends when Close's drain ends: requests and copies stop
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the copy socket's goroutines
+
+	drain    time.Duration // DrainTimeout; tests shorten it
+	hmu      sync.Mutex
+	closing  bool           // no handler starts any more
+	handlers sync.WaitGroup // HTTP handlers running
 
 	mu        sync.Mutex
 	downloads map[uint64]*download
@@ -80,13 +89,14 @@ func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api listen on %s: %w", addr, err)
 	}
-	s := &Server{n: n, log: log, ln: ln, downloads: make(map[uint64]*download)}
+	s := &Server{n: n, log: log, ln: ln, drain: DrainTimeout, downloads: make(map[uint64]*download)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.srv = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.guard(s.routes()),
 		ReadHeaderTimeout: readHeaderTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -95,15 +105,44 @@ func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Close stops the API, ending requests and copies in progress.
+// Close stops the API: it takes no new requests or copies, lets those
+// running finish for up to DrainTimeout, then cuts the rest and returns
+// once every handler has returned, so the node can close its store.
 func (s *Server) Close() error {
-	err := s.srv.Close()
-	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), s.drain)
+	defer cancel()
+	var errs []error
 	if s.copyLn != nil {
-		err = errors.Join(err, s.copyLn.Close()) // removes the socket file
+		errs = append(errs, s.copyLn.Close()) // removes the socket file
 	}
-	s.wg.Wait()
-	return err
+	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		errs = append(errs, err)
+	}
+	copies := make(chan struct{})
+	go func() { s.wg.Wait(); close(copies) }()
+	select {
+	case <-copies:
+	case <-ctx.Done():
+	}
+	s.cancel() // past the drain: what still runs is cut
+	errs = append(errs, s.srv.Close())
+	s.hmu.Lock()
+	s.closing = true
+	s.hmu.Unlock()
+	s.handlers.Wait()
+	<-copies
+	return errors.Join(errs...)
+}
+
+// enter counts a handler in, unless Close is past its drain.
+func (s *Server) enter() bool {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
 }
 
 func (s *Server) routes() http.Handler {
@@ -114,6 +153,7 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /api/v1/providers/{cid}", s.providers)
 	m.HandleFunc("POST /api/v1/put", s.put)
 	m.HandleFunc("GET /api/v1/cat/{cid}", s.cat)
+	m.HandleFunc("POST /api/v1/cat/{cid}", s.cat) // pin=true needs POST
 	m.HandleFunc("GET /api/v1/stat/{cid}", s.stat)
 	m.HandleFunc("GET /api/v1/ls", s.ls)
 	m.HandleFunc("GET /api/v1/downloads", s.listDownloads)
@@ -272,6 +312,11 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	pin := q.Get("pin") == "true"
+	if pin && r.Method != http.MethodPost {
+		s.fail(w, usagef("pin=true changes the node's state: send it with POST"))
+		return
+	}
 	fr, err := s.n.Open(r.Context(), c)
 	if err != nil {
 		s.fail(w, err)
@@ -296,7 +341,7 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 	h.Set("Trailer", "X-Ddc-Error, X-Ddc-Error-Code, X-Ddc-Done, X-Ddc-Serving")
 	w.WriteHeader(http.StatusOK)
 	_, err = fr.CopyRange(countWriter{w, &d.bytes}, length)
-	if err == nil && q.Get("pin") == "true" && offset == 0 && length == fr.Size() {
+	if err == nil && pin && offset == 0 && length == fr.Size() {
 		fr.Pin()
 	}
 	err = errors.Join(err, fr.Close())
