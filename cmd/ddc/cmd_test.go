@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ddc-project/ddc/node/api"
 )
 
 // cli runs ddc in-process against one repo.
@@ -182,5 +185,24 @@ func TestParseSize(t *testing.T) {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q) accepted", bad)
 		}
+	}
+}
+
+// TestExitCodesFollowTheAPITable: the exit codes README.md documents are
+// the ones api.Classify hands out, for errors made offline and for errors
+// the node sent back through its API.
+func TestExitCodesFollowTheAPITable(t *testing.T) {
+	for class, want := range map[api.Class]int{api.ClassUsage: exitUsage, api.ClassNotFound: exitNotFound,
+		api.ClassCorrupt: exitCorrupt, api.ClassIO: exitIO, api.ClassInternal: exitError} {
+		if class.Exit != want {
+			t.Errorf("class %s exits %d, README says %d", class.Code, class.Exit, want)
+		}
+		back := &api.Error{Code: class.Code, Message: "from the node"}
+		if class != api.ClassInternal && exitCode(back) != want {
+			t.Errorf("an API error coded %s exits %d, want %d", class.Code, exitCode(back), want)
+		}
+	}
+	if got := exitCode(usageErr(errors.New("bad flag"))); got != exitUsage {
+		t.Errorf("usage error exits %d", got)
 	}
 }

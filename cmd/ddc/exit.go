@@ -1,16 +1,9 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"io/fs"
 	"strings"
-	"syscall"
 
 	"github.com/ddc-project/ddc/node/api"
-	"github.com/ddc-project/ddc/node/repo"
-	"github.com/ddc-project/ddc/pieces"
-	"github.com/ddc-project/ddc/pieces/store"
 )
 
 // Exit codes, documented in README.md.
@@ -23,40 +16,23 @@ const (
 	exitIO       = 5 // reading input or writing output or the repo failed
 )
 
-// usageError marks an error in how ddc was called.
+// usageError marks an error in how ddc was called; it is an api.ErrUsage.
 type usageError struct{ err error }
 
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
+func (u usageError) Error() string        { return u.err.Error() }
+func (u usageError) Unwrap() error        { return u.err }
+func (u usageError) Is(target error) bool { return target == api.ErrUsage }
 
 func usageErr(err error) error { return usageError{err} }
 
-// exitCode maps an error to the process exit code. It is the one place
-// that knows which errors mean what to a caller.
+// exitCode maps an error to the process exit code, through the table the
+// API's statuses come from (api.Classify). A cancelled command (Ctrl-C)
+// exits 1.
 func exitCode(err error) int {
-	var ue usageError
-	var pe *fs.PathError
-	var errno syscall.Errno
-	switch {
-	case err == nil:
+	if err == nil {
 		return exitOK
-	case errors.As(err, &ue),
-		errors.Is(err, pieces.ErrInvalidCID),
-		errors.Is(err, pieces.ErrUnsupportedHash),
-		errors.Is(err, pieces.ErrInvalidTag),
-		errors.Is(err, pieces.ErrOutOfRange),
-		errors.Is(err, api.ErrUsage):
-		return exitUsage
-	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized):
-		return exitNotFound
-	case errors.Is(err, pieces.ErrCorrupt), errors.Is(err, pieces.ErrMalformed), errors.Is(err, store.ErrIndexCorrupt):
-		return exitCorrupt
-	case errors.Is(err, context.Canceled):
-		return exitError
-	case errors.As(err, &pe), errors.As(err, &errno), errors.Is(err, store.ErrLocked), errors.Is(err, api.ErrIO):
-		return exitIO
 	}
-	return exitError
+	return api.Classify(err).Exit
 }
 
 // oneLine keeps an error message on one line, as scripts expect.

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/pieces/store"
 )
 
 // Error codes in JSON error bodies and the X-Ddc-Error trailer.
@@ -56,24 +58,52 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
-// classify maps a node error to its code and HTTP status.
-func classify(err error) (string, int) {
+// Class is one kind of failure, as the API reports it (code, HTTP status)
+// and as the CLI exits with it. Classify is the one table of them: the
+// CLI's exit codes and the API's statuses cannot drift apart.
+type Class struct {
+	Code   string
+	Status int // HTTP status
+	Exit   int // the CLI's exit code, documented in README.md
+}
+
+// The classes, in the order Classify tries them.
+var (
+	ClassUsage     = Class{CodeUsage, http.StatusBadRequest, 2}
+	ClassNotFound  = Class{CodeNotFound, http.StatusNotFound, 3}
+	ClassCorrupt   = Class{CodeCorrupt, http.StatusUnprocessableEntity, 4}
+	ClassIO        = Class{CodeIO, http.StatusInternalServerError, 5}
+	ClassForbidden = Class{CodeForbid, http.StatusForbidden, 1}
+	ClassCanceled  = Class{CodeInternal, http.StatusServiceUnavailable, 1}
+	ClassInternal  = Class{CodeInternal, http.StatusInternalServerError, 1}
+)
+
+// Classify says which class err is of; nil is not an error to classify.
+func Classify(err error) Class {
 	switch {
 	case errors.Is(err, ErrForbidden):
-		return CodeForbid, http.StatusForbidden
+		return ClassForbidden
 	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID),
 		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange):
-		return CodeUsage, http.StatusBadRequest
-	case errors.Is(err, pieces.ErrNotFound):
-		return CodeNotFound, http.StatusNotFound
-	case errors.Is(err, pieces.ErrCorrupt), errors.Is(err, pieces.ErrMalformed):
-		return CodeCorrupt, http.StatusUnprocessableEntity
-	case errors.As(err, new(*fs.PathError)), errors.As(err, new(syscall.Errno)):
-		return CodeIO, http.StatusInternalServerError
+		return ClassUsage
+	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized):
+		return ClassNotFound
+	case errors.Is(err, pieces.ErrCorrupt), errors.Is(err, pieces.ErrMalformed),
+		errors.Is(err, store.ErrIndexCorrupt), errors.Is(err, store.ErrIndexMissing):
+		return ClassCorrupt
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return CodeInternal, http.StatusServiceUnavailable
+		return ClassCanceled
+	case errors.As(err, new(*fs.PathError)), errors.As(err, new(syscall.Errno)),
+		errors.Is(err, ErrIO), errors.Is(err, store.ErrLocked):
+		return ClassIO
 	}
-	return CodeInternal, http.StatusInternalServerError
+	return ClassInternal
+}
+
+// classify maps a node error to its code and HTTP status.
+func classify(err error) (string, int) {
+	c := Classify(err)
+	return c.Code, c.Status
 }
 
 func usagef(format string, a ...any) error {

@@ -13,4 +13,8 @@ var (
 	ErrVersion = errors.New("unsupported store format version")
 	// ErrIndexCorrupt means an index record does not decode.
 	ErrIndexCorrupt = errors.New("corrupt store index")
+	// ErrIndexMissing means block files hold data that the index has no
+	// record of: the index was lost, moved or replaced. Open then changes
+	// nothing.
+	ErrIndexMissing = errors.New("store index missing")
 )

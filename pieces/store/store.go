@@ -181,6 +181,11 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
+	if s.recorded == (active{}) { // no commit recorded: nothing here can be proven uncommitted
+		if err := s.checkNoData(ids); err != nil {
+			return err
+		}
+	}
 	for _, id := range ids {
 		if id > s.act.block {
 			s.log.Warn("removing block file of an interrupted put", "block", s.blockPath(id))
@@ -220,6 +225,28 @@ func (s *Store) recover() error {
 	}
 	s.app, err = newAppender(f, s.act.end, s.opts.DirectIO)
 	return err
+}
+
+// checkNoData fails with ErrIndexMissing if any of the block files ids
+// holds bytes: an index without a commit beside data is not this store's
+// index, and recovering against it would delete the data.
+func (s *Store) checkNoData(ids []uint32) error {
+	var files, bytes int64
+	for _, id := range ids {
+		fi, err := os.Stat(s.blockPath(id))
+		if err != nil {
+			return fmt.Errorf("stat block: %w", err)
+		}
+		if fi.Size() > 0 {
+			files, bytes = files+1, bytes+fi.Size()
+		}
+	}
+	if files == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds %d block file(s) with %d bytes, but its index (%s) records no commit; "+
+		"it was lost, moved or replaced. Nothing was changed: put the index folder back, or move %s away to start an empty store",
+		ErrIndexMissing, s.dir, files, bytes, filepath.Join(s.dir, "index"), filepath.Join(s.dir, "blocks"))
 }
 
 func (s *Store) blockPath(id uint32) string {

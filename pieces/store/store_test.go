@@ -525,3 +525,40 @@ func TestReadOnly(t *testing.T) {
 		t.Fatal("read-only open of a missing store succeeded")
 	}
 }
+
+// TestMissingIndexKeepsBlocks: a store whose index folder is gone (or
+// replaced by a new one) is refused, with its block files untouched, and
+// reads again once the index is back.
+func TestMissingIndexKeepsBlocks(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	m := putAll(t, s, 20, 100_000)
+	s.Close()
+	blocks := func() map[string]int64 {
+		out := map[string]int64{}
+		ents, _ := os.ReadDir(filepath.Join(dir, "blocks"))
+		for _, e := range ents {
+			fi, _ := e.Info()
+			out[e.Name()] = fi.Size()
+		}
+		return out
+	}
+	before := blocks()
+	if err := os.Rename(filepath.Join(dir, "index"), filepath.Join(dir, "index.moved")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the first open leaves an empty index behind; the second sees it
+		_, err := store.Open(dir, store.DefaultOptions())
+		if !errors.Is(err, store.ErrIndexMissing) || !strings.Contains(err.Error(), "holds 1 block file(s)") {
+			t.Fatalf("open without the index: %v", err)
+		}
+		if after := blocks(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("block files changed: %v -> %v", before, after)
+		}
+	}
+	os.RemoveAll(filepath.Join(dir, "index"))
+	if err := os.Rename(filepath.Join(dir, "index.moved"), filepath.Join(dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	checkAll(t, open(t, dir, 0), m)
+}
