@@ -21,9 +21,12 @@ func newGetCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "get CID",
 		Short: "Write a file to disk (default ./CID; -o - for stdout)",
-		Long: `Write the file CID to the path -o names (default: ./CID). The file is
-written to a temporary name beside it and renamed when complete and verified,
-so a failed get leaves nothing at the path. With a node running on the repo,
+		Long: `Write the file CID to the path -o names (default: ./CID; into a
+directory: DIR/CID). A regular file is written to a temporary name beside
+it, synced, and renamed when complete and verified, so a failed get leaves
+nothing new at the path; a symlink is written through and kept; a device or
+FIFO (/dev/null, a named pipe) is written into. New files get 0666 less the
+umask; a file replaced keeps its mode. With a node running on the repo,
 pieces the repo lacks are fetched from every holder in the cluster, kept,
 and announced, and the file is pinned.`,
 		Args: exactArgs(1),
@@ -50,7 +53,10 @@ func getFile(ctx context.Context, e *env, ct content, out string) error {
 		growPipe(e.stdout)
 		sum, err = ct.write(e.stdout, bar)
 	} else {
-		err = writeAtomically(out, func(f *os.File) (err error) {
+		if fi, err := os.Stat(out); err == nil && fi.IsDir() { // as cp does: into it
+			out = filepath.Join(out, ct.cid.String())
+		}
+		err = writeOutput(out, func(f *os.File) (err error) {
 			sum, err = ct.write(f, bar)
 			return err
 		})
@@ -170,31 +176,6 @@ func holderNote(st api.CopyStatus) string {
 		return fmt.Sprintf("finding holders… %d peers asked", st.Asked)
 	}
 	return fmt.Sprintf("%d/%d holders", st.Serving, st.Holders)
-}
-
-// writeAtomically calls write with a temporary file beside path and renames
-// it to path only when write succeeds.
-func writeAtomically(path string, write func(*os.File) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".ddc-*")
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := write(tmp); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	return nil
 }
 
 func newCatCmd(e *env) *cobra.Command {
