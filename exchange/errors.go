@@ -19,6 +19,13 @@ var (
 	ErrServer = errors.New("holder failed to read the piece")
 	// ErrClosed means the session was closed.
 	ErrClosed = errors.New("session closed")
+	// ErrStalled means the holder stopped sending within a response's
+	// deadline: it is dropped and its requests go elsewhere.
+	ErrStalled = errors.New("holder stalled")
+	// ErrAbandoned means this side reset the session because a caller
+	// gave up on a response the holder was still sending; the holder is
+	// not at fault.
+	ErrAbandoned = errors.New("session reset: a caller gave up mid-response")
 )
 
 // PeerError says which holder an error came from.

@@ -1,7 +1,10 @@
 package exchange
 
-import "bufio"
-import "bytes"
+import (
+	"bufio"
+	"bytes"
+	"time"
+)
 
 // EncodeFrameForTest frames v as the wire does.
 func EncodeFrameForTest(v any) ([]byte, error) {
@@ -13,3 +16,14 @@ func EncodeFrameForTest(v any) ([]byte, error) {
 	err := w.Flush()
 	return b.Bytes(), err
 }
+
+// ReadRequestForTest reads one request frame as a server does.
+func ReadRequestForTest(r *bufio.Reader) (id uint64, c []byte, err error) {
+	var req request
+	err = readFrame(r, maxRequestFrame, &req)
+	return req.ID, req.CID, err
+}
+
+// BodyTimeoutForTest is the deadline of a body of size bytes from a holder
+// not yet measured.
+func BodyTimeoutForTest(size uint64) time.Duration { return bodyTimeout(size, 0) }

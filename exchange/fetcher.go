@@ -31,6 +31,21 @@ const (
 	// dialPenalty weighs a holder that must be dialled first against a
 	// connected one (see pick).
 	dialPenalty = 2
+	// dialTimeout bounds one dial. A dial belongs to the holder, not to
+	// the request that started it: a request that gives up (a lost hedge
+	// race, a short deadline) does not fail the dial for the others.
+	dialTimeout = 15 * time.Second
+	// firstRedial and maxRedial bound the back-off before a holder whose
+	// dial failed is dialled again: it doubles with each failure.
+	firstRedial = time.Second
+	maxRedial   = 30 * time.Second
+	// firstBusyWait and maxBusyWait bound the back-off before asking again
+	// holders that answered busy, when no other holder is left.
+	firstBusyWait = 25 * time.Millisecond
+	maxBusyWait   = time.Second
+	// busyPatience is how long a piece waits for busy holders when its
+	// context sets no earlier deadline.
+	busyPatience = 30 * time.Second
 )
 
 // FetcherOptions configures a Fetcher.
@@ -49,6 +64,10 @@ type Fetcher struct {
 	opts FetcherOptions
 	log  *slog.Logger
 
+	ctx    context.Context // ends at Close: dials stop
+	cancel context.CancelFunc
+	dials  sync.WaitGroup
+
 	mu      sync.Mutex
 	holders map[peer.ID]*holder
 	banned  map[peer.ID]error
@@ -58,9 +77,11 @@ type Fetcher struct {
 
 type holder struct {
 	id       peer.ID
-	ready    chan struct{} // closed once dialled
+	ready    chan struct{} // closed when the dial in progress ends; nil before the first
 	sess     *Session
-	err      error // dial failure
+	err      error     // the last dial's failure
+	fails    int       // dials failed in a row
+	retryAt  time.Time // no dial before then, after a failure
 	inflight int
 	rate     float64 // bytes/s, moving average
 	served   int
@@ -78,6 +99,7 @@ func NewFetcher(h host.Host, opts FetcherOptions) *Fetcher {
 		opts.Window = DefaultWindow
 	}
 	f := &Fetcher{h: h, opts: opts, log: opts.Logger, holders: make(map[peer.ID]*holder), banned: make(map[peer.ID]error)}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -186,6 +208,14 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 	}
 	hedge := time.NewTimer(f.hedgeAfter())
 	defer hedge.Stop()
+	// Holders that answered busy are asked again after a back-off, once
+	// no other holder is left, while the context (or busyPatience) allows.
+	var busy []peer.ID
+	busyWait := firstBusyWait
+	patience := time.Now().Add(busyPatience)
+	if d, ok := ctx.Deadline(); ok {
+		patience = d
+	}
 	for running > 0 {
 		select {
 		case a := <-results:
@@ -197,14 +227,31 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 				return nil, ctx.Err()
 			}
 			errs = append(errs, a.err)
-			if running == 0 {
-				launch()
+			if errors.Is(a.err, ErrBusy) {
+				busy = append(busy, a.h.id)
 			}
+			if running > 0 || launch() {
+				continue
+			}
+			if len(busy) == 0 || time.Now().Add(busyWait).After(patience) {
+				continue // nothing left to ask: the loop ends
+			}
+			select {
+			case <-time.After(busyWait):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			busyWait = min(2*busyWait, maxBusyWait)
+			for _, p := range busy {
+				delete(tried, p)
+			}
+			busy, errs = busy[:0], errs[:0]
+			launch()
 		case <-hedge.C:
 			// A straggler: ask another holder too and take the first
 			// answer; keep doing so while holders are left untried, so
-			// holders that are down (a dial waits for its timeout) cannot
-			// hold the piece up while a live one is known.
+			// holders that are down (a dial waits for its timeout) or
+			// stalled cannot hold the piece up while a live one is known.
 			if launch() {
 				hedge.Reset(f.hedgeAfter())
 			}
@@ -241,8 +288,9 @@ func (f *Fetcher) pick(tried map[peer.ID]bool) *holder {
 	}
 	var best *holder
 	var bestScore float64
+	now := time.Now()
 	for _, h := range f.holders {
-		if tried[h.id] {
+		if tried[h.id] || (h.err != nil && now.Before(h.retryAt)) {
 			continue
 		}
 		score := float64(h.inflight+1) / h.rate
@@ -289,6 +337,9 @@ func (f *Fetcher) fetchFrom(ctx context.Context, h *holder, c cid.Cid, buf []byt
 		f.banLocked(h, err)
 	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, ErrBusy), errors.Is(err, ErrBadRequest), errors.Is(err, ErrServer):
 		// The holder works; it just cannot serve c now.
+	case errors.Is(err, errDial), errors.Is(err, ErrAbandoned):
+		// Dialled again after a back-off; or this side reset the
+		// session (a caller gave up), and the next request dials anew.
 	default:
 		f.log.Info("dropping holder whose session failed", "peer", h.id, "err", err)
 		if f.holders[h.id] == h {
@@ -306,42 +357,96 @@ func (f *Fetcher) banLocked(h *holder, err error) {
 	}
 }
 
-// get dials h on first use and requests c.
+// errDial marks a request that failed because its holder could not be
+// dialled; the holder stays, and is dialled again after a back-off.
+var errDial = errors.New("dial failed")
+
+// get requests c from h over its session, dialling one first if needed.
 func (f *Fetcher) get(ctx context.Context, h *holder, c cid.Cid, buf []byte) ([]byte, error) {
+	sess, err := f.session(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return sess.GetInto(ctx, c, buf)
+}
+
+// session returns h's session. It starts a dial when h has none yet, when
+// this side reset the last one, or when the last dial failed and its
+// back-off is over; then it waits for the dial or for ctx.
+func (f *Fetcher) session(ctx context.Context, h *holder) (*Session, error) {
 	f.mu.Lock()
-	first := h.ready == nil
-	if first {
-		h.ready = make(chan struct{})
+	if f.closed {
+		f.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if h.ready != nil {
+		select {
+		case <-h.ready:
+			switch {
+			case h.sess != nil && errors.Is(h.sess.Err(), ErrAbandoned):
+				h.ready = nil
+			case h.err != nil && !time.Now().Before(h.retryAt):
+				h.ready = nil
+			}
+		default: // a dial in progress
+		}
+	}
+	if h.ready == nil {
+		ready := make(chan struct{})
+		h.ready, h.sess, h.err = ready, nil, nil
+		f.dials.Go(func() { f.dial(h, ready) })
 	}
 	ready := h.ready
 	f.mu.Unlock()
-	if first {
-		sess, err := Dial(ctx, f.h, h.id, f.opts.Cluster, f.opts.Window)
-		f.mu.Lock()
-		h.sess, h.err = sess, err
-		f.mu.Unlock()
-		close(ready)
-	}
 	select {
 	case <-ready:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if h.err != nil {
 		return nil, h.err
 	}
-	return h.sess.GetInto(ctx, c, buf)
+	return h.sess, nil
 }
 
-// Close ends every session.
-func (f *Fetcher) Close() error {
+// dial opens a session to h under the Fetcher's own context and
+// dialTimeout, and books the outcome.
+func (f *Fetcher) dial(h *holder, ready chan struct{}) {
+	ctx, cancel := context.WithTimeout(f.ctx, dialTimeout)
+	defer cancel()
+	sess, err := Dial(ctx, f.h, h.id, f.opts.Cluster, f.opts.Window)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer close(ready)
+	if err != nil {
+		h.fails++
+		wait := min(firstRedial<<min(h.fails-1, 10), maxRedial)
+		h.retryAt = time.Now().Add(wait)
+		h.err = fmt.Errorf("%w (%d in a row; next try in %s): %w", errDial, h.fails, wait, err)
+		return
+	}
+	h.fails = 0
+	if f.closed {
+		sess.Close()
+		h.err = ErrClosed
+		return
+	}
+	h.sess = sess
+}
+
+// Close ends every session and dial; it is safe to call more than once.
+func (f *Fetcher) Close() error {
+	f.mu.Lock()
 	f.closed = true
 	for _, h := range f.holders {
 		if h.sess != nil {
 			h.sess.Close()
 		}
 	}
+	f.mu.Unlock()
+	f.cancel()
+	f.dials.Wait()
 	return nil
 }

@@ -3,9 +3,13 @@ package exchange
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -14,6 +18,33 @@ import (
 
 	"github.com/ddc-project/ddc/pieces"
 )
+
+// Read deadlines of a session, each with why. A holder that sends a
+// header and then nothing, or trickles bytes, must not hold a request
+// (and the caller's buffer) for good.
+const (
+	// headerTimeout bounds the wait for a response header once the
+	// responses before it are in: the holder has had the request since
+	// then, and reading a piece off its disk takes milliseconds.
+	headerTimeout = 5 * time.Second
+	// bodySlack is the fixed part of a body's deadline: scheduling and a
+	// congested link's jitter.
+	bodySlack = time.Second
+	// minBodyRate is the slowest rate a body may arrive at before the
+	// holder counts as stalled: a 1 MiB piece may take 1 s + 4 s.
+	minBodyRate = 256 << 10 // bytes/s
+	// abandonGrace is how long a caller that gives up waits for the read
+	// filling its buffer to end by itself before the stream is reset.
+	abandonGrace = 20 * time.Millisecond
+)
+
+// bodyTimeout is how long a body of size bytes may take from a holder that
+// has moved bytes at rate (0: not yet measured): a quarter of that rate,
+// never below minBodyRate, plus bodySlack.
+func bodyTimeout(size uint64, rate float64) time.Duration {
+	r := max(rate/4, minBodyRate)
+	return bodySlack + time.Duration(float64(size)/r*float64(time.Second))
+}
 
 // Session is one stream to one holder with up to Window requests in
 // flight. It is safe for concurrent use; requests are answered in order.
@@ -29,6 +60,8 @@ type Session struct {
 	done chan struct{} // closed when the reader ends
 	err  error         // why it ended; read after done
 	once sync.Once
+
+	rate float64 // bytes/s of bodies, moving average; the reader's alone
 }
 
 type call struct {
@@ -62,8 +95,10 @@ func (cl *call) target(n uint64) []byte {
 }
 
 // abandon is the caller leaving: it returns at once unless the reader is
-// filling buf, in which case it waits for that to end.
-func (cl *call) abandon() {
+// filling buf. Then it gives the read abandonGrace to end and otherwise
+// ends the session (the stream is reset, so the read returns), so that the
+// caller is never held by the holder's pace.
+func (cl *call) abandon(s *Session) {
 	cl.mu.Lock()
 	if !cl.reading {
 		cl.abandoned = true
@@ -71,7 +106,14 @@ func (cl *call) abandon() {
 		return
 	}
 	cl.mu.Unlock()
-	<-cl.done
+	t := time.NewTimer(abandonGrace)
+	defer t.Stop()
+	select {
+	case <-cl.done:
+	case <-t.C:
+		s.end(&PeerError{Peer: s.peer, Err: ErrAbandoned})
+		<-cl.done
+	}
 }
 
 // Dial opens a session to p for cluster's exchange protocol. window is the
@@ -141,7 +183,7 @@ func (s *Session) request(ctx context.Context, c cid.Cid, buf []byte, off, n uin
 	case <-cl.done:
 		return cl.data, cl.err
 	case <-ctx.Done():
-		cl.abandon() // the reader still takes the response off the stream
+		cl.abandon(s) // the reader still takes the response off the stream
 		return nil, ctx.Err()
 	}
 }
@@ -176,41 +218,38 @@ func (s *Session) send(ctx context.Context, cl *call, off, n uint64) error {
 }
 
 // readLoop takes responses off the stream and hands each to its call.
+// It reads only while a call waits, under deadlines: headerTimeout for the
+// header, bodyTimeout for the body.
 func (s *Session) readLoop() {
 	r := bufio.NewReaderSize(s.str, 64<<10)
 	for {
-		var h responseHeader
-		err := readFrame(r, maxResponseFrame, &h)
-		if err != nil {
-			s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("%w: read response: %v", ErrProtocol, err)})
-			return
-		}
 		var cl *call
 		select {
 		case cl = <-s.calls:
-		default:
-			s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("%w: response %d to no request", ErrProtocol, h.ID)})
+		case <-s.done:
+			return
+		}
+		s.str.SetReadDeadline(time.Now().Add(headerTimeout))
+		var h responseHeader
+		if err := readFrame(r, maxResponseFrame, &h); err != nil {
+			s.fail1(cl, fmt.Errorf("%w: read response: %v", readErrKind(err), err))
 			return
 		}
 		if h.ID != cl.id {
-			s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("%w: response %d to request %d", ErrProtocol, h.ID, cl.id)})
-			cl.err = s.err
-			close(cl.done)
+			s.fail1(cl, fmt.Errorf("%w: response %d to request %d", ErrProtocol, h.ID, cl.id))
 			return
 		}
 		if h.Status != StatusOK && h.Size != 0 {
-			s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("%w: %s response with %d bytes", ErrProtocol, h.Status, h.Size)})
-			cl.err = s.err
-			close(cl.done)
+			s.fail1(cl, fmt.Errorf("%w: %s response with %d bytes", ErrProtocol, h.Status, h.Size))
 			return
 		}
 		if h.Size > pieces.MaxPieceSize {
-			s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("%w: %d bytes for %s (max %d)", ErrProtocol, h.Size, cl.c, pieces.MaxPieceSize)})
-			cl.err = s.err
-			close(cl.done)
+			s.fail1(cl, fmt.Errorf("%w: %d bytes for %s (max %d)", ErrProtocol, h.Size, cl.c, pieces.MaxPieceSize))
 			return
 		}
 		if h.Status == StatusOK {
+			start := time.Now()
+			s.str.SetReadDeadline(start.Add(bodyTimeout(h.Size, s.rate)))
 			var err error
 			if cl.data = cl.target(h.Size); cl.data != nil {
 				_, err = io.ReadFull(r, cl.data)
@@ -218,16 +257,41 @@ func (s *Session) readLoop() {
 				_, err = io.CopyN(io.Discard, r, int64(h.Size))
 			}
 			if err != nil {
-				s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("%w: %s truncated: %v", ErrProtocol, cl.c, noEOF(err))})
-				cl.err, cl.data = s.err, nil
-				close(cl.done)
+				cl.data = nil
+				s.fail1(cl, fmt.Errorf("%w: %s cut after %s of %d bytes: %v", readErrKind(err), cl.c, time.Since(start).Round(time.Millisecond), h.Size, noEOF(err)))
 				return
+			}
+			if h.Size >= 64<<10 { // small bodies measure latency, not rate
+				sample := float64(h.Size) / max(time.Since(start).Seconds(), 1e-6)
+				if s.rate == 0 {
+					s.rate = sample
+				} else {
+					s.rate = 0.8*s.rate + 0.2*sample
+				}
 			}
 		} else {
 			cl.err = &PeerError{Peer: s.peer, Err: statusErr(h.Status, cl.c)}
 		}
 		close(cl.done)
 	}
+}
+
+// fail1 ends the session with err, as the holder's fault, and fails cl,
+// the call being read, with the session's reason.
+func (s *Session) fail1(cl *call, err error) {
+	s.end(&PeerError{Peer: s.peer, Err: err})
+	cl.err = s.err
+	close(cl.done)
+}
+
+// readErrKind says whether a failed read was a stall (the deadline), the
+// session being ended by this side, or the holder breaking the protocol.
+func readErrKind(err error) error {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return ErrStalled
+	}
+	return ErrProtocol
 }
 
 func statusErr(st Status, c cid.Cid) error {
