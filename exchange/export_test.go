@@ -27,3 +27,10 @@ func ReadRequestForTest(r *bufio.Reader) (id uint64, c []byte, err error) {
 // BodyTimeoutForTest is the deadline of a body of size bytes from a holder
 // not yet measured.
 func BodyTimeoutForTest(size uint64) time.Duration { return bodyTimeout(size, 0) }
+
+// ReadResponseHeaderForTest reads one response header as a session does.
+func ReadResponseHeaderForTest(r *bufio.Reader) (id uint64, st Status, size uint64, err error) {
+	var h responseHeader
+	err = readFrame(r, maxResponseFrame, &h)
+	return h.ID, h.Status, h.Size, err
+}

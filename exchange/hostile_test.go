@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	ma "github.com/multiformats/go-multiaddr"
@@ -206,4 +207,75 @@ func slowProxy(t *testing.T, h host.Host, delay time.Duration) ma.Multiaddr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// readerStore is a pieceStore that reads into the caller's buffer and
+// tells sizes, as the real store does.
+type readerStore struct{ *pieceStore }
+
+func (s readerStore) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	b, err := s.GetPiece(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if cap(buf) < len(b) {
+		buf = make([]byte, len(b))
+	}
+	return append(buf[:0], b...), nil
+}
+
+func (s readerStore) PieceSize(c cid.Cid) (int, error) {
+	b, err := s.GetPiece(context.Background(), c)
+	return len(b), err
+}
+
+// TestServeMemoryIsBounded: four peers, four streams each, pipelining
+// requests for 1 MiB pieces and reading none of the bodies, get as many
+// buffers as the server's memory budget holds and busy answers past it.
+func TestServeMemoryIsBounded(t *testing.T) {
+	store, cids := newPieces(32, 1<<20)
+	opts := exchange.DefaultServerOptions()
+	opts.ServeMemory = 8 << 20
+	srv := newHost(t)
+	server, err := exchange.NewServer(srv, readerStore{store}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var ok, busy int
+	for range 4 {
+		cli := newHost(t)
+		connect(t, cli, srv)
+		for range 4 {
+			str, err := cli.NewStream(ctx, srv.ID(), exchange.ProtocolID("default"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer str.Reset()
+			for i := range 8 {
+				str.Write(frame(t, []any{uint64(exchange.TypeGet), uint64(i), cids[i].Bytes(), uint64(0), uint64(0)}))
+			}
+			str.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, st, _, err := exchange.ReadResponseHeaderForTest(bufio.NewReader(str))
+			switch {
+			case err != nil:
+				t.Fatalf("first response: %v", err)
+			case st == exchange.StatusOK:
+				ok++
+			case st == exchange.StatusBusy:
+				busy++
+			default:
+				t.Fatalf("first response %v", st)
+			}
+			if used := server.MemoryInUse(); used > opts.ServeMemory {
+				t.Fatalf("server holds %d bytes of buffers, over its budget of %d", used, opts.ServeMemory)
+			}
+		}
+	}
+	if ok == 0 || busy == 0 || ok > 8 {
+		t.Fatalf("%d streams served, %d refused busy: want some of each, at most 8 served", ok, busy)
+	}
+	t.Logf("%d streams served, %d busy; %d bytes held", ok, busy, server.MemoryInUse())
 }

@@ -67,6 +67,11 @@ const (
 	// DefaultConcurrentReads bounds the piece reads a server runs at once,
 	// over all peers; past it requests are answered busy.
 	DefaultConcurrentReads = 64
+	// DefaultServeMemory bounds the piece buffers a server holds over all
+	// its streams and peers (each stream keeps serveDepth+2 of them, as
+	// large as the pieces it serves); past it requests are answered busy.
+	// 256 MiB serves some fifty streams of 1 MiB pieces at full depth.
+	DefaultServeMemory = 256 << 20
 	// DefaultWindow is how many requests a Session keeps in flight: enough
 	// to keep a 1 GB/s link busy with 1 MiB pieces across a few ms of RTT.
 	DefaultWindow = 16

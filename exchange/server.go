@@ -26,6 +26,7 @@ type ServerOptions struct {
 	WriteTimeout    time.Duration
 	StreamsPerPeer  int
 	ConcurrentReads int
+	ServeMemory     int64 // bytes of piece buffers over all streams
 	Logger          *slog.Logger
 }
 
@@ -37,6 +38,7 @@ func DefaultServerOptions() ServerOptions {
 		WriteTimeout:    DefaultWriteTimeout,
 		StreamsPerPeer:  DefaultStreamsPerPeer,
 		ConcurrentReads: DefaultConcurrentReads,
+		ServeMemory:     DefaultServeMemory,
 	}
 }
 
@@ -49,6 +51,8 @@ func (o ServerOptions) Validate() error {
 		return errors.New("exchange: timeouts must be positive")
 	case o.StreamsPerPeer < 1 || o.ConcurrentReads < 1:
 		return errors.New("exchange: stream and read limits must be at least 1")
+	case o.ServeMemory < pieces.MaxPieceSize:
+		return fmt.Errorf("exchange: serve memory %d is below one piece of the largest size (%d)", o.ServeMemory, pieces.MaxPieceSize)
 	}
 	return nil
 }
@@ -61,6 +65,7 @@ type Server struct {
 	proto protocol.ID
 	log   *slog.Logger
 	reads chan struct{} // one token per piece read in progress
+	mem   budget        // bytes of piece buffers held, over all streams
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -80,6 +85,7 @@ func NewServer(h host.Host, store pieces.Getter, opts ServerOptions) (*Server, e
 		h: h, store: store, opts: opts, proto: ProtocolID(opts.Cluster),
 		log:     opts.Logger,
 		reads:   make(chan struct{}, opts.ConcurrentReads),
+		mem:     budget{limit: opts.ServeMemory},
 		streams: make(map[peer.ID]int),
 	}
 	if s.log == nil {
@@ -157,6 +163,7 @@ type answered struct {
 	hdr  responseHeader
 	data []byte
 	buf  []byte
+	temp int64 // bytes charged to the budget until the answer is written
 }
 
 // serve answers requests until the peer closes its side or breaks the
@@ -168,6 +175,11 @@ func (s *Server) serve(str network.Stream) error {
 	for range serveDepth + 2 {
 		bufs <- nil
 	}
+	defer func() { // every buffer is back: the stream's charge goes
+		for range serveDepth + 2 {
+			s.mem.give(int64(cap(<-bufs)))
+		}
+	}()
 	var readErr error
 	readerDone := make(chan struct{})
 	go func() {
@@ -178,6 +190,7 @@ func (s *Server) serve(str network.Stream) error {
 	w := bufio.NewWriterSize(str, 64<<10)
 	var err error
 	for a := range out {
+		s.mem.give(a.temp)
 		if err != nil {
 			bufs <- a.buf
 			continue // drain until the reader sees the stream end
@@ -221,52 +234,130 @@ func (s *Server) readRequests(str network.Stream, out chan<- answered, bufs chan
 			return fmt.Errorf("read request: %w", err)
 		}
 		buf := <-bufs
-		status, data, buf := s.answer(&req, buf)
-		out <- answered{hdr: responseHeader{ID: req.ID, Status: status, Size: uint64(len(data))}, data: data, buf: buf}
+		a := s.answer(&req, buf)
+		a.hdr.ID = req.ID
+		out <- a
 	}
 }
 
+// pieceSizer is a store that tells a piece's size without reading it.
+type pieceSizer interface {
+	PieceSize(c cid.Cid) (int, error)
+}
+
 // answer looks up what req asks for, into buf when the store can read
-// into a buffer; it returns the buffer to recycle.
-func (s *Server) answer(req *request, buf []byte) (Status, []byte, []byte) {
+// into a buffer; the answer carries the buffer to recycle. The buffers a
+// stream holds are charged to the server's memory budget: a piece that
+// needs a larger buffer than the budget has left is answered busy.
+func (s *Server) answer(req *request, buf []byte) answered {
+	reply := func(st Status, data []byte) answered {
+		return answered{hdr: responseHeader{Status: st, Size: uint64(len(data))}, data: data, buf: buf}
+	}
 	if req.Type != TypeGet {
-		return StatusBadRequest, nil, buf
+		return reply(StatusBadRequest, nil)
 	}
 	c, err := cid.Cast(req.CID)
 	if err != nil || pieces.CheckCID(c) != nil {
-		return StatusBadRequest, nil, buf
+		return reply(StatusBadRequest, nil)
 	}
 	select {
 	case s.reads <- struct{}{}:
 	default:
-		return StatusBusy, nil, buf
+		return reply(StatusBusy, nil)
 	}
+	defer func() { <-s.reads }()
 	var data []byte
+	var temp int64
 	if pr, ok := s.store.(pieces.PieceReader); ok {
+		need := cap(buf)
+		if ps, ok := s.store.(pieceSizer); ok {
+			if need, err = ps.PieceSize(c); err != nil {
+				return s.failed(c, err, reply)
+			}
+		}
+		if need > cap(buf) {
+			if !s.mem.take(int64(need - cap(buf))) {
+				return reply(StatusBusy, nil)
+			}
+			buf = make([]byte, 0, need) // charged as the old one's replacement
+		}
 		data, err = pr.ReadPiece(s.ctx, c, buf[:cap(buf)])
-		if err == nil {
-			buf = data // ours: buf, or a larger one ReadPiece made
+		if err == nil && cap(data) > cap(buf) { // the store made a larger one: keep it
+			s.mem.force(int64(cap(data) - cap(buf)))
+			buf = data
 		}
 	} else {
-		data, err = s.store.GetPiece(s.ctx, c)
+		// A store that hands out its own slices: charged while written.
+		if data, err = s.store.GetPiece(s.ctx, c); err == nil {
+			if temp = int64(len(data)); !s.mem.take(temp) {
+				return reply(StatusBusy, nil)
+			}
+		}
 	}
-	<-s.reads
-	switch {
-	case errors.Is(err, pieces.ErrNotFound):
-		return StatusNotFound, nil, buf
-	case err != nil:
-		s.log.Error("exchange: cannot serve a piece we hold", "cid", c, "err", err)
-		return StatusError, nil, buf
+	if err != nil {
+		return s.failed(c, err, reply)
 	}
-	if req.Offset == 0 && req.Length == 0 {
-		return StatusOK, data, buf
+	if req.Offset != 0 || req.Length != 0 {
+		end := req.Offset + req.Length
+		if req.Length == 0 {
+			end = uint64(len(data))
+		}
+		if req.Offset > uint64(len(data)) || end > uint64(len(data)) || end < req.Offset {
+			s.mem.give(temp)
+			return reply(StatusBadRequest, nil)
+		}
+		data = data[req.Offset:end]
 	}
-	end := req.Offset + req.Length
-	if req.Length == 0 {
-		end = uint64(len(data))
+	a := reply(StatusOK, data)
+	a.temp = temp
+	return a
+}
+
+// failed answers a piece the store could not read.
+func (s *Server) failed(c cid.Cid, err error, reply func(Status, []byte) answered) answered {
+	if errors.Is(err, pieces.ErrNotFound) {
+		return reply(StatusNotFound, nil)
 	}
-	if req.Offset > uint64(len(data)) || end > uint64(len(data)) || end < req.Offset {
-		return StatusBadRequest, nil, buf
+	s.log.Error("exchange: cannot serve a piece we hold", "cid", c, "err", err)
+	return reply(StatusError, nil)
+}
+
+// MemoryInUse is the bytes of piece buffers the server holds now.
+func (s *Server) MemoryInUse() int64 { return s.mem.used() }
+
+// budget counts bytes against a limit.
+type budget struct {
+	mu    sync.Mutex
+	limit int64
+	n     int64
+}
+
+// take charges n bytes if they fit under the limit.
+func (b *budget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n+n > b.limit {
+		return false
 	}
-	return StatusOK, data[req.Offset:end], buf
+	b.n += n
+	return true
+}
+
+// force charges n bytes whatever the limit.
+func (b *budget) force(n int64) {
+	b.mu.Lock()
+	b.n += n
+	b.mu.Unlock()
+}
+
+func (b *budget) give(n int64) {
+	b.mu.Lock()
+	b.n -= n
+	b.mu.Unlock()
+}
+
+func (b *budget) used() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n
 }
