@@ -2,10 +2,13 @@ package store
 
 import (
 	"encoding/binary"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
+	"golang.org/x/sys/unix"
 )
 
 // SetVersion rewrites the format version of the closed store in dir.
@@ -19,4 +22,20 @@ func SetVersion(t *testing.T, dir string, v uint64) {
 	if err := db.Put([]byte(keyVersion), binary.AppendUvarint(nil, v), nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FailNextSync makes the next block sync fail with EIO, as the kernel
+// reports lost writeback once, and the ones after succeed.
+func FailNextSync(t *testing.T) {
+	real := syncData
+	var once sync.Once
+	syncData = func(f *os.File) error {
+		failed := false
+		once.Do(func() { failed = true })
+		if failed {
+			return unix.EIO
+		}
+		return real(f)
+	}
+	t.Cleanup(func() { syncData = real })
 }

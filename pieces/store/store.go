@@ -46,6 +46,9 @@ type Store struct {
 	closed bool
 	sealed []*os.File // blocks sealed since SyncWritten last ran
 
+	// smu serialises block syncs (see syncFiles).
+	smu sync.Mutex
+
 	// cmu serialises index commits and guards what they change.
 	cmu      sync.Mutex
 	st       stats

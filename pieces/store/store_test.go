@@ -562,3 +562,34 @@ func TestMissingIndexKeepsBlocks(t *testing.T) {
 	}
 	checkAll(t, open(t, dir, 0), m)
 }
+
+// TestFailedSyncFailsEveryWriter: two transactions write to one block
+// file; the first one's sync fails (lost writeback, which the kernel
+// reports once) and the second one's would succeed. Neither commits: the
+// second's pieces may be among the lost pages.
+func TestFailedSyncFailsEveryWriter(t *testing.T) {
+	modes(t, func(t *testing.T, direct bool) {
+		s := open(t, t.TempDir(), 0, direct)
+		a, b := s.Begin(), s.Begin()
+		ca, da := piece(1, 50_000)
+		cb, db := piece(2, 50_000)
+		if err := a.PutPiece(ca, da); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.PutPiece(cb, db); err != nil {
+			t.Fatal(err)
+		}
+		store.FailNextSync(t)
+		if err := a.Commit(); !errors.Is(err, unix.EIO) {
+			t.Fatalf("commit whose sync failed: %v", err)
+		}
+		if err := b.Commit(); err == nil {
+			t.Fatal("a commit over the same block file after a failed sync succeeded")
+		}
+		for _, c := range []cid.Cid{ca, cb} {
+			if has, _ := s.Has(c); has {
+				t.Errorf("%s indexed after its block's sync failed", c)
+			}
+		}
+	})
+}

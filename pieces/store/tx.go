@@ -119,10 +119,12 @@ func (t *Tx) flush() error {
 	af := s.app.f
 	s.wmu.Unlock()
 	t.touched[snap.block] = af
+	files := make([]*os.File, 0, len(t.touched))
 	for _, f := range t.touched {
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
-			return fmt.Errorf("sync block %s: %w", f.Name(), err)
-		}
+		files = append(files, f)
+	}
+	if err := s.syncFiles(files); err != nil {
+		return err
 	}
 	clear(t.touched)
 
@@ -242,8 +244,26 @@ func (s *Store) SyncWritten() error {
 	files := append(s.sealed, s.app.f)
 	s.sealed = nil
 	s.wmu.Unlock()
+	return s.syncFiles(files)
+}
+
+// syncFiles makes the written bytes of files durable. The kernel reports a
+// lost writeback once per file, to whichever sync comes first; a later
+// sync of the same file succeeds although pages are gone. So syncs run one
+// at a time, and a failure stops the store's writes (as a failed write
+// does) before the next sync starts: every Tx that wrote to a file before
+// its sync failed fails too, instead of indexing lost bytes.
+func (s *Store) syncFiles(files []*os.File) error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	s.wmu.Lock()
+	failed := s.failed
+	s.wmu.Unlock()
+	if failed != nil {
+		return failed
+	}
 	for _, f := range files {
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		if err := syncData(f); err != nil {
 			err = fmt.Errorf("sync block %s: %w", f.Name(), err)
 			s.wmu.Lock()
 			if s.failed == nil {
@@ -255,6 +275,9 @@ func (s *Store) SyncWritten() error {
 	}
 	return nil
 }
+
+// syncData is fdatasync; tests replace it to fail.
+var syncData = func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
