@@ -151,17 +151,21 @@ func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byt
 		g.mu.Unlock()
 	}
 	data, err := g.n.repo.Store.ReadPiece(ctx, c, buf)
-	replace := false
 	switch {
 	case err == nil:
 		return data, nil
 	case errors.Is(err, pieces.ErrCorrupt):
 		g.n.log.Warn("local copy is corrupt; fetching it from the network to replace it", "cid", c, "err", err)
-		replace = true
+		data, ferr := g.fetch(ctx, c, buf, true)
+		if ferr != nil && ctx.Err() == nil {
+			// What the user must hear is that their copy is corrupt.
+			return nil, fmt.Errorf("%w; no good copy from the network either: %v", err, ferr)
+		}
+		return data, ferr
 	case !errors.Is(err, pieces.ErrNotFound):
 		return nil, err
 	}
-	return g.fetch(ctx, c, buf, replace)
+	return g.fetch(ctx, c, buf, false)
 }
 
 // fetch gets c from the network, waiting for discovery to find a holder

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +75,37 @@ func TestLoneNode(t *testing.T) {
 	}
 	if st, err := n.Stat(context.Background(), res.Root); err != nil || st.Size != uint64(len(data)) {
 		t.Fatalf("stat after restart: %+v, %v", st, err)
+	}
+}
+
+// TestCorruptLocalCopyIsReportedAsCorrupt: a piece that fails its checksum
+// on disk, with no holder on the network to replace it, is reported as
+// corrupt, naming the piece, not as not found.
+func TestCorruptLocalCopyIsReportedAsCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "repo")
+	n := start(t, path)
+	defer n.Close()
+	data := bytes.Repeat([]byte("corrupt me "), 300_000)
+	res, err := n.Put(context.Background(), bytes.NewReader(data), pieces.DefaultBuildOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := filepath.Join(path, "store", "blocks", "00000001.blk")
+	raw, err := os.ReadFile(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(data)/2] ^= 0xff
+	if err := os.WriteFile(blk, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := n.Open(context.Background(), res.Root)
+	if err == nil {
+		_, err = io.ReadAll(r)
+		r.Close()
+	}
+	var ce *pieces.CorruptError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), ce.CID.String()) {
+		t.Fatalf("read over a corrupt local piece: %v", err)
 	}
 }

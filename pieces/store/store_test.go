@@ -593,3 +593,31 @@ func TestFailedSyncFailsEveryWriter(t *testing.T) {
 		}
 	})
 }
+
+// TestPutAgainRepairs: putting a piece again replaces a stored copy that
+// fails its checksum, and leaves an intact one (and the totals) alone.
+func TestPutAgainRepairs(t *testing.T) {
+	modes(t, func(t *testing.T, direct bool) {
+		dir := t.TempDir()
+		s := open(t, dir, 0, direct)
+		m := putAll(t, s, 3, 1000)
+		u, _ := s.Usage()
+		blk := filepath.Join(dir, "blocks", "00000001.blk")
+		raw, _ := os.ReadFile(blk)
+		raw[1500] ^= 0x01 // inside the second piece
+		os.WriteFile(blk, raw, 0o644)
+		bad, _ := piece(1, 1000)
+		if _, err := s.GetPiece(ctx, bad); !errors.Is(err, pieces.ErrCorrupt) {
+			t.Fatalf("corrupted piece: %v", err)
+		}
+		putAll(t, s, 3, 1000)
+		checkAll(t, s, m)
+		u2, _ := s.Usage()
+		if u2.Pieces != u.Pieces || u2.PieceBytes != u.PieceBytes {
+			t.Fatalf("usage after the repair %+v, before %+v", u2, u)
+		}
+		if u2.DiskBytes <= u.DiskBytes {
+			t.Fatalf("no new copy written: disk bytes %d -> %d", u.DiskBytes, u2.DiskBytes)
+		}
+	})
+}

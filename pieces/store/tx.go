@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -31,11 +33,13 @@ type Tx struct {
 	touched map[uint32]*os.File
 	pins    []cid.Cid
 	done    bool
+	scratch []byte // for checking stored copies
 }
 
 type pending struct {
-	c cid.Cid
-	e entry
+	c      cid.Cid
+	e      entry
+	repair bool // replaces a stored copy that failed its checksum
 }
 
 var _ pieces.Putter = (*Tx)(nil)
@@ -59,11 +63,22 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	if _, ok := t.seen[k]; ok {
 		return nil
 	}
+	repair := false
 	if has, err := t.s.Has(c); err != nil {
 		return err
 	} else if has {
-		t.seen[k] = struct{}{}
-		return nil
+		// The stored copy is kept if it is intact; one that fails its
+		// checksum is replaced by this one, so putting a file again
+		// repairs it.
+		var err error
+		if t.scratch, err = t.s.ReadPiece(context.Background(), c, t.scratch); err == nil {
+			t.seen[k] = struct{}{}
+			return nil
+		} else if !errors.Is(err, pieces.ErrCorrupt) {
+			return err
+		}
+		t.s.log.Warn("replacing a corrupt stored piece with the copy put", "cid", c, "err", err)
+		repair = true
 	}
 	e, f, wb, err := t.s.append(c, data)
 	if err != nil {
@@ -76,7 +91,7 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	}
 	t.seen[k] = struct{}{}
 	t.touched[e.block] = f
-	t.pending = append(t.pending, pending{c: c, e: e})
+	t.pending = append(t.pending, pending{c: c, e: e, repair: repair})
 	if len(t.pending) >= maxTxEntries {
 		return t.flush()
 	}
@@ -136,6 +151,9 @@ func (t *Tx) flush() error {
 		key := pieceKey(p.c)
 		if has, err := s.db.Has(key, nil); err != nil {
 			return fmt.Errorf("look up %s: %w", p.c, err)
+		} else if has && p.repair {
+			b.Put(key, p.e.encode()) // same CID, same size: the totals stay
+			continue
 		} else if has {
 			continue // another Tx committed the same piece first
 		}
