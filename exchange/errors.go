@@ -22,6 +22,9 @@ var (
 	// ErrStalled means the holder stopped sending within a response's
 	// deadline: it is dropped and its requests go elsewhere.
 	ErrStalled = errors.New("holder stalled")
+	// ErrGone means the holder's stream or connection ended while a
+	// response was due: it stopped, or dropped this peer.
+	ErrGone = errors.New("holder went away mid-transfer")
 	// ErrAbandoned means this side reset the session because a caller
 	// gave up on a response the holder was still sending; the holder is
 	// not at fault.

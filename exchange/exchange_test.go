@@ -264,7 +264,7 @@ func TestSessionEndsWhenHolderCloses(t *testing.T) {
 	if _, err := s.Get(ctx, cids[0]); err == nil || ctx.Err() != nil {
 		t.Fatalf("get from a closed server: %v (ctx %v)", err, ctx.Err())
 	}
-	if s.Err() == nil {
-		t.Fatal("session does not report why it ended")
+	if !errors.Is(s.Err(), exchange.ErrGone) {
+		t.Fatalf("session ended by the holder: %v, want %v", s.Err(), exchange.ErrGone)
 	}
 }

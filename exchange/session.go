@@ -211,7 +211,7 @@ func (s *Session) send(ctx context.Context, cl *call, off, n uint64) error {
 		err = s.w.Flush()
 	}
 	if err != nil {
-		s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("send request: %w", err)})
+		s.end(&PeerError{Peer: s.peer, Err: fmt.Errorf("%w: send request: %w", ErrGone, err)})
 		return s.fail()
 	}
 	return nil
@@ -285,11 +285,16 @@ func (s *Session) fail1(cl *call, err error) {
 }
 
 // readErrKind says whether a failed read was a stall (the deadline), the
-// session being ended by this side, or the holder breaking the protocol.
+// holder going away (its stream or connection ended mid-response), or the
+// holder breaking the protocol.
 func readErrKind(err error) error {
 	var ne net.Error
-	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return ErrStalled
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, network.ErrReset),
+		errors.Is(err, net.ErrClosed):
+		return ErrGone
 	}
 	return ErrProtocol
 }

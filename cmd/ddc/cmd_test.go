@@ -176,7 +176,8 @@ func snapshot(t *testing.T, repo string) string {
 }
 
 func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "1024": 1024, "1K": 1024, "4KiB": 4096, "1MiB": 1 << 20, "2G": 2 << 30, "7B": 7} {
+	for in, want := range map[string]int64{"0": 0, "1024": 1024, "1K": 1024, "4KiB": 4096, "1MiB": 1 << 20, "2G": 2 << 30, "7B": 7,
+		"1MB": 1 << 20, "1k": 1024, "2 mb": 2 << 20, "1kib": 1024, "3g": 3 << 30} {
 		if got, err := parseSize(in); err != nil || got != want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
@@ -204,5 +205,41 @@ func TestExitCodesFollowTheAPITable(t *testing.T) {
 	}
 	if got := exitCode(usageErr(errors.New("bad flag"))); got != exitUsage {
 		t.Errorf("usage error exits %d", got)
+	}
+}
+
+// TestCLIDetails: bad usage exits 2, long arguments are not echoed whole,
+// keys from other peers cannot forge output lines, and a closed stdin is
+// not an empty file.
+func TestCLIDetails(t *testing.T) {
+	c := newCLI(t)
+	if code, _, errs := c.run("", "frobnicate"); code != exitUsage || !strings.Contains(errs, "frobnicate") {
+		t.Errorf("unknown command: exit %d, %q", code, errs)
+	}
+	long := "k=" + strings.Repeat("v", 100_000)
+	if code, _, errs := c.run("x", "put", "-", "-t", long); code != exitUsage || len(errs) > 400 || !strings.Contains(errs, "100002 bytes") {
+		t.Errorf("100 KB tag: exit %d, %d bytes of error", code, len(errs))
+	}
+	for key, want := range map[string]string{"title": "title", "a\nb": `"a\nb"`, "bell\a": `"bell\a"`, "x=y": `"x=y"`, "esc\x1b[2J": `"esc\x1b[2J"`} {
+		if got := printableKey(key); got != want {
+			t.Errorf("printableKey(%q) = %s, want %s", key, got, want)
+		}
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkStdin(null); exitCode(err) != exitUsage {
+		t.Errorf("stdin on /dev/null (what Go gives a closed fd 0): %v", err)
+	}
+	null.Close()
+	if err := checkStdin(null); exitCode(err) != exitUsage {
+		t.Errorf("closed stdin: %v", err)
+	}
+	r, w, _ := os.Pipe()
+	defer r.Close()
+	defer w.Close()
+	if err := checkStdin(r); err != nil {
+		t.Errorf("stdin on a pipe refused: %v", err)
 	}
 }

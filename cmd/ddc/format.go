@@ -27,20 +27,33 @@ func humanSize(n uint64) string {
 func parseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	mult := int64(1)
+	// Units are binary and case-insensitive: 1k, 1K, 1KB, 1KiB are 1024.
+	lower := strings.ToLower(t)
 	for _, u := range []struct {
 		suffix string
 		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(lower, u.suffix) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
 			break
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("invalid size %q: want a non-negative number of bytes, optionally with K, M or G", s)
+		return 0, fmt.Errorf("invalid size %.40q: want a non-negative number of bytes, optionally with K, M or G (binary: 1K = 1024; KB, KiB and lower case work too)", s)
 	}
 	return n * mult, nil
+}
+
+// printableKey shows a tag key as it is when it is printable, and quoted
+// with escapes otherwise: keys come from other peers and must not move
+// the terminal's cursor or forge lines.
+func printableKey(k string) string {
+	if utf8.ValidString(k) && strings.IndexFunc(k, func(r rune) bool { return !unicode.IsPrint(r) || r == '=' || r == '"' }) < 0 && k != "" {
+		return k
+	}
+	return strconv.Quote(k)
 }
 
 // printableValue shows a tag value as text when it is printable UTF-8 and

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -113,7 +114,11 @@ func (e *env) withContent(ctx context.Context, arg string, offset, length int64,
 	}
 	if cl != nil {
 		return fn(content{cid: c, length: -1, write: func(w io.Writer, bar *progress) (summary, error) {
-			return nodeWrite(ctx, cl, c, offset, length, pin, w, bar)
+			sum, err := nodeWrite(ctx, cl, c, offset, length, pin, w, bar)
+			if err != nil && !strings.Contains(err.Error(), c.String()) {
+				err = fmt.Errorf("%s: %w", c, err) // a node that stopped answering names no CID
+			}
+			return sum, err
 		}})
 	}
 	return e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,6 +41,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = usageErr(fmt.Errorf("%w; run 'ddc help' for the commands", err)) // cobra's own error, not ours
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ddc: %v\n", oneLine(err))
 	}

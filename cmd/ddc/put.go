@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -109,10 +110,32 @@ func buildOptions(tags []string, chunk, inline, hash string) (pieces.BuildOption
 	return opt, opt.Validate()
 }
 
+// checkStdin refuses a standard input that is closed. Go gives a process
+// started with fd 0 closed /dev/null in its place, so stdin on /dev/null is
+// refused too: 'put -' would store an empty file the user never meant.
+// 'ddc put /dev/null' stores an empty file on purpose.
+func checkStdin(in io.Reader) error {
+	f, ok := in.(*os.File)
+	if !ok {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return usageErr(fmt.Errorf("put -: standard input is closed (%v)", err))
+	}
+	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(fi, null) {
+		return usageErr(errors.New("put -: standard input is closed or /dev/null; to store an empty file, run 'ddc put /dev/null'"))
+	}
+	return nil
+}
+
 // openInput opens PATH, or stdin for "-", and returns its size (-1 when
 // unknown).
 func openInput(e *env, path string) (io.ReadCloser, int64, error) {
 	if path == "-" {
+		if err := checkStdin(e.stdin); err != nil {
+			return nil, 0, err
+		}
 		return io.NopCloser(e.stdin), -1, nil
 	}
 	f, err := os.Open(path)

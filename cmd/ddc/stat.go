@@ -41,7 +41,7 @@ func jsonTags(tags []pieces.Tag) []jsonTag {
 func tagList(tags []pieces.Tag) string {
 	s := make([]string, len(tags))
 	for i, t := range tags {
-		s[i] = t.Key + "=" + printableValue(t.Value)
+		s[i] = printableKey(t.Key) + "=" + printableValue(t.Value)
 	}
 	return strings.Join(s, " ")
 }
@@ -102,7 +102,7 @@ func (e *env) printStat(st pieces.Stat) error {
 	fmt.Fprintf(w, "depth\t%d\n", st.Depth)
 	fmt.Fprintf(w, "inline\t%d bytes\n", st.Inline)
 	for _, t := range st.Tags {
-		fmt.Fprintf(w, "tag\t%s=%s\n", t.Key, printableValue(t.Value))
+		fmt.Fprintf(w, "tag\t%s=%s\n", printableKey(t.Key), printableValue(t.Value))
 	}
 	return w.Flush()
 }

@@ -48,18 +48,18 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // checkBrowser applies guard's rules to r for an API on port.
 func checkBrowser(r *http.Request, port string) error {
 	if !loopbackHost(r.Host, port) {
-		return forbiddenf("host %q is not this API's: use localhost:%s or a loopback address", clip(r.Host), port)
+		return forbiddenf("host %.100q is not this API's: use localhost:%s or a loopback address", r.Host, port)
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		rest, ok := strings.CutPrefix(o, "http://")
 		if !ok || !loopbackHost(rest, port) || !strings.Contains(rest, ":") {
-			return forbiddenf("origin %q may not use the node's API", clip(o))
+			return forbiddenf("origin %.100q may not use the node's API", o)
 		}
 	}
 	switch site := r.Header.Get("Sec-Fetch-Site"); site {
 	case "", "same-origin", "none":
 	default:
-		return forbiddenf("a %s request from a web page may not use the node's API", clip(site))
+		return forbiddenf("a %.40q request from a web page may not use the node's API", site)
 	}
 	if r.Method == http.MethodPost {
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
@@ -90,15 +90,6 @@ func loopbackHost(hostport, port string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// clip bounds a header value quoted in an error.
-func clip(s string) string {
-	const max = 100
-	if len(s) > max {
-		return s[:max] + "…"
-	}
-	return s
 }
 
 func forbiddenf(format string, a ...any) error {
