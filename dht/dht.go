@@ -84,6 +84,9 @@ func Prefix(cluster string) protocol.ID { return protocol.ID("/ddc/" + cluster) 
 // finds the node reachable, or as the mode says). Announcements go to
 // both and lookups ask both.
 type DHT struct {
+	closeOnce sync.Once
+	closeErr  error
+
 	dual *dual.DHT
 	h    host.Host
 	opts Options
@@ -339,9 +342,13 @@ func (d *DHT) RoutingPeers() []peer.AddrInfo {
 	return out
 }
 
-// Close stops the reprovider and both DHTs.
+// Close stops the reprovider and both DHTs; later calls return what the
+// first returned.
 func (d *DHT) Close() error {
-	d.cancel()
-	d.wg.Wait()
-	return d.dual.Close()
+	d.closeOnce.Do(func() {
+		d.cancel()
+		d.wg.Wait()
+		d.closeErr = d.dual.Close()
+	})
+	return d.closeErr
 }

@@ -155,8 +155,13 @@ func TestProvideWithoutPeersSaysSo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
 	if err := d.Provide(context.Background(), someCIDs(1)); !errors.Is(err, dht.ErrNoPeers) {
 		t.Fatalf("provide with no peers: %v, want ErrNoPeers", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }

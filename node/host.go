@@ -40,6 +40,7 @@ func newHost(key crypto.PrivKey, nc repo.NetworkConfig) (host.Host, error) {
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
 	if err != nil {
+		cm.Close()
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
 	opts := []libp2p.Option{
@@ -66,6 +67,8 @@ func newHost(key crypto.PrivKey, nc repo.NetworkConfig) (host.Host, error) {
 		for _, s := range nc.Announce {
 			a, err := ma.NewMultiaddr(s)
 			if err != nil {
+				cm.Close()
+				rm.Close()
 				return nil, fmt.Errorf("announce address %q: %w", s, err)
 			}
 			announce = append(announce, a)
@@ -74,6 +77,7 @@ func newHost(key crypto.PrivKey, nc repo.NetworkConfig) (host.Host, error) {
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		cm.Close()
 		rm.Close()
 		return nil, fmt.Errorf("start libp2p host on %v: %w", nc.Listen, err)
 	}

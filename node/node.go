@@ -48,6 +48,9 @@ type Options struct {
 // protocol, its pieces announced in the cluster's DHT, and files of other
 // nodes fetched from every holder at once.
 type Node struct {
+	closeOnce sync.Once
+	closeErr  error
+
 	repo *repo.Repo
 	host host.Host
 	dht  *dht.DHT
@@ -186,8 +189,13 @@ func (n *Node) savePeers() {
 }
 
 // Close stops announcing, closes streams and the host, saves the routing
-// table and closes the repo.
+// table and closes the repo. Later calls return what the first returned.
 func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
 	n.cancel()
 	n.wg.Wait()
 	var errs []error

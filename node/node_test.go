@@ -68,6 +68,9 @@ func TestLoneNode(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
 	n = start(t, path)
 	defer n.Close()
 	if n.ID() != id {
