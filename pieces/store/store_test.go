@@ -102,6 +102,22 @@ func checkAll(t *testing.T, s *store.Store, m map[cid.Cid][]byte) {
 	}
 }
 
+// flipByte flips the bits of the byte at off in dir's first block file and
+// returns that file's path.
+func flipByte(t *testing.T, dir string, off int) string {
+	t.Helper()
+	blk := filepath.Join(dir, "blocks", "00000001.blk")
+	raw, err := os.ReadFile(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[off] ^= 0xff
+	if err := os.WriteFile(blk, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return blk
+}
+
 func TestPutGetReopen(t *testing.T) {
 	modes(t, func(t *testing.T, direct bool) {
 		dir := t.TempDir()
@@ -241,10 +257,7 @@ func TestCorruptionNamesThePiece(t *testing.T) {
 		dir := t.TempDir()
 		s := open(t, dir, 0, direct)
 		m := putAll(t, s, 3, 1000)
-		blk := filepath.Join(dir, "blocks", "00000001.blk")
-		raw, _ := os.ReadFile(blk)
-		raw[1500] ^= 0x01 // inside the second piece
-		os.WriteFile(blk, raw, 0o644)
+		blk := flipByte(t, dir, 1500) // inside the second piece
 		bad, _ := piece(1, 1000) // pieces were appended in order: 1 is at 1000-2000
 		for c := range m {
 			_, err := s.GetPiece(ctx, c)
@@ -602,10 +615,7 @@ func TestPutAgainRepairs(t *testing.T) {
 		s := open(t, dir, 0, direct)
 		m := putAll(t, s, 3, 1000)
 		u, _ := s.Usage()
-		blk := filepath.Join(dir, "blocks", "00000001.blk")
-		raw, _ := os.ReadFile(blk)
-		raw[1500] ^= 0x01 // inside the second piece
-		os.WriteFile(blk, raw, 0o644)
+		flipByte(t, dir, 1500) // inside the second piece
 		bad, _ := piece(1, 1000)
 		if _, err := s.GetPiece(ctx, bad); !errors.Is(err, pieces.ErrCorrupt) {
 			t.Fatalf("corrupted piece: %v", err)
