@@ -258,7 +258,7 @@ func TestCorruptionNamesThePiece(t *testing.T) {
 		s := open(t, dir, 0, direct)
 		m := putAll(t, s, 3, 1000)
 		blk := flipByte(t, dir, 1500) // inside the second piece
-		bad, _ := piece(1, 1000) // pieces were appended in order: 1 is at 1000-2000
+		bad, _ := piece(1, 1000)      // pieces were appended in order: 1 is at 1000-2000
 		for c := range m {
 			_, err := s.GetPiece(ctx, c)
 			if c.Equals(bad) {
