@@ -272,7 +272,7 @@ func (s *Server) answer(req *request, buf []byte) answered {
 		need := cap(buf)
 		if ps, ok := s.store.(pieceSizer); ok {
 			if need, err = ps.PieceSize(c); err != nil {
-				return s.failed(c, err, reply)
+				return reply(s.readFailed(c, err), nil)
 			}
 		}
 		if need > cap(buf) {
@@ -295,7 +295,7 @@ func (s *Server) answer(req *request, buf []byte) answered {
 		}
 	}
 	if err != nil {
-		return s.failed(c, err, reply)
+		return reply(s.readFailed(c, err), nil)
 	}
 	if req.Offset != 0 || req.Length != 0 {
 		end := req.Offset + req.Length
@@ -313,13 +313,13 @@ func (s *Server) answer(req *request, buf []byte) answered {
 	return a
 }
 
-// failed answers a piece the store could not read.
-func (s *Server) failed(c cid.Cid, err error, reply func(Status, []byte) answered) answered {
+// readFailed is the status that answers a piece the store could not read.
+func (s *Server) readFailed(c cid.Cid, err error) Status {
 	if errors.Is(err, pieces.ErrNotFound) {
-		return reply(StatusNotFound, nil)
+		return StatusNotFound
 	}
 	s.log.Error("exchange: cannot serve a piece we hold", "cid", c, "err", err)
-	return reply(StatusError, nil)
+	return StatusError
 }
 
 // MemoryInUse is the bytes of piece buffers the server holds now.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -290,7 +289,7 @@ func (s *Session) fail1(cl *call, err error) {
 func readErrKind(err error) error {
 	var ne net.Error
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+	case errors.As(err, &ne) && ne.Timeout(): // os.ErrDeadlineExceeded and yamux's alike
 		return ErrStalled
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, network.ErrReset),
 		errors.Is(err, net.ErrClosed):
