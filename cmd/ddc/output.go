@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // writeOutput writes a get's output to path as cp does. A regular file (or
@@ -16,11 +17,14 @@ import (
 // nothing new at path. A symlink is written through: the file it names is
 // replaced, the link stays. A device, FIFO or socket is written into in
 // place. New files get 0666 less the umask; a replaced file keeps its mode.
-// Errors name path, never the temporary name.
+// Errors about the output name path, never the temporary name or the
+// file a symlink leads to; errors of write (the node's, say) pass as they
+// are.
 func writeOutput(path string, write func(*os.File) error) error {
-	err := writeOutputAt(path, write)
+	var ours []string // the names this function opens or makes
+	err := writeOutputAt(path, write, &ours)
 	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Path != path {
+	if errors.As(err, &pe) && pe.Path != path && slices.Contains(ours, pe.Path) {
 		named := *pe
 		named.Path = path
 		return fmt.Errorf("output: %w", &named)
@@ -28,11 +32,12 @@ func writeOutput(path string, write func(*os.File) error) error {
 	return err
 }
 
-func writeOutputAt(path string, write func(*os.File) error) error {
+func writeOutputAt(path string, write func(*os.File) error, ours *[]string) error {
 	real, err := resolveOutput(path)
 	if err != nil {
 		return err
 	}
+	*ours = append(*ours, real)
 	fi, err := os.Stat(real)
 	switch {
 	case err == nil && !fi.Mode().IsRegular():
@@ -51,7 +56,8 @@ func writeOutputAt(path string, write func(*os.File) error) error {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	tmp, err := createBeside(real)
+	tmp, name, err := createBeside(real)
+	*ours = append(*ours, name)
 	if err != nil {
 		return err
 	}
@@ -118,7 +124,7 @@ func resolveOutput(path string) (string, error) {
 
 // createBeside makes a new file in path's directory with a hidden name
 // derived from path's, created with mode 0666 so that the umask applies.
-func createBeside(path string) (*os.File, error) {
+func createBeside(path string) (*os.File, string, error) {
 	for {
 		var b [6]byte
 		rand.Read(b[:])
@@ -127,6 +133,6 @@ func createBeside(path string) (*os.File, error) {
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
-		return f, err
+		return f, name, err
 	}
 }

@@ -110,3 +110,19 @@ func TestGetOutputLikeCp(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputErrorsKeepOtherPaths: an error of the writer that names a
+// file of its own (a block file of the node, say) keeps that name; only
+// errors about the output are renamed to the path given.
+func TestOutputErrorsKeepOtherPaths(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	err := writeOutput(out, func(*os.File) error {
+		return &fs.PathError{Op: "read", Path: "/repo/store/blocks/00000001.blk", Err: syscall.EIO}
+	})
+	if err == nil || !strings.Contains(err.Error(), "00000001.blk") || strings.Contains(err.Error(), out) {
+		t.Fatalf("the writer's own error: %v", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("a failed write left the output behind")
+	}
+}
