@@ -296,7 +296,7 @@ func (g *netGetter) close() error {
 		close(q)
 		<-g.keeper
 	}
-	if pin {
+	if pinned, _ := g.n.repo.Store.Pinned(g.root); pin && !pinned { // a pinned root needs no write: a full disk does not fail its get
 		if has, _ := g.n.repo.Store.Has(g.root); has || g.tx != nil {
 			if g.tx == nil {
 				g.tx = g.n.repo.Store.Begin()

@@ -15,9 +15,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/filter"
-	"github.com/syndtr/goleveldb/leveldb/opt"
-	"github.com/syndtr/goleveldb/leveldb/util"
 	"golang.org/x/sys/unix"
 
 	"github.com/ddc-project/ddc/pieces"
@@ -25,26 +22,31 @@ import (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-var syncWrite = &opt.WriteOptions{Sync: true}
-
 // Store is a directory of block files and their index.
 type Store struct {
 	dir  string
 	opts Options
 	log  *slog.Logger
 	lock *os.File
-	db   *leveldb.DB
+
+	dbmu     sync.RWMutex
+	db       *leveldb.DB // see indexdb.go
+	indexErr error       // a failed index write, until reopenIndex (under cmu)
 
 	fmu   sync.RWMutex
 	files map[uint32]*os.File // every block file opened so far
 
 	// wmu serialises appends to the active block.
-	wmu    sync.Mutex
-	act    active    // act.end is the active block's appended size, committed or not
-	app    *appender // writes the active block
-	failed error     // set by a failed direct write: no more writes until reopen
-	closed bool
-	sealed []*os.File // blocks sealed since SyncWritten last ran
+	wmu      sync.Mutex
+	act      active    // act.end is the active block's appended size, committed or not
+	app      *appender // writes the active block
+	refuse   error     // set when open read-only: every write gets it
+	epoch    uint64    // counts the block writes and syncs that failed
+	lost     error     // the last of them
+	broken   bool      // the appender starts afresh before the next append
+	inflight int       // Txs with appended bytes not yet committed or discarded
+	closed   bool
+	sealed   []*os.File // blocks sealed since SyncWritten last ran
 
 	// smu serialises block syncs (see syncFiles).
 	smu sync.Mutex
@@ -88,20 +90,15 @@ func Open(dir string, opts Options) (s *Store, err error) {
 	if s.lock, err = lockDir(dir, opts.ReadOnly); err != nil {
 		return s, err
 	}
-	s.db, err = leveldb.OpenFile(filepath.Join(dir, "index"), &opt.Options{
-		Filter:         filter.NewBloomFilter(10), // Has of a new CID costs no disk read
-		ReadOnly:       opts.ReadOnly,
-		ErrorIfMissing: opts.ReadOnly,
-	})
-	if err != nil {
-		return s, fmt.Errorf("open store index %s: %w", dir, err)
+	if err := s.openIndexAtStart(); err != nil {
+		return s, err
 	}
 	if err := s.checkVersion(); err != nil {
 		return s, err
 	}
 	if opts.ReadOnly {
-		// Every write path checks failed first: none reaches the disk.
-		s.failed = fmt.Errorf("%w: %s", ErrReadOnly, dir)
+		// Every write path checks refuse first: none reaches the disk.
+		s.refuse = fmt.Errorf("%w: %s", ErrReadOnly, dir)
 		return s, s.loadState()
 	}
 	if err := s.recover(); err != nil {
@@ -132,12 +129,28 @@ func lockDir(dir string, shared bool) (*os.File, error) {
 }
 
 func (s *Store) checkVersion() error {
-	b, err := s.db.Get([]byte(keyVersion), nil)
+	b, err := s.get([]byte(keyVersion))
 	if errors.Is(err, leveldb.ErrNotFound) && s.opts.ReadOnly {
 		return fmt.Errorf("%w: %s has no format version", ErrIndexCorrupt, s.dir)
 	}
 	if errors.Is(err, leveldb.ErrNotFound) {
-		return s.db.Put([]byte(keyVersion), binary.AppendUvarint(nil, FormatVersion), syncWrite)
+		// A new index beside block files that hold data is a lost one.
+		// Otherwise the store is new: it records an empty first commit
+		// with its version, so that "no commit recorded" never means a
+		// store whose first put failed.
+		ids, err := s.blockIDs()
+		if err != nil {
+			return err
+		}
+		if err := s.checkNoData(ids); err != nil {
+			return err
+		}
+		b := new(leveldb.Batch)
+		b.Put([]byte(keyVersion), binary.AppendUvarint(nil, FormatVersion))
+		b.Put([]byte(keyActive), active{block: 1}.encode())
+		s.cmu.Lock()
+		defer s.cmu.Unlock()
+		return s.write(b)
 	}
 	if err != nil {
 		return fmt.Errorf("read store version: %w", err)
@@ -156,7 +169,7 @@ func (s *Store) checkVersion() error {
 // store's totals.
 func (s *Store) loadState() error {
 	s.act = active{block: 1}
-	if b, err := s.db.Get([]byte(keyActive), nil); err == nil {
+	if b, err := s.get([]byte(keyActive)); err == nil {
 		if s.act, err = decodeActive(b); err != nil {
 			return err
 		}
@@ -164,7 +177,7 @@ func (s *Store) loadState() error {
 	} else if !errors.Is(err, leveldb.ErrNotFound) {
 		return fmt.Errorf("read active block: %w", err)
 	}
-	if b, err := s.db.Get([]byte(keyStats), nil); err == nil {
+	if b, err := s.get([]byte(keyStats)); err == nil {
 		if s.st, err = decodeStats(b); err != nil {
 			return err
 		}
@@ -297,7 +310,7 @@ func (s *Store) file(id uint32) (*os.File, error) {
 }
 
 func (s *Store) lookup(c cid.Cid) (entry, error) {
-	b, err := s.db.Get(pieceKey(c), nil)
+	b, err := s.get(pieceKey(c))
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return entry{}, &pieces.NotFoundError{CID: c}
 	}
@@ -346,7 +359,7 @@ func (s *Store) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, e
 
 // Has reports whether the store holds c.
 func (s *Store) Has(c cid.Cid) (bool, error) {
-	ok, err := s.db.Has(pieceKey(c), nil)
+	ok, err := s.has(pieceKey(c))
 	if err != nil {
 		return false, fmt.Errorf("look up %s: %w", c, err)
 	}
@@ -381,7 +394,7 @@ func (s *Store) Delete(c cid.Cid) error {
 	b := new(leveldb.Batch)
 	b.Delete(pieceKey(c))
 	b.Put([]byte(keyStats), st.encode())
-	if err := s.db.Write(b, syncWrite); err != nil {
+	if err := s.write(b); err != nil {
 		return fmt.Errorf("delete %s: %w", c, err)
 	}
 	s.st = st
@@ -398,24 +411,6 @@ func (s *Store) List(ctx context.Context, fn func(c cid.Cid, size int) error) er
 		}
 		return fn(c, int(e.length))
 	})
-}
-
-func (s *Store) scan(ctx context.Context, prefix byte, fn func(c cid.Cid, v []byte) error) error {
-	it := s.db.NewIterator(util.BytesPrefix([]byte{prefix}), nil)
-	defer it.Release()
-	for it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		c, err := cid.Cast(it.Key()[1:])
-		if err != nil {
-			return fmt.Errorf("%w: key %x: %v", ErrIndexCorrupt, it.Key(), err)
-		}
-		if err := fn(c, it.Value()); err != nil {
-			return err
-		}
-	}
-	return it.Error()
 }
 
 // Usage reports how much the store holds.
@@ -485,7 +480,9 @@ func (s *Store) Close() error {
 	s.closed = true
 	var errs []error
 	if s.db != nil {
-		errs = append(errs, s.db.Close())
+		if err := s.db.Close(); !errors.Is(err, leveldb.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
 	if s.app != nil {
 		errs = append(errs, s.app.close())
@@ -512,6 +509,15 @@ func (s *Store) Pins(ctx context.Context, fn func(c cid.Cid, pinned time.Time) e
 	})
 }
 
+// Pinned reports whether c is pinned.
+func (s *Store) Pinned(c cid.Cid) (bool, error) {
+	ok, err := s.has(pinKey(c))
+	if err != nil {
+		return false, fmt.Errorf("look up the pin of %s: %w", c, err)
+	}
+	return ok, nil
+}
+
 // Unpin removes the pin of c; the pieces stay until deleted.
 func (s *Store) Unpin(c cid.Cid) error {
 	if s.opts.ReadOnly {
@@ -519,7 +525,9 @@ func (s *Store) Unpin(c cid.Cid) error {
 	}
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	if err := s.db.Delete(pinKey(c), syncWrite); err != nil {
+	b := new(leveldb.Batch)
+	b.Delete(pinKey(c))
+	if err := s.write(b); err != nil {
 		return fmt.Errorf("unpin %s: %w", c, err)
 	}
 	return nil

@@ -306,34 +306,6 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestFullDisk(t *testing.T) {
-	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full on this system")
-	}
-	dir := t.TempDir()
-	s := open(t, dir, 1<<20)
-	kept := putAll(t, s, 10, 100_000) // block 1 nearly full
-	// The next block lives on a device that is always full.
-	if err := os.Symlink("/dev/full", filepath.Join(dir, "blocks", "00000002.blk")); err != nil {
-		t.Fatal(err)
-	}
-	tx := s.Begin()
-	var err error
-	for i := 500; i < 520 && err == nil; i++ {
-		c, b := piece(i, 100_000)
-		err = tx.PutPiece(c, b)
-	}
-	if err == nil || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), "00000002.blk") {
-		t.Fatalf("put onto a full disk: %v", err)
-	}
-	tx.Discard()
-	checkAll(t, s, kept)
-	s.Close()
-	os.Remove(filepath.Join(dir, "blocks", "00000002.blk"))
-	s = open(t, dir, 1<<20)
-	checkAll(t, s, kept)
-}
-
 func TestConcurrentPutsAndReads(t *testing.T) {
 	modes(t, func(t *testing.T, direct bool) {
 		s := open(t, t.TempDir(), 1<<20, direct)

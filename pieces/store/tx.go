@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -34,6 +32,12 @@ type Tx struct {
 	pins    []cid.Cid
 	done    bool
 	scratch []byte // for checking stored copies
+
+	// Set under Store.wmu while the Tx has appended bytes not yet
+	// committed: it is counted in Store.inflight, and its bytes are lost
+	// if Store.epoch moves past epoch (a block write or sync failed).
+	open  bool
+	epoch uint64
 }
 
 type pending struct {
@@ -80,7 +84,7 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 		t.s.log.Warn("replacing a corrupt stored piece with the copy put", "cid", c, "err", err)
 		repair = true
 	}
-	e, f, wb, err := t.s.append(c, data)
+	e, f, wb, err := t.s.append(t, c, data)
 	if err != nil {
 		return err
 	}
@@ -93,7 +97,9 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	t.touched[e.block] = f
 	t.pending = append(t.pending, pending{c: c, e: e, repair: repair})
 	if len(t.pending) >= maxTxEntries {
-		return t.flush()
+		err := t.flush()
+		t.release()
+		return err
 	}
 	return nil
 }
@@ -108,48 +114,76 @@ func (t *Tx) Commit() error {
 		return ErrClosed
 	}
 	t.done = true
-	return t.flush()
+	err := t.flush()
+	t.release()
+	return err
 }
 
-// Discard abandons the Tx: its bytes stay as dead space, never indexed.
-func (t *Tx) Discard() { t.done = true }
+// Discard abandons the Tx: its bytes are never indexed. They are cut off
+// the active block when no other Tx is writing, else left as dead space.
+func (t *Tx) Discard() {
+	if !t.done {
+		t.done = true
+		t.release()
+	}
+}
 
+// notStored says which put failed, and why.
+func (t *Tx) notStored(err error) error {
+	if len(t.pending) == 0 {
+		return err
+	}
+	return fmt.Errorf("put of %d piece(s) ending with %s not stored: %w", len(t.pending), t.pending[len(t.pending)-1].c, err)
+}
+
+// flush makes the pending pieces durable, then indexes them and the pins.
 func (t *Tx) flush() error {
 	s := t.s
 	s.wmu.Lock()
-	if s.closed {
-		s.wmu.Unlock()
-		return ErrClosed
-	}
-	if err := s.failed; err != nil {
+	if err := s.writable(); err != nil {
 		s.wmu.Unlock()
 		return err
 	}
-	if err := s.app.flush(); err != nil {
-		s.failed = s.fail(err)
-		s.wmu.Unlock()
-		return s.failed
+	var files []*os.File
+	if t.open {
+		if t.epoch != s.epoch {
+			s.wmu.Unlock()
+			return t.notStored(s.spoiled())
+		}
+		if err := s.app.flush(); err != nil {
+			s.failWrite(err)
+			s.wmu.Unlock()
+			return t.notStored(err)
+		}
+		t.touched[s.act.block] = s.app.f
+		for _, f := range t.touched {
+			files = append(files, f)
+		}
 	}
 	snap := s.act // everything below snap.end is written, synced next
-	af := s.app.f
 	s.wmu.Unlock()
-	t.touched[snap.block] = af
-	files := make([]*os.File, 0, len(t.touched))
-	for _, f := range t.touched {
-		files = append(files, f)
-	}
-	if err := s.syncFiles(files); err != nil {
-		return err
+	if t.open {
+		if err := s.syncFiles(files, t.epoch); err != nil {
+			return t.notStored(err)
+		}
 	}
 	clear(t.touched)
 
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
+	if t.open {
+		s.wmu.Lock()
+		spoiled := t.epoch != s.epoch
+		s.wmu.Unlock()
+		if spoiled { // a write failed after the sync: its pages may hold ours
+			return t.notStored(s.spoiled())
+		}
+	}
 	b := new(leveldb.Batch)
 	st := s.st
 	for _, p := range t.pending {
 		key := pieceKey(p.c)
-		if has, err := s.db.Has(key, nil); err != nil {
+		if has, err := s.has(key); err != nil {
 			return fmt.Errorf("look up %s: %w", p.c, err)
 		} else if has && p.repair {
 			b.Put(key, p.e.encode()) // same CID, same size: the totals stay
@@ -165,146 +199,35 @@ func (t *Tx) flush() error {
 	for _, c := range t.pins {
 		b.Put(pinKey(c), now)
 	}
-	if snap.block > s.recorded.block || (snap.block == s.recorded.block && snap.end > s.recorded.end) {
-		s.recorded = snap
+	recorded := s.recorded
+	if t.open && (snap.block > recorded.block || (snap.block == recorded.block && snap.end > recorded.end)) {
+		recorded = snap
 	}
-	b.Put([]byte(keyActive), s.recorded.encode())
+	b.Put([]byte(keyActive), recorded.encode())
 	b.Put([]byte(keyStats), st.encode())
-	if err := s.db.Write(b, syncWrite); err != nil {
-		return fmt.Errorf("commit index: %w", err)
+	if err := s.write(b); err != nil {
+		return t.notStored(fmt.Errorf("commit index: %w", err))
 	}
-	s.st = st
+	s.st, s.recorded = st, recorded
 	t.pending = t.pending[:0]
 	t.pins = t.pins[:0]
 	return nil
 }
 
-// span is a byte range of a block file.
-type span struct{ off, n uint64 }
-
-// append writes data at the end of the active block, sealing it first when
-// data would take it past the block size. It returns the range whose
-// writeback the caller should start, if one is due.
-func (s *Store) append(c cid.Cid, data []byte) (entry, *os.File, span, error) {
-	crc := crc32.Checksum(data, castagnoli)
+// release ends the Tx's share of the active block: once no Tx has bytes
+// pending, whatever lies past the last commit is reclaimed.
+func (t *Tx) release() {
+	if !t.open {
+		return
+	}
+	s := t.s
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.closed {
-		return entry{}, nil, span{}, ErrClosed
+	t.open = false
+	s.inflight--
+	if s.inflight == 0 && !s.closed {
+		s.reclaim()
 	}
-	if s.failed != nil {
-		return entry{}, nil, span{}, s.failed
-	}
-	if s.act.end > 0 && s.act.end+uint64(len(data)) > uint64(s.opts.BlockSize) {
-		if err := s.seal(); err != nil {
-			return entry{}, nil, span{}, err
-		}
-	}
-	wb, err := s.app.write(data)
-	if err != nil {
-		err = fmt.Errorf("store piece %s in %s: %w", c, s.app.f.Name(), err)
-		if s.app.direct != nil {
-			// Staged bytes of other Txs may be lost with this write:
-			// stop writing rather than let them commit.
-			s.failed = s.fail(err)
-		}
-		return entry{}, nil, span{}, err
-	}
-	e := entry{block: s.act.block, offset: s.act.end, length: uint32(len(data)), crc: crc}
-	s.act.end = s.app.end
-	return e, s.app.f, wb, nil
-}
-
-// fail turns a failed direct write into the error every later write gets.
-func (s *Store) fail(err error) error {
-	s.log.Error("block write failed; writes stop until the store is reopened", "err", err)
-	return fmt.Errorf("store writes stopped after a failed write (reopen to recover): %w", err)
-}
-
-// seal finishes the active block and starts the next. The old one is
-// synced by the Commit of every Tx that wrote to it; the new file's
-// directory entry is synced here.
-func (s *Store) seal() error {
-	if err := s.app.seal(); err != nil {
-		s.failed = s.fail(err)
-		return s.failed
-	}
-	next := s.act.block + 1
-	f, err := s.file(next)
-	if err != nil {
-		return err
-	}
-	if err := syncDir(filepath.Join(s.dir, "blocks")); err != nil {
-		return err
-	}
-	app, err := newAppender(f, 0, s.opts.DirectIO)
-	if err != nil {
-		return err
-	}
-	s.log.Debug("sealed block", "block", s.act.block, "bytes", s.act.end)
-	s.sealed = append(s.sealed, s.app.f)
-	s.act, s.app = active{block: next}, app
-	return nil
-}
-
-// SyncWritten makes durable the bytes appends have written to block files
-// so far (not those still gathered in a stage), so that a later Commit has
-// less to flush. A long Tx calls it now and then while it appends: the
-// device then flushes while the data still comes, instead of all at the
-// end. It may run concurrently with appends and commits. A failed sync
-// stops writes, as a failed write does, since the kernel reports it once.
-func (s *Store) SyncWritten() error {
-	s.wmu.Lock()
-	if s.closed || s.failed != nil {
-		s.wmu.Unlock()
-		return nil // Commit reports it
-	}
-	files := append(s.sealed, s.app.f)
-	s.sealed = nil
-	s.wmu.Unlock()
-	return s.syncFiles(files)
-}
-
-// syncFiles makes the written bytes of files durable. The kernel reports a
-// lost writeback once per file, to whichever sync comes first; a later
-// sync of the same file succeeds although pages are gone. So syncs run one
-// at a time, and a failure stops the store's writes (as a failed write
-// does) before the next sync starts: every Tx that wrote to a file before
-// its sync failed fails too, instead of indexing lost bytes.
-func (s *Store) syncFiles(files []*os.File) error {
-	s.smu.Lock()
-	defer s.smu.Unlock()
-	s.wmu.Lock()
-	failed := s.failed
-	s.wmu.Unlock()
-	if failed != nil {
-		return failed
-	}
-	for _, f := range files {
-		if err := syncData(f); err != nil {
-			err = fmt.Errorf("sync block %s: %w", f.Name(), err)
-			s.wmu.Lock()
-			if s.failed == nil {
-				s.failed = s.fail(err)
-			}
-			s.wmu.Unlock()
-			return err
-		}
-	}
-	return nil
-}
-
-// syncData is fdatasync; tests replace it to fail.
-var syncData = func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

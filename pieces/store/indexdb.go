@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/ipfs/go-cid"
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+	"golang.org/x/sys/unix"
+)
+
+// The index's goleveldb handle, and how it survives a full disk.
+//
+// A failed write leaves goleveldb's journal writer failed for good (its
+// error sticks until the journal rotates), so after one the store reopens
+// the index before its next write. A reopen closes the handle first, and a
+// writable open on a full disk fails part way (it writes a new manifest,
+// a table and a journal), so the store reopens only once the disk has
+// reopenFree bytes free again: until then the failed handle stays open,
+// reads go on, and writes fail with ENOSPC. A store opened on a full disk
+// opens its index read-only, the same way. Every use of db holds dbmu for
+// reading; a reopen holds it for writing.
+
+var syncWrite = &opt.WriteOptions{Sync: true}
+
+// reopenFree is the free space a reopen of the index waits for.
+const reopenFree = 16 << 20
+
+// scanBatch is how many records scan reads under one hold of dbmu.
+const scanBatch = 512
+
+func (s *Store) openIndex(readOnly bool) (*leveldb.DB, error) {
+	db, err := leveldb.OpenFile(filepath.Join(s.dir, "index"), &opt.Options{
+		Filter:         filter.NewBloomFilter(10), // Has of a new CID costs no disk read
+		ReadOnly:       readOnly,
+		ErrorIfMissing: readOnly,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store index %s: %w", s.dir, err)
+	}
+	return db, nil
+}
+
+// openIndexAtStart opens the index as the store is opened: read-only for
+// a read-only store, and read-only for now when the disk is too full to
+// open it for writing.
+func (s *Store) openIndexAtStart() (err error) {
+	if s.opts.ReadOnly {
+		s.db, err = s.openIndex(true)
+		return err
+	}
+	if free, ok := s.free(); ok && free < reopenFree {
+		if s.db, err = s.openIndex(true); err == nil {
+			s.indexErr = fmt.Errorf("disk full at open (%d bytes free)", free)
+			s.log.Warn("disk full: the index is open for reading until space is back", "free", free)
+		}
+		return err
+	}
+	s.db, err = s.openIndex(false)
+	return err
+}
+
+// free returns the bytes the store's filesystem has free, if it can tell.
+func (s *Store) free() (int64, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * st.Bsize, true
+}
+
+func (s *Store) get(key []byte) ([]byte, error) {
+	s.dbmu.RLock()
+	defer s.dbmu.RUnlock()
+	return s.db.Get(key, nil)
+}
+
+func (s *Store) has(key []byte) (bool, error) {
+	s.dbmu.RLock()
+	defer s.dbmu.RUnlock()
+	return s.db.Has(key, nil)
+}
+
+// write applies b durably, reopening the index first if a write failed.
+// Called under cmu.
+func (s *Store) write(b *leveldb.Batch) error {
+	if s.indexErr != nil {
+		if err := s.reopenIndex(); err != nil {
+			return err
+		}
+	}
+	s.dbmu.RLock()
+	err := s.db.Write(b, syncWrite)
+	s.dbmu.RUnlock()
+	if err != nil && !errors.Is(err, leveldb.ErrClosed) {
+		s.indexErr = err
+	}
+	return err
+}
+
+// reopenIndex replaces a handle whose write failed, once the disk has
+// room: with a writable one if it opens, else with a read-only one.
+// Called under cmu.
+func (s *Store) reopenIndex() error {
+	if free, ok := s.free(); ok && free < reopenFree {
+		return fmt.Errorf("the index cannot be written since %v, and the disk has %d bytes free: %w", s.indexErr, free, unix.ENOSPC)
+	}
+	s.dbmu.Lock()
+	defer s.dbmu.Unlock()
+	if err := s.db.Close(); err != nil && !errors.Is(err, leveldb.ErrClosed) {
+		s.log.Debug("closing the failed index", "err", err)
+	}
+	db, err := s.openIndex(false)
+	if err == nil {
+		s.log.Info("index reopened after a failed write", "failed", s.indexErr)
+		s.db, s.indexErr = db, nil
+		return nil
+	}
+	err = fmt.Errorf("index unwritable since %v; reopening it: %w", s.indexErr, err)
+	if ro, rerr := s.openIndex(true); rerr == nil {
+		s.db = ro
+	} else {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
+// scan calls fn for every record whose key starts with prefix, in key
+// order, until fn returns an error or ctx ends. fn runs without dbmu
+// held, so it may use the store.
+func (s *Store) scan(ctx context.Context, prefix byte, fn func(c cid.Cid, v []byte) error) error {
+	type rec struct{ k, v []byte }
+	r := util.BytesPrefix([]byte{prefix})
+	for {
+		batch := make([]rec, 0, scanBatch)
+		s.dbmu.RLock()
+		it := s.db.NewIterator(r, nil)
+		for len(batch) < scanBatch && it.Next() {
+			batch = append(batch, rec{append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)})
+		}
+		it.Release()
+		err := it.Error()
+		s.dbmu.RUnlock()
+		if err != nil {
+			return err
+		}
+		for _, e := range batch {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			c, err := cid.Cast(e.k[1:])
+			if err != nil {
+				return fmt.Errorf("%w: key %x: %v", ErrIndexCorrupt, e.k, err)
+			}
+			if err := fn(c, e.v); err != nil {
+				return err
+			}
+		}
+		if len(batch) < scanBatch {
+			return nil
+		}
+		r.Start = append(batch[len(batch)-1].k, 0) // the next key after the last one
+	}
+}
