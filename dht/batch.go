@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -14,16 +13,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// regionPeers is how many nodes a keyspace region should hold on average:
-// half a bucket, so that one lookup of a key in the region returns every
-// node in it together with the nearest ones around it.
-const regionPeers = 10
-
-// provideBatched announces many CIDs with one lookup per keyspace region
-// instead of one per CID. It sorts the CIDs by region (the leading bits of
-// their Kademlia key), finds the closest peers of one key in each region,
-// and from the union of those peers sends each CID's record to the bucket
-// size of peers closest to it, as a lookup of that CID would have found.
+// provideBatched announces many CIDs with about one lookup per keyspace
+// region instead of one per CID. It finds the peers around every CID's key
+// (gatherPeers), and from them sends each CID's record to the bucket size
+// of peers closest to it, as a lookup of that CID would have found.
 func (d *DHT) provideBatched(ctx context.Context, kad *kaddht.IpfsDHT, cids []cid.Cid) error {
 	pm, err := pb.NewProtocolMessenger(kad.MessageSender())
 	if err != nil {
@@ -36,48 +29,18 @@ func (d *DHT) provideBatched(ctx context.Context, kad *kaddht.IpfsDHT, cids []ci
 		}
 	}
 
-	prefix := regionBits(kad)
-	regions := make(map[uint64][]cid.Cid)
-	for _, c := range cids {
-		k := kb.ConvertKey(string(c.Hash()))
-		r := uint64(0)
-		for i := range prefix {
-			r = r<<1 | uint64(k[i/8]>>(7-i%8)&1)
-		}
-		regions[r] = append(regions[r], c)
+	lookup := func(ctx context.Context, key string) ([]peer.ID, error) {
+		lctx, cancel := context.WithTimeout(ctx, provideTimeout)
+		defer cancel()
+		return kad.GetClosestPeers(lctx, key)
 	}
-
-	// One lookup per region, ProvideConcurrency at a time.
-	var mu sync.Mutex
-	found := make(map[peer.ID]struct{})
-	var lookupErrs []error
-	sem := make(chan struct{}, d.opts.ProvideConcurrency)
-	var wg sync.WaitGroup
-	for _, members := range regions {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			lctx, cancel := context.WithTimeout(ctx, provideTimeout)
-			defer cancel()
-			ps, err := kad.GetClosestPeers(lctx, string(members[0].Hash()))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				lookupErrs = append(lookupErrs, err)
-			}
-			for _, p := range ps {
-				found[p] = struct{}{}
-			}
-		})
-	}
-	wg.Wait()
-	if len(found) == 0 {
+	candidates, lookups, lookupErrs := gatherPeers(ctx, cids, regionBits(kad), d.opts.ProvideConcurrency, lookup)
+	d.log.Debug("announce: peers gathered", "cids", len(cids), "lookups", lookups, "peers", len(candidates))
+	if len(candidates) == 0 {
 		return fmt.Errorf("announce %d CIDs: no peers found: %w", len(cids), errors.Join(lookupErrs...))
 	}
-	candidates := make([]peer.ID, 0, len(found))
-	for p := range found {
-		candidates = append(candidates, p)
-	}
+	var mu sync.Mutex
+	sem := make(chan struct{}, d.opts.ProvideConcurrency)
 
 	// Each CID to its closest peers; a CID counts as announced when at
 	// least one of them took the record.
@@ -116,16 +79,14 @@ func (d *DHT) provideBatched(ctx context.Context, kad *kaddht.IpfsDHT, cids []ci
 	return errors.Join(errs...)
 }
 
-// regionBits is how many leading key bits make a region of about
-// regionPeers nodes, from the size of the network as kad's routing table
-// sees it.
+// regionBits is where gatherPeers starts splitting the keyspace: regions
+// of about regionPeers nodes in the network as kad estimates its size, or,
+// while that estimate is cold, as large as the routing table (which
+// underestimates a large network: gatherPeers then splits further).
 func regionBits(kad *kaddht.IpfsDHT) int {
 	n := kad.RoutingTable().Size() + 1
 	if est, err := kad.NetworkSize(); err == nil && int(est) > n {
 		n = int(est)
 	}
-	if n <= regionPeers {
-		return 0
-	}
-	return min(bits.Len(uint(n/regionPeers)), 16)
+	return regionBitsFor(n)
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
+	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -19,12 +21,18 @@ import (
 // network starts n hosts with DHTs in the default options, bootstrapped
 // off the first: on loopback only the LAN DHT has peers.
 func network(t testing.TB, n int) ([]host.Host, []*dht.DHT) {
+	return clusterNetwork(t, n, dht.DefaultOptions().Cluster)
+}
+
+// clusterNetwork is network in the given cluster.
+func clusterNetwork(t testing.TB, n int, cluster string) ([]host.Host, []*dht.DHT) {
 	t.Helper()
 	var hosts []host.Host
 	var dhts []*dht.DHT
 	for i := range n {
 		h := p2ptest.NewHost(t)
 		opts := dht.DefaultOptions()
+		opts.Cluster = cluster
 		if i > 0 {
 			opts.Bootstrap = []peer.AddrInfo{p2ptest.Info(hosts[0])}
 		}
@@ -58,13 +66,41 @@ func someCIDs(n int) []cid.Cid {
 	return out
 }
 
+// TestProvideAndFind: 300 CIDs announced in a 30-node network take the
+// batched path (regions of the keyspace, see gatherPeers); at least 95%
+// of them reach at least 15 of their 20 closest nodes, and another node
+// finds their holder.
 func TestProvideAndFind(t *testing.T) {
-	hosts, dhts := network(t, 10)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	hosts, dhts := network(t, 30)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cids := someCIDs(50)
+	cids := someCIDs(300)
 	if err := dhts[3].Provide(ctx, cids); err != nil {
 		t.Fatal(err)
+	}
+	var others []peer.ID
+	byID := make(map[peer.ID]*dht.DHT)
+	for i, h := range hosts {
+		if i != 3 {
+			others = append(others, h.ID())
+			byID[h.ID()] = dhts[i]
+		}
+	}
+	good := 0
+	for _, c := range cids {
+		closest := kb.SortClosestPeers(slices.Clone(others), kb.ConvertKey(string(c.Hash())))[:20]
+		held := 0
+		for _, p := range closest {
+			if dht.HoldsRecord(byID[p], c, hosts[3].ID()) {
+				held++
+			}
+		}
+		if held >= 15 {
+			good++
+		}
+	}
+	if good*100 < 95*len(cids) {
+		t.Fatalf("%d of %d CIDs reached at least 15 of their 20 closest nodes", good, len(cids))
 	}
 	for _, c := range cids[:10] {
 		found := false
@@ -88,14 +124,47 @@ func TestProvideAndFind(t *testing.T) {
 	}
 }
 
+// TestClustersDoNotMix: two clusters of three nodes, every node of one
+// connected to every node of the other. Neither takes the other's nodes
+// into its routing table, and a CID announced in one is not found from
+// the other.
 func TestClustersDoNotMix(t *testing.T) {
 	a, err := dht.New(p2ptest.NewHost(t), dht.Options{Cluster: "", ProvideConcurrency: 1, ReprovideInterval: time.Hour})
 	if err == nil {
 		a.Close()
 		t.Fatal("empty cluster accepted")
 	}
-	if dht.Prefix("red") == dht.Prefix("blue") {
-		t.Fatal("two clusters share a protocol prefix")
+	redHosts, red := clusterNetwork(t, 3, "red")
+	blueHosts, blue := clusterNetwork(t, 3, "blue")
+	for _, r := range redHosts {
+		for _, b := range blueHosts {
+			p2ptest.Connect(t, r, b)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := someCIDs(1)[0]
+	if err := red[0].Provide(ctx, []cid.Cid{c}); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for range red[2].FindProviders(ctx, c, 1) {
+		found++
+	}
+	if found != 1 {
+		t.Fatalf("red found %d holders of a CID announced in red, want 1", found)
+	}
+	for p := range blue[1].FindProviders(ctx, c, 1) {
+		t.Fatalf("blue found %s as a holder of a CID announced in red", p.ID)
+	}
+	for i, d := range blue {
+		for _, p := range dht.RoutingPeers(d) {
+			for _, r := range redHosts {
+				if p == r.ID() {
+					t.Fatalf("blue node %d has red node %s in its routing table", i, p)
+				}
+			}
+		}
 	}
 }
 
