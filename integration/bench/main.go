@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures ddc's local figures against baselines taken in the
 // same run, and prints them as a Markdown table for docs/benchmarks.md:
 //
@@ -7,6 +9,8 @@
 // The local suite builds the ddc binary and runs it as a user would (put, cat, get as
 // separate processes, peak RSS from the kernel's rusage); the random-read
 // latency is measured in-process through the same repo API the CLI uses.
+// It runs on Linux only: its baselines use O_DIRECT, fdatasync, network
+// namespaces and the kernel's rusage.
 package main
 
 import (

@@ -11,14 +11,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // Available reports why a filesystem cannot be mounted here, or nil.
 func Available() error {
+	if runtime.GOOS != "linux" {
+		return errors.New("smallfs mounts loop devices, which only Linux has")
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("smallfs needs root to mount a loop device")
 	}
@@ -84,12 +87,12 @@ func Fill(t testing.TB, dir string, leave int64) string {
 		}
 		n := min(int64(len(buf)), free-leave)
 		if _, err := f.Write(buf[:n]); err != nil {
-			if errors.Is(err, unix.ENOSPC) {
+			if errors.Is(err, syscall.ENOSPC) {
 				break
 			}
 			t.Fatal(err)
 		}
-		if err := f.Sync(); err != nil && !errors.Is(err, unix.ENOSPC) {
+		if err := f.Sync(); err != nil && !errors.Is(err, syscall.ENOSPC) {
 			t.Fatal(err)
 		}
 	}
@@ -100,9 +103,9 @@ func Fill(t testing.TB, dir string, leave int64) string {
 // filesystem.
 func Free(t testing.TB, dir string) int64 {
 	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	free, err := freeSpace(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return int64(st.Bavail) * st.Bsize
+	return free
 }

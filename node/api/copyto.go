@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sys/unix"
 
 	"github.com/ddc-project/ddc/node"
 )
@@ -59,6 +58,9 @@ type CopyStatus struct {
 
 // ListenCopy serves copy requests on a Unix socket at path until Close.
 func (s *Server) ListenCopy(path string) error {
+	if errNoCopySocket != nil {
+		return errNoCopySocket
+	}
 	os.Remove(path) // a socket left by a node that was killed
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -167,67 +169,15 @@ func copyFile(ctx context.Context, r *node.Reader, d *download, req CopyRequest,
 	return errors.Join(err, r.Close())
 }
 
-// checkPeerUID refuses a caller running as another user than the node
-// (root excepted), whatever the socket's file mode says.
-func checkPeerUID(conn *net.UnixConn) error {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
-		return err
-	}
-	if cerr != nil {
-		return fmt.Errorf("copy: peer credentials: %w", cerr)
-	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Getuid() {
-		return usagef("copy: caller uid %d is not the node's user", cred.Uid)
-	}
-	return nil
-}
-
-// readCopyRequest reads the request and the one file descriptor sent
-// with it.
-func readCopyRequest(conn *net.UnixConn) (CopyRequest, *os.File, error) {
-	var req CopyRequest
-	conn.SetReadDeadline(time.Now().Add(copyRequestTimeout))
-	defer conn.SetReadDeadline(time.Time{})
-	buf := make([]byte, maxCopyRequest)
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return req, nil, fmt.Errorf("copy: read request: %w", err)
-	}
-	var fds []int
-	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-		for _, m := range msgs {
-			if got, err := unix.ParseUnixRights(&m); err == nil {
-				fds = append(fds, got...)
-			}
-		}
-	}
-	if len(fds) != 1 || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return req, nil, usagef("copy: want one request of at most %d bytes with one file descriptor, got %d descriptors", maxCopyRequest, len(fds))
-	}
-	out := os.NewFile(uintptr(fds[0]), "copy output")
-	if err := json.Unmarshal(buf[:n], &req); err != nil {
-		out.Close()
-		return req, nil, usagef("copy: bad request: %v", err)
-	}
-	return req, out, nil
-}
-
 // CopyTo has the node write length bytes (-1: to the end) of k from
 // offset into out, over the repo's copy socket; progress, when not nil,
 // is called with each status the node sends. With pin, the node pins the
 // file once it was read whole. It returns the last status.
 func (c *Client) CopyTo(ctx context.Context, k cid.Cid, offset, length int64, pin bool, out *os.File, progress func(CopyStatus)) (CopyStatus, error) {
 	var last CopyStatus
+	if errNoCopySocket != nil {
+		return last, errNoCopySocket
+	}
 	if c.sock == "" {
 		return last, errors.New("copy: the node has no copy socket")
 	}
@@ -239,7 +189,7 @@ func (c *Client) CopyTo(ctx context.Context, k cid.Cid, offset, length int64, pi
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	req, _ := json.Marshal(CopyRequest{CID: k.String(), Offset: offset, Length: length, Pin: pin})
-	if _, _, err := conn.WriteMsgUnix(req, unix.UnixRights(int(out.Fd())), nil); err != nil {
+	if _, _, err := conn.WriteMsgUnix(req, unixRights(out), nil); err != nil {
 		return last, fmt.Errorf("copy socket %s: send request: %w", c.sock, err)
 	}
 	dec := json.NewDecoder(conn)

@@ -6,8 +6,6 @@ import (
 	"os"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ddc-project/ddc/internal/directio"
 )
 
@@ -61,9 +59,9 @@ func newAppender(f *os.File, end uint64, tryDirect bool) (*appender, error) {
 	if !tryDirect {
 		return a, nil
 	}
-	d, err := os.OpenFile(f.Name(), os.O_WRONLY|unix.O_DIRECT, 0)
+	d, err := openDirect(f.Name())
 	if err != nil {
-		return a, nil // not supported here (tmpfs: EINVAL): stay buffered
+		return a, nil // not supported here (tmpfs: EINVAL; not Linux): stay buffered
 	}
 	a.direct = d
 	a.stage = directio.Buffer(stageSize)

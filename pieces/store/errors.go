@@ -17,4 +17,7 @@ var (
 	// record of: the index was lost, moved or replaced. Open then changes
 	// nothing.
 	ErrIndexMissing = errors.New("store index missing")
+
+	// errWouldBlock is lockFile's answer when another process holds the lock.
+	errWouldBlock = errors.New("lock held elsewhere")
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // SetVersion rewrites the format version of the closed store in dir.
@@ -33,7 +33,7 @@ func FailNextSync(t *testing.T) {
 		failed := false
 		once.Do(func() { failed = true })
 		if failed {
-			return unix.EIO
+			return syscall.EIO
 		}
 		return real(f)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sys/unix"
+	"syscall"
 
 	"github.com/ddc-project/ddc/internal/smallfs"
 	"github.com/ddc-project/ddc/pieces/store"
@@ -96,7 +96,7 @@ func putTooMuch(s *store.Store, first int) ([]cid.Cid, error) {
 	if err == nil {
 		err = tx.Commit()
 	}
-	if !errors.Is(err, unix.ENOSPC) {
+	if !errors.Is(err, syscall.ENOSPC) {
 		return mine, errors.New("a put larger than the free space: " + errString(err))
 	}
 	if !mentions(err, mine) {
@@ -144,7 +144,7 @@ func TestFullIndex(t *testing.T) {
 			switch {
 			case err == nil:
 				kept[c] = b
-			case !errors.Is(err, unix.ENOSPC) || !mentions(err, []cid.Cid{c}):
+			case !errors.Is(err, syscall.ENOSPC) || !mentions(err, []cid.Cid{c}):
 				t.Fatalf("a put on a full disk: %v", err)
 			}
 			return err

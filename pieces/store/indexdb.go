@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
-	"golang.org/x/sys/unix"
 )
 
 // The index's goleveldb handle, and how it survives a full disk.
@@ -67,11 +67,8 @@ func (s *Store) openIndexAtStart() (err error) {
 
 // free returns the bytes the store's filesystem has free, if it can tell.
 func (s *Store) free() (int64, bool) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(s.dir, &st); err != nil {
-		return 0, false
-	}
-	return int64(st.Bavail) * st.Bsize, true
+	free, err := freeSpace(s.dir)
+	return free, err == nil
 }
 
 func (s *Store) get(key []byte) ([]byte, error) {
@@ -108,7 +105,7 @@ func (s *Store) write(b *leveldb.Batch) error {
 // Called under cmu.
 func (s *Store) reopenIndex() error {
 	if free, ok := s.free(); ok && free < reopenFree {
-		return fmt.Errorf("the index cannot be written since %v, and the disk has %d bytes free: %w", s.indexErr, free, unix.ENOSPC)
+		return fmt.Errorf("the index cannot be written since %v, and the disk has %d bytes free: %w", s.indexErr, free, syscall.ENOSPC)
 	}
 	s.dbmu.Lock()
 	defer s.dbmu.Unlock()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
-	"golang.org/x/sys/unix"
 
 	"github.com/ddc-project/ddc/pieces"
 )
@@ -110,17 +109,17 @@ func Open(dir string, opts Options) (s *Store, err error) {
 // lockDir takes the store's lock: exclusive for a writer, shared for a
 // reader, so readers exclude a writer but not each other.
 func lockDir(dir string, shared bool) (*os.File, error) {
-	flag, how := os.O_CREATE|os.O_RDWR, unix.LOCK_EX
+	flag := os.O_CREATE | os.O_RDWR
 	if shared {
-		flag, how = os.O_RDONLY, unix.LOCK_SH
+		flag = os.O_RDONLY
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), flag, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock store %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+	if err := lockFile(f, shared); err != nil {
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if errors.Is(err, errWouldBlock) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 		}
 		return nil, fmt.Errorf("lock store %s: %w", dir, err)
@@ -229,7 +228,7 @@ func (s *Store) recover() error {
 		if err := f.Truncate(int64(s.act.end)); err != nil {
 			return fmt.Errorf("truncate block %s: %w", f.Name(), err)
 		}
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		if err := fdatasync(f); err != nil {
 			return fmt.Errorf("sync block %s: %w", f.Name(), err)
 		}
 	case size < s.act.end:

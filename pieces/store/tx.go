@@ -10,7 +10,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
-	"golang.org/x/sys/unix"
 
 	"github.com/ddc-project/ddc/pieces"
 )
@@ -91,7 +90,7 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	if wb.n > 0 {
 		// Starts writeback and returns; Commit's fdatasync is still what
 		// makes the bytes durable. A failure here is reported there.
-		unix.SyncFileRange(int(f.Fd()), int64(wb.off), int64(wb.n), unix.SYNC_FILE_RANGE_WRITE)
+		startWriteback(f, wb.off, wb.n)
 	}
 	t.seen[k] = struct{}{}
 	t.touched[e.block] = f

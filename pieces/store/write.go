@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sys/unix"
 
 	"github.com/ddc-project/ddc/internal/directio"
 )
@@ -245,7 +244,7 @@ func (s *Store) syncFiles(files []*os.File, epoch uint64) error {
 }
 
 // syncData is fdatasync; tests replace it to fail.
-var syncData = func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
+var syncData = fdatasync
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

@@ -1,0 +1,21 @@
+package store
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// openDirect opens name for writing past the page cache (O_DIRECT).
+func openDirect(name string) (*os.File, error) {
+	return os.OpenFile(name, os.O_WRONLY|unix.O_DIRECT, 0)
+}
+
+// fdatasync makes f's data durable, without its metadata but its size.
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
+
+// startWriteback asks the kernel to start writing n bytes of f at off and
+// returns at once; a failure shows in the next fdatasync.
+func startWriteback(f *os.File, off, n uint64) {
+	unix.SyncFileRange(int(f.Fd()), int64(off), int64(n), unix.SYNC_FILE_RANGE_WRITE)
+}

@@ -1,0 +1,21 @@
+//go:build !linux
+
+package store
+
+import (
+	"errors"
+	"os"
+)
+
+// openDirect fails: direct I/O is Linux's O_DIRECT here, so other systems
+// write buffered.
+func openDirect(string) (*os.File, error) {
+	return nil, errors.New("direct I/O is only used on Linux")
+}
+
+// fdatasync is fsync where fdatasync is not offered.
+func fdatasync(f *os.File) error { return f.Sync() }
+
+// startWriteback does nothing where sync_file_range is not offered: the
+// commit's sync writes everything.
+func startWriteback(*os.File, uint64, uint64) {}
