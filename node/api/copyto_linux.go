@@ -71,4 +71,3 @@ func readCopyRequest(conn *net.UnixConn) (CopyRequest, *os.File, error) {
 	}
 	return req, out, nil
 }
-

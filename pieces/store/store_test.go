@@ -13,17 +13,14 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/ddc-project/ddc/internal/leakcheck"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
-// goleveldb drains its memory pool for up to a second after Close.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"))
-}
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 var ctx = context.Background()
 

@@ -1,0 +1,9 @@
+package dht_test
+
+import (
+	"testing"
+
+	"github.com/ddc-project/ddc/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }

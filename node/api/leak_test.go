@@ -1,0 +1,9 @@
+package api
+
+import (
+	"testing"
+
+	"github.com/ddc-project/ddc/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
