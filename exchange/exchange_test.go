@@ -24,6 +24,19 @@ func newHost(t *testing.T) host.Host { return p2ptest.NewHost(t) }
 
 func newHostTB(t testing.TB) host.Host { return p2ptest.NewHost(t) }
 
+// newFetcher is a Fetcher on h in the default cluster unless opts names one.
+func newFetcher(t testing.TB, h host.Host, opts exchange.FetcherOptions) *exchange.Fetcher {
+	t.Helper()
+	if opts.Cluster == "" {
+		opts.Cluster = "default"
+	}
+	f, err := exchange.NewFetcher(h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func connect(t *testing.T, a, b host.Host) { p2ptest.Connect(t, a, b) }
 
 func connectB(t testing.TB, a, b host.Host) { p2ptest.Connect(t, a, b) }

@@ -51,8 +51,23 @@ const (
 // FetcherOptions configures a Fetcher.
 type FetcherOptions struct {
 	Cluster string
-	Window  int // requests in flight per holder; DefaultWindow when 0
+	Window  int // requests in flight per holder, up to MaxWindow; DefaultWindow when 0
 	Logger  *slog.Logger
+}
+
+// MaxWindow bounds FetcherOptions.Window: each request in flight holds a
+// piece buffer on both sides.
+const MaxWindow = 256
+
+// Validate reports the first option out of range.
+func (o FetcherOptions) Validate() error {
+	switch {
+	case o.Cluster == "":
+		return errors.New("exchange: empty cluster name")
+	case o.Window < 0 || o.Window > MaxWindow:
+		return fmt.Errorf("exchange: window %d out of range [1, %d] (0: the default, %d)", o.Window, MaxWindow, DefaultWindow)
+	}
+	return nil
 }
 
 // Fetcher gets pieces from every holder it knows at once. It implements
@@ -91,11 +106,11 @@ type holder struct {
 var _ pieces.PieceReader = (*Fetcher)(nil)
 
 // NewFetcher makes a Fetcher on h with no holders yet.
-func NewFetcher(h host.Host, opts FetcherOptions) *Fetcher {
-	if opts.Cluster == "" {
-		opts.Cluster = "default"
+func NewFetcher(h host.Host, opts FetcherOptions) (*Fetcher, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
-	if opts.Window <= 0 {
+	if opts.Window == 0 {
 		opts.Window = DefaultWindow
 	}
 	f := &Fetcher{h: h, opts: opts, log: opts.Logger, holders: make(map[peer.ID]*holder), banned: make(map[peer.ID]error)}
@@ -103,7 +118,7 @@ func NewFetcher(h host.Host, opts FetcherOptions) *Fetcher {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
-	return f
+	return f, nil
 }
 
 // Host is the host the Fetcher dials from.

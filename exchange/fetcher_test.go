@@ -86,7 +86,7 @@ func newSwarm(t testing.TB, getters []pieces.Getter, log *slog.Logger) (*exchang
 		connectB(t, client, h)
 		hosts = append(hosts, h)
 	}
-	f := exchange.NewFetcher(client, exchange.FetcherOptions{Logger: log})
+	f := newFetcher(t, client, exchange.FetcherOptions{Logger: log})
 	for _, h := range hosts {
 		f.AddHolders(h.ID())
 	}
@@ -198,7 +198,7 @@ func TestNoHolderIsAClearError(t *testing.T) {
 	if !errors.Is(err, pieces.ErrNotFound) || !strings.Contains(err.Error(), missing.String()) || ctx.Err() != nil {
 		t.Fatalf("got %v (ctx %v); want a not-found naming %s before the deadline", err, ctx.Err(), missing)
 	}
-	lone := exchange.NewFetcher(newHost(t), exchange.FetcherOptions{})
+	lone := newFetcher(t, newHost(t), exchange.FetcherOptions{})
 	if _, err := lone.GetPiece(ctx, missing); !errors.Is(err, pieces.ErrNotFound) || !strings.Contains(err.Error(), "no holders") {
 		t.Fatalf("no holders at all: %v", err)
 	}
@@ -256,4 +256,25 @@ func TestDeadHoldersDoNotStall(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("took %s: the silent holders held the pieces up", took)
 	}
+}
+
+// TestFetcherOptionsOutOfRange: a bad window or no cluster is an error,
+// not silently replaced; a zero window is the default.
+func TestFetcherOptionsOutOfRange(t *testing.T) {
+	h := newHost(t)
+	for _, opts := range []exchange.FetcherOptions{
+		{},
+		{Cluster: "default", Window: -1},
+		{Cluster: "default", Window: exchange.MaxWindow + 1},
+	} {
+		if f, err := exchange.NewFetcher(h, opts); err == nil {
+			f.Close()
+			t.Errorf("NewFetcher with %+v succeeded", opts)
+		}
+	}
+	f, err := exchange.NewFetcher(h, exchange.FetcherOptions{Cluster: "default"})
+	if err != nil {
+		t.Fatalf("zero window: %v", err)
+	}
+	f.Close()
 }

@@ -128,7 +128,7 @@ func TestBusyHolderIsAskedAgain(t *testing.T) {
 	})
 	cli := newHost(t)
 	connect(t, cli, h)
-	f := exchange.NewFetcher(cli, exchange.FetcherOptions{})
+	f := newFetcher(t, cli, exchange.FetcherOptions{})
 	defer f.Close()
 	f.AddHolders(h.ID())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -153,7 +153,7 @@ func TestDialFailureIsNotForever(t *testing.T) {
 	}
 	defer server.Close()
 	cli.Peerstore().AddAddr(srv.ID(), slowProxy(t, srv, 100*time.Millisecond), time.Hour)
-	f := exchange.NewFetcher(cli, exchange.FetcherOptions{})
+	f := newFetcher(t, cli, exchange.FetcherOptions{})
 	defer f.Close()
 	f.AddHolders(srv.ID())
 	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)

@@ -131,7 +131,11 @@ var _ pieces.PieceReader = (*netGetter)(nil)
 func (n *Node) newGetter(root cid.Cid) *netGetter {
 	g := &netGetter{n: n, root: root, changed: make(chan struct{}), probed: make(map[peer.ID]bool)}
 	g.ctx, g.cancel = context.WithCancel(n.ctx)
-	g.fetcher = exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log})
+	f, err := exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log})
+	if err != nil {
+		panic(fmt.Sprintf("fetcher options checked at Start: %v", err))
+	}
+	g.fetcher = f
 	return g
 }
 

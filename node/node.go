@@ -41,7 +41,22 @@ const (
 type Options struct {
 	Logger      *slog.Logger
 	FindTimeout time.Duration // DefaultFindTimeout when 0
-	ReadAhead   int           // DefaultReadAhead when 0
+	ReadAhead   int           // up to MaxReadAhead; DefaultReadAhead when 0
+}
+
+// MaxReadAhead bounds Options.ReadAhead: each chunk in flight holds a
+// piece buffer.
+const MaxReadAhead = 1024
+
+// Validate reports the first option out of range.
+func (o Options) Validate() error {
+	switch {
+	case o.FindTimeout < 0:
+		return fmt.Errorf("node: find timeout %s is negative (0: the default, %s)", o.FindTimeout, DefaultFindTimeout)
+	case o.ReadAhead < 0 || o.ReadAhead > MaxReadAhead:
+		return fmt.Errorf("node: read-ahead %d out of range [1, %d] (0: the default, %d)", o.ReadAhead, MaxReadAhead, DefaultReadAhead)
+	}
+	return nil
 }
 
 // Node is a running ddc node: the repo's store served over the exchange
@@ -71,14 +86,20 @@ type Node struct {
 // closes it in Close. Joining the DHT goes on in the background: Start does
 // not wait on bootstrap peers that may be down.
 func Start(r *repo.Repo, opts Options) (n *Node, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.FindTimeout <= 0 {
+	if opts.FindTimeout == 0 {
 		opts.FindTimeout = DefaultFindTimeout
 	}
-	if opts.ReadAhead <= 0 {
+	if opts.ReadAhead == 0 {
 		opts.ReadAhead = DefaultReadAhead
+	}
+	if err := (exchange.FetcherOptions{Cluster: r.Config.Network.Cluster}).Validate(); err != nil {
+		return nil, err // newGetter counts on it
 	}
 	nc := r.Config.Network
 	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{})}

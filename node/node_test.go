@@ -112,3 +112,44 @@ func TestCorruptLocalCopyIsReportedAsCorrupt(t *testing.T) {
 		t.Fatalf("read over a corrupt local piece: %v", err)
 	}
 }
+
+// TestStartRefusesOptionsOutOfRange: options out of range are errors that
+// name them, not silently replaced by defaults; zero values are the
+// defaults.
+func TestStartRefusesOptionsOutOfRange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "repo")
+	if _, err := repo.Init(path, p2ptest.NodeConfig()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		opts node.Options
+		want string
+	}{
+		{node.Options{FindTimeout: -time.Second}, "find timeout"},
+		{node.Options{ReadAhead: -1}, "read-ahead -1"},
+		{node.Options{ReadAhead: node.MaxReadAhead + 1}, "read-ahead 1025"},
+	} {
+		r, err := repo.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := node.Start(r, tc.opts)
+		if err == nil {
+			n.Close()
+			t.Fatalf("Start with %+v succeeded", tc.opts)
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("Start with %+v: %v, want an error about %q", tc.opts, err, tc.want)
+		}
+		r.Close()
+	}
+	r, err := repo.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(r, node.Options{})
+	if err != nil {
+		t.Fatalf("Start with zero options: %v", err)
+	}
+	n.Close()
+}
