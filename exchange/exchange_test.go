@@ -164,21 +164,60 @@ func TestLyingHolderIsNamed(t *testing.T) {
 	}
 }
 
-func TestBusyAndStreamLimits(t *testing.T) {
-	store, cids := newPieces(1, 10)
-	opts := exchange.DefaultServerOptions()
-	opts.StreamsPerPeer = 2
-	_, srv, cli := pair(t, store, opts)
-	ctx := context.Background()
-	a, b := dial(t, cli, srv.ID(), 0), dial(t, cli, srv.ID(), 0)
-	for _, s := range []*exchange.Session{a, b} {
-		if _, err := s.Get(ctx, cids[0]); err != nil {
-			t.Fatal(err)
-		}
+// gatedStore holds every GetPiece until open is closed, and says when
+// one has started.
+type gatedStore struct {
+	*pieceStore
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (g gatedStore) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default: // only the first is waited for
 	}
+	<-g.open
+	return g.pieceStore.GetPiece(ctx, c)
+}
+
+// TestBusyAndStreamLimits: with one concurrent read, a request that comes
+// while the read slot is taken is answered busy (ErrBusy), and served once
+// the slot is free; a stream past the per-peer limit is refused while the
+// ones admitted keep working, and its slot comes back when one closes.
+func TestBusyAndStreamLimits(t *testing.T) {
+	store, cids := newPieces(2, 10)
+	gate := gatedStore{store, make(chan struct{}, 1), make(chan struct{})}
+	opts := exchange.DefaultServerOptions()
+	opts.StreamsPerPeer, opts.ConcurrentReads = 2, 1
+	_, srv, cli := pair(t, gate, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := dial(t, cli, srv.ID(), 0), dial(t, cli, srv.ID(), 0)
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := a.Get(ctx, cids[0])
+		first <- err
+	}()
+	<-gate.entered // a's read holds the only slot
+	if _, err := b.Get(ctx, cids[1]); !errors.Is(err, exchange.ErrBusy) {
+		t.Fatalf("a request while the read slot is taken: %v, want ErrBusy", err)
+	}
+	close(gate.open)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, cids[1]); err != nil {
+		t.Fatalf("the same request once the slot is free: %v", err)
+	}
+
 	third := dial(t, cli, srv.ID(), 0)
-	if _, err := third.Get(ctx, cids[0]); err == nil {
-		t.Fatal("a third stream was served over a limit of two")
+	if _, err := third.Get(ctx, cids[0]); err == nil || errors.Is(err, exchange.ErrBusy) {
+		t.Fatalf("a third stream over a limit of two: %v, want it refused", err)
+	}
+	if _, err := a.Get(ctx, cids[0]); err != nil {
+		t.Fatalf("an admitted stream after a refused one: %v", err)
 	}
 	a.Close()
 	// The slot frees once the server sees the reset.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -28,8 +29,9 @@ func TestDaemonBadInput(t *testing.T) {
 	id := n.put(randomFile(t, 33, 3<<20+7))
 	base := "http://" + n.state.API + "/api/v1"
 
-	// Raw bytes to the API port.
-	for range 3 {
+	// Raw bytes to the API port: the server answers 400 and closes, by
+	// itself, well before the client's deadline.
+	for i := range 3 {
 		conn, err := net.DialTimeout("tcp", n.state.API, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -38,8 +40,14 @@ func TestDaemonBadInput(t *testing.T) {
 		rand.Read(junk)
 		conn.SetDeadline(time.Now().Add(5 * time.Second))
 		conn.Write(junk)
-		io.Copy(io.Discard, conn) // the server answers 400 or closes
+		got, err := io.ReadAll(conn)
 		conn.Close()
+		if timedOut(err) {
+			t.Fatalf("junk %d to the API: the server kept the connection open (%d bytes back)", i, len(got))
+		}
+		if len(got) > 0 && !strings.HasPrefix(string(got), "HTTP/1.1 400 ") {
+			t.Fatalf("junk %d to the API: answered %.40q, want 400 or nothing", i, got)
+		}
 	}
 
 	// Malformed requests get a JSON error with the right code.
@@ -99,7 +107,10 @@ func TestDaemonBadInput(t *testing.T) {
 	rand.Read(random)
 	oversized := binary.AppendUvarint(nil, 1<<30)
 	truncated := append(binary.AppendUvarint(nil, 100), 0x85, 0x01)
-	for _, junk := range [][]byte{random, oversized, truncated} {
+	// Each stream is ended by the node, before the client's deadline,
+	// with no piece bytes: nothing at all for a frame that cannot be read,
+	// at most a short status for random bytes that happen to parse.
+	for name, junk := range map[string][]byte{"random bytes": random, "oversized frame": oversized, "truncated frame": truncated} {
 		s, err := h.NewStream(ctx, ai.ID, proto)
 		if err != nil {
 			t.Fatal(err)
@@ -107,8 +118,14 @@ func TestDaemonBadInput(t *testing.T) {
 		s.SetDeadline(time.Now().Add(10 * time.Second))
 		s.Write(junk)
 		s.CloseWrite()
-		io.Copy(io.Discard, bufio.NewReader(s))
+		got, err := io.ReadAll(bufio.NewReader(s))
 		s.Close()
+		if timedOut(err) {
+			t.Fatalf("%s on an exchange stream: the node kept the stream open", name)
+		}
+		if max := map[bool]int{true: 16, false: 0}[name == "random bytes"]; len(got) > max {
+			t.Fatalf("%s on an exchange stream: %d bytes back (%x), want at most %d", name, len(got), got[:min(len(got), 32)], max)
+		}
 	}
 
 	// Still serving: over the exchange, through the API and the CLI.
@@ -132,4 +149,10 @@ func TestDaemonBadInput(t *testing.T) {
 			t.Errorf("ddc %v: exit %d: %s", args, code, errs)
 		}
 	}
+}
+
+// timedOut reports whether err is a deadline passing.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
