@@ -231,7 +231,7 @@ func (s *Session) readLoop() {
 		s.str.SetReadDeadline(time.Now().Add(headerTimeout))
 		var h responseHeader
 		if err := readFrame(r, maxResponseFrame, &h); err != nil {
-			s.fail1(cl, fmt.Errorf("%w: read response: %v", readErrKind(err), err))
+			s.fail1(cl, fmt.Errorf("%w: read response: %v", readErrKind(err), err)) // %v: the kind is the class, the cause detail
 			return
 		}
 		if h.ID != cl.id {

@@ -163,7 +163,7 @@ func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byt
 		data, ferr := g.fetch(ctx, c, buf, true)
 		if ferr != nil && ctx.Err() == nil {
 			// What the user must hear is that their copy is corrupt.
-			return nil, fmt.Errorf("%w; no good copy from the network either: %v", err, ferr)
+			return nil, fmt.Errorf("%w; no good copy from the network either: %v", err, ferr) // %v: the class is the local copy's
 		}
 		return data, ferr
 	case !errors.Is(err, pieces.ErrNotFound):

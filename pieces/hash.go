@@ -101,7 +101,7 @@ func CheckCID(c cid.Cid) error {
 	}
 	dec, err := mh.Decode(c.Hash())
 	if err != nil {
-		return fmt.Errorf("%w %s: %v", ErrInvalidCID, c, err)
+		return fmt.Errorf("%w %s: %w", ErrInvalidCID, c, err)
 	}
 	if _, err := hashByCode(dec.Code); err != nil {
 		return fmt.Errorf("CID %s: %w", c, err)

@@ -121,7 +121,7 @@ func checkStdin(in io.Reader) error {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return usageErr(fmt.Errorf("put -: standard input is closed (%v)", err))
+		return usageErr(fmt.Errorf("put -: standard input is closed (%w)", err))
 	}
 	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(fi, null) {
 		return usageErr(errors.New("put -: standard input is closed or /dev/null; to store an empty file, run 'ddc put /dev/null'"))

@@ -80,10 +80,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: version %d, this ddc reads %d", ErrConfig, c.Version, ConfigVersion)
 	}
 	if err := c.storeOptions().Validate(); err != nil {
-		return fmt.Errorf("%w: store: %v", ErrConfig, err)
+		return fmt.Errorf("%w: store: %w", ErrConfig, err)
 	}
 	if err := c.Network.Validate(); err != nil {
-		return fmt.Errorf("%w: network: %v", ErrConfig, err)
+		return fmt.Errorf("%w: network: %w", ErrConfig, err)
 	}
 	return nil
 }
@@ -102,13 +102,13 @@ func (n NetworkConfig) Validate() error {
 	}{{"listen", n.Listen}, {"announce", n.Announce}} {
 		for _, a := range lists.addrs {
 			if _, err := ma.NewMultiaddr(a); err != nil {
-				return fmt.Errorf("%s address %q: %v", lists.name, a, err)
+				return fmt.Errorf("%s address %q: %w", lists.name, a, err)
 			}
 		}
 	}
 	for _, a := range n.Bootstrap {
 		if _, err := peer.AddrInfoFromString(a); err != nil {
-			return fmt.Errorf("bootstrap peer %q: %v (want a multiaddr ending in /p2p/<peer ID>)", a, err)
+			return fmt.Errorf("bootstrap peer %q: %w (want a multiaddr ending in /p2p/<peer ID>)", a, err)
 		}
 	}
 	if err := checkAPIAddr(n.API); err != nil {
@@ -130,7 +130,7 @@ func (n NetworkConfig) Validate() error {
 func checkAPIAddr(a string) error {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
-		return fmt.Errorf("api address %q: %v", a, err)
+		return fmt.Errorf("api address %q: %w", a, err)
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return fmt.Errorf("api address %q: must be a loopback IP such as 127.0.0.1 (the API has no authentication)", a)
@@ -169,7 +169,7 @@ func readConfig(path string) (Config, error) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+		return Config{}, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)

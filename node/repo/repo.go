@@ -147,7 +147,7 @@ func load(path string) (Config, crypto.PrivKey, error) {
 	}
 	key, err := crypto.UnmarshalPrivateKey(kb)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("%w: identity %s: %v", ErrConfig, filepath.Join(path, identityFile), err)
+		return cfg, nil, fmt.Errorf("%w: identity %s: %w", ErrConfig, filepath.Join(path, identityFile), err)
 	}
 	return cfg, key, nil
 }

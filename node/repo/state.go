@@ -65,7 +65,7 @@ func ReadState(path string) (State, error) {
 		return s, err
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("%w: %s: %v", ErrConfig, filepath.Join(path, stateFile), err)
+		return s, fmt.Errorf("%w: %s: %w", ErrConfig, filepath.Join(path, stateFile), err)
 	}
 	return s, nil
 }

@@ -118,7 +118,7 @@ func (s *Store) reopenIndex() error {
 		s.db, s.indexErr = db, nil
 		return nil
 	}
-	err = fmt.Errorf("index unwritable since %v; reopening it: %w", s.indexErr, err)
+	err = fmt.Errorf("reopening the index, unwritable since %v: %w", s.indexErr, err)
 	if ro, rerr := s.openIndex(true); rerr == nil {
 		s.db = ro
 	} else {
@@ -152,7 +152,7 @@ func (s *Store) scan(ctx context.Context, prefix byte, fn func(c cid.Cid, v []by
 			}
 			c, err := cid.Cast(e.k[1:])
 			if err != nil {
-				return fmt.Errorf("%w: key %x: %v", ErrIndexCorrupt, e.k, err)
+				return fmt.Errorf("%w: key %x: %w", ErrIndexCorrupt, e.k, err)
 			}
 			if err := fn(c, e.v); err != nil {
 				return err
