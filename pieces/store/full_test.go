@@ -14,6 +14,16 @@ import (
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
+// fullStore opens a store on a 64 MiB filesystem, puts 10 pieces, and
+// fills the filesystem up to leave bytes free; removing filler frees it.
+func fullStore(t *testing.T, direct bool, leave int64) (fs, dir string, s *store.Store, kept map[cid.Cid][]byte, filler string) {
+	fs = smallfs.Mount(t, 64<<20)
+	dir = filepath.Join(fs, "store")
+	s = open(t, dir, 8<<20, direct)
+	kept = putAll(t, s, 10, 100_000)
+	return fs, dir, s, kept, smallfs.Fill(t, fs, leave)
+}
+
 // TestFullDisk fills a real filesystem (ext4 on a loop device, so direct
 // I/O is what fails, not a fallback): a put that does not fit fails with
 // ENOSPC naming its own piece and gives its space back; a small put whose
@@ -22,11 +32,7 @@ import (
 // is freed, puts succeed without reopening the store.
 func TestFullDisk(t *testing.T) {
 	modes(t, func(t *testing.T, direct bool) {
-		fs := smallfs.Mount(t, 64<<20)
-		dir := filepath.Join(fs, "store")
-		s := open(t, dir, 8<<20, direct)
-		kept := putAll(t, s, 10, 100_000)
-		filler := smallfs.Fill(t, fs, 3<<20)
+		fs, dir, s, kept, filler := fullStore(t, direct, 3<<20)
 
 		free := smallfs.Free(t, fs)
 		if _, err := putTooMuch(s, 1000); err != nil {
@@ -127,11 +133,7 @@ func errString(err error) string {
 // freed, puts succeed on both without another open.
 func TestFullIndex(t *testing.T) {
 	modes(t, func(t *testing.T, direct bool) {
-		fs := smallfs.Mount(t, 64<<20)
-		dir := filepath.Join(fs, "store")
-		s := open(t, dir, 8<<20, direct)
-		kept := putAll(t, s, 10, 100_000)
-		filler := smallfs.Fill(t, fs, 0)
+		_, dir, s, kept, filler := fullStore(t, direct, 0)
 
 		tiny := func(s *store.Store, i int) error {
 			c, b := piece(i, 100)
