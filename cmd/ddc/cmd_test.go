@@ -243,3 +243,44 @@ func TestCLIDetails(t *testing.T) {
 		t.Errorf("stdin on a pipe refused: %v", err)
 	}
 }
+
+// TestKeys: keys are made, listed after the node's identity, exported and
+// imported into another repo as the same account; bad names, a name taken
+// and text that is no key are usage errors, an unknown key is not found.
+func TestKeys(t *testing.T) {
+	c := newCLI(t)
+	alice := strings.TrimSpace(c.ok("", "key", "gen", "alice"))
+	if !strings.HasPrefix(alice, "did:key:z6Mk") {
+		t.Fatalf("key gen printed %q, want a did:key", alice)
+	}
+	ls := c.ok("", "key", "ls")
+	lines := strings.Split(strings.TrimSpace(ls), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "self ") || !strings.HasPrefix(lines[1], "alice ") || !strings.HasSuffix(lines[1], alice) {
+		t.Fatalf("key ls: %q", ls)
+	}
+	fi, err := os.Stat(filepath.Join(c.repo, "keys", "alice.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v, want mode 0600", fi, err)
+	}
+	secret := c.ok("", "key", "export", "alice")
+	other := newCLI(t)
+	if got := strings.TrimSpace(other.ok(secret, "key", "import", "alice2", "-")); got != alice {
+		t.Fatalf("imported key is %s, exported %s", got, alice)
+	}
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		code  int
+	}{
+		{"", []string{"key", "gen", "alice"}, 2},               // taken
+		{"", []string{"key", "gen", "self"}, 2},                // the identity
+		{"", []string{"key", "gen", "Al/ice"}, 2},              // not a name
+		{"", []string{"key", "export", "bob"}, 3},              // no such key
+		{"ddcsk1nope", []string{"key", "import", "b", "-"}, 2}, // not a key
+		{"", []string{"key", "gen"}, 2},
+	} {
+		if code, _, errs := c.run(tc.stdin, tc.args...); code != tc.code || errs == "" {
+			t.Errorf("ddc %v: exit %d (%q), want %d", tc.args, code, errs, tc.code)
+		}
+	}
+}

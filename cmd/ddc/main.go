@@ -76,6 +76,7 @@ func newRoot(e *env) *cobra.Command {
 		newPeersCmd(e),
 		newConnectCmd(e),
 		newProvidersCmd(e),
+		newKeyCmd(e),
 	)
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
@@ -84,9 +85,10 @@ func Classify(err error) Class {
 	case errors.Is(err, ErrForbidden):
 		return ClassForbidden
 	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID),
-		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange):
+		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange),
+		errors.Is(err, repo.ErrBadKeyName), errors.Is(err, repo.ErrKeyExists), errors.Is(err, bucket.ErrBadKey):
 		return ClassUsage
-	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized):
+	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized), errors.Is(err, repo.ErrNoKey):
 		return ClassNotFound
 	case errors.Is(err, pieces.ErrCorrupt), errors.Is(err, pieces.ErrMalformed),
 		errors.Is(err, store.ErrIndexCorrupt), errors.Is(err, store.ErrIndexMissing):
