@@ -236,3 +236,49 @@ func TestParseErrors(t *testing.T) {
 		t.Errorf("ops get,delete: %v %v", o, err)
 	}
 }
+
+// TestRecordValidator: the DHT accepts only a valid record under its own
+// bucket's key, and of several keeps the newest.
+func TestRecordValidator(t *testing.T) {
+	owner, other := key(t), key(t)
+	r1, _ := bucket.NewRecord(owner, "default", false, "")
+	r2 := r1
+	r2.Seq, r2.Private = 2, true
+	if err := r2.Sign(owner); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, _ := bucket.NewRecord(owner, "default", false, "")
+	forged := r2
+	forged.Seq = 3
+	forged.Sig = other.Sign([]byte("x"))
+	enc := func(r bucket.Record) []byte {
+		b, err := r.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	v := bucket.RecordValidator{}
+	k := bucket.RecordKey(r1.Bucket)
+	if err := v.Validate(k, enc(r1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Validate(k, enc(elsewhere)); !errors.Is(err, bucket.ErrBadRecord) {
+		t.Fatalf("another bucket's record under this key: %v", err)
+	}
+	if err := v.Validate("/ddcb/short", enc(r1)); err == nil {
+		t.Fatal("a record under a malformed key was accepted")
+	}
+	if i, err := v.Select(k, [][]byte{enc(r1), enc2(forged), enc(r2)}); err != nil || i != 2 {
+		t.Fatalf("select: %d, %v; want 2 (the newest valid)", i, err)
+	}
+	if _, err := v.Select(k, [][]byte{[]byte("junk")}); err == nil {
+		t.Fatal("select among no valid records succeeded")
+	}
+}
+
+// enc2 encodes a record whatever its signature is, as an attacker would.
+func enc2(r bucket.Record) []byte {
+	b, _ := r.Marshal()
+	return b
+}

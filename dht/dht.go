@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ddc-project/ddc/bucket"
 )
 
 // Protocol constants, each with why.
@@ -114,6 +116,7 @@ func New(h host.Host, opts Options) (*DHT, error) {
 		dual.DHTOption(
 			kaddht.ProtocolPrefix(Prefix(opts.Cluster)),
 			kaddht.BootstrapPeers(opts.Bootstrap...),
+			kaddht.NamespacedValidator(bucket.RecordNamespace, bucket.RecordValidator{}),
 		),
 		dual.WanDHTOption(kaddht.Mode(mode)),
 		// dual's LAN DHT drops loopback addresses from the records it

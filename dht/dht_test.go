@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/dht"
 	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/pieces"
@@ -232,5 +233,59 @@ func TestProvideWithoutPeersSaysSo(t *testing.T) {
 	}
 	if err := d.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestBucketRecords: a record published by one node is found by another;
+// a newer version replaces it everywhere; a forged one (signed by another
+// key) and an older one are refused and never returned.
+func TestBucketRecords(t *testing.T) {
+	hosts, dhts := network(t, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	owner, _ := bucket.NewKey()
+	thief, _ := bucket.NewKey()
+	r1, err := bucket.NewRecord(owner, "default", false, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dhts[0].PutBucketRecord(ctx, r1); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dhts[3].GetBucketRecord(ctx, r1.Bucket)
+	if err != nil || got.Seq != 1 || got.Label != "first" {
+		t.Fatalf("node 3 got %+v, %v", got, err)
+	}
+	r2 := r1
+	r2.Seq, r2.Label, r2.Private = 2, "second", true
+	if err := r2.Sign(owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := dhts[1].PutBucketRecord(ctx, r2); err != nil {
+		t.Fatal(err)
+	}
+	forged := r2
+	forged.Seq, forged.Label, forged.Private = 3, "stolen", false
+	forged.Sig = thief.Sign([]byte("anything"))
+	if err := dhts[2].PutBucketRecord(ctx, forged); err == nil {
+		t.Fatal("a record signed by another key was published")
+	}
+	dhts[2].PutBucketRecord(ctx, r1) // an older version: refused by whoever has r2
+	// A lying peer sends the forged record straight to every node: each
+	// checks it and refuses it.
+	fb, _ := forged.Marshal()
+	if good, _ := r2.Marshal(); dht.PutRawRecord(ctx, dhts[0], hosts[1].ID(), bucket.RecordKey(r1.Bucket), good) != nil {
+		t.Fatal("a valid record sent the same way was refused")
+	}
+	for i := 1; i < len(dhts); i++ {
+		if err := dht.PutRawRecord(ctx, dhts[0], hosts[i].ID(), bucket.RecordKey(r1.Bucket), fb); err == nil {
+			t.Errorf("node %d took a forged record", i)
+		}
+	}
+	for _, i := range []int{0, 3, 4} {
+		got, err := dhts[i].GetBucketRecord(ctx, r1.Bucket)
+		if err != nil || got.Seq != 2 || got.Label != "second" || !got.Private {
+			t.Fatalf("node %d got %+v, %v; want the second version", i, got, err)
+		}
 	}
 }

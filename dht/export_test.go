@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/ipfs/go-cid"
+	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -24,3 +26,13 @@ func HoldsRecord(d *DHT, c cid.Cid, provider peer.ID) bool {
 
 // RoutingPeers returns the peers in d's LAN routing table.
 func RoutingPeers(d *DHT) []peer.ID { return d.dual.LAN.RoutingTable().ListPeers() }
+
+// PutRawRecord sends value under key straight to p's LAN table, past this
+// node's own checks, as a lying peer would.
+func PutRawRecord(ctx context.Context, d *DHT, p peer.ID, key string, value []byte) error {
+	pm, err := pb.NewProtocolMessenger(d.dual.LAN.MessageSender())
+	if err != nil {
+		return err
+	}
+	return pm.PutValue(ctx, p, record.MakePutRecord(key, value))
+}
