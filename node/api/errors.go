@@ -86,9 +86,10 @@ func Classify(err error) Class {
 		return ClassForbidden
 	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID),
 		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange),
-		errors.Is(err, repo.ErrBadKeyName), errors.Is(err, repo.ErrKeyExists), errors.Is(err, bucket.ErrBadKey):
+		errors.Is(err, repo.ErrBadKeyName), errors.Is(err, repo.ErrKeyExists), errors.Is(err, bucket.ErrBadKey),
+		errors.Is(err, bucket.ErrBadID), errors.Is(err, bucket.ErrMalformed):
 		return ClassUsage
-	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized), errors.Is(err, repo.ErrNoKey):
+	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized), errors.Is(err, repo.ErrNoKey), errors.Is(err, repo.ErrNoBucket):
 		return ClassNotFound
 	case errors.Is(err, pieces.ErrCorrupt), errors.Is(err, pieces.ErrMalformed),
 		errors.Is(err, store.ErrIndexCorrupt), errors.Is(err, store.ErrIndexMissing):

@@ -179,10 +179,24 @@ func readConfig(path string) (Config, error) {
 
 // writeFileAtomic writes data to path through a synced temporary file and a
 // rename, so a crash leaves the old file or the new one, never a mix.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := writeTemp(filepath.Dir(path), filepath.Base(path), data, mode)
 	if err != nil {
 		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writeTemp writes data to a new, synced temporary file in dir, named
+// after base, and returns its path.
+func writeTemp(dir, base string, data []byte, mode os.FileMode) (path string, err error) {
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return "", err
 	}
 	defer func() {
 		if err != nil {
@@ -191,18 +205,15 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	}()
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return err
+		return "", err
 	}
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
-		return err
+		return "", err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return err
+		return "", err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return tmp.Name(), tmp.Close()
 }

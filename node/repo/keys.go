@@ -94,23 +94,13 @@ func (k Keystore) store(name string, key bucket.PrivateKey) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("keystore: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".new-*")
-	if err != nil {
-		return fmt.Errorf("keystore: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(key.Seed())
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	tmp, err := writeTemp(dir, name, key.Seed(), 0o600)
 	if err != nil {
 		return fmt.Errorf("keystore: write %s: %w", name, err)
 	}
+	defer os.Remove(tmp)
 	// A hard link never replaces: a key of that name stays as it was.
-	if err := os.Link(tmp.Name(), k.file(name)); errors.Is(err, fs.ErrExist) {
+	if err := os.Link(tmp, k.file(name)); errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%w: %s (in %s)", ErrKeyExists, name, dir)
 	} else if err != nil {
 		return fmt.Errorf("keystore: %w", err)
