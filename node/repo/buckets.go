@@ -68,12 +68,9 @@ func (b BucketRecords) Keep(r bucket.Record) (bool, error) {
 
 // Get returns the kept record of id, checked again as it is read.
 func (b BucketRecords) Get(id bucket.ID) (bucket.Record, error) {
-	enc, err := os.ReadFile(b.file(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return bucket.Record{}, fmt.Errorf("%w: %s", ErrNoBucket, id)
-	}
+	enc, err := readFile(b.file(id), fmt.Errorf("%w: %s", ErrNoBucket, id), "bucket records")
 	if err != nil {
-		return bucket.Record{}, fmt.Errorf("bucket records: %w", err)
+		return bucket.Record{}, err
 	}
 	r, err := bucket.ParseRecord(enc)
 	if err == nil && r.Bucket != id {

@@ -108,6 +108,19 @@ func (k Keystore) store(name string, key bucket.PrivateKey) error {
 	return syncDirOf(k.file(name))
 }
 
+// readFile reads path: a missing file is the error missing, another
+// failure is said to be of what.
+func readFile(path string, missing error, what string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, missing
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return b, nil
+}
+
 func syncDirOf(path string) error {
 	d, err := os.Open(filepath.Dir(path))
 	if err != nil {
@@ -125,12 +138,9 @@ func (k Keystore) Get(name string) (bucket.PrivateKey, error) {
 	if err := CheckKeyName(name); err != nil {
 		return bucket.PrivateKey{}, err
 	}
-	b, err := os.ReadFile(k.file(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return bucket.PrivateKey{}, fmt.Errorf("%w: %s (see 'ddc key ls')", ErrNoKey, name)
-	}
+	b, err := readFile(k.file(name), fmt.Errorf("%w: %s (see 'ddc key ls')", ErrNoKey, name), "keystore")
 	if err != nil {
-		return bucket.PrivateKey{}, fmt.Errorf("keystore: %w", err)
+		return bucket.PrivateKey{}, err
 	}
 	key, err := bucket.KeyFromSeed(b)
 	if err != nil {
