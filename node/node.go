@@ -140,6 +140,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 		}
 	}
 	n.wg.Go(n.join)
+	n.wg.Go(n.publishRecords)
 	n.log.Info("node started", "peer", n.host.ID(), "cluster", nc.Cluster, "addrs", n.host.Addrs())
 	return n, nil
 }

@@ -284,3 +284,53 @@ func TestKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestBucketsOffline: without a node, buckets are made, listed, shown and
+// changed in the repo; only the owner's key can change one; bad IDs and
+// flags are usage errors, an unknown bucket is not found.
+func TestBucketsOffline(t *testing.T) {
+	c := newCLI(t)
+	code, out, errs := c.run("", "bucket", "create", "--name", "talks")
+	id := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(id, "ddcb") || !strings.Contains(errs, "published when one runs") {
+		t.Fatalf("bucket create: exit %d, %q, %q", code, out, errs)
+	}
+	if ls := c.ok("", "bucket", "ls"); !strings.Contains(ls, id) || !strings.Contains(ls, "public") || !strings.Contains(ls, `"talks"`) {
+		t.Fatalf("bucket ls: %q", ls)
+	}
+	c.ok("", "key", "gen", "alice")
+	other := strings.TrimSpace(c.ok("", "bucket", "create", "--private", "--key", "alice"))
+	if show := c.ok("", "bucket", "show", other); !strings.Contains(show, "private") || !strings.Contains(show, "version  1") {
+		t.Fatalf("bucket show: %q", show)
+	}
+	if out := c.ok("", "bucket", "set", id, "--private", "--name", "old talks"); !strings.Contains(out, "version 2") {
+		t.Fatalf("bucket set: %q", out)
+	}
+	var info struct{ Access, Label string }
+	if err := json.Unmarshal([]byte(c.ok("", "bucket", "show", id, "--json")), &info); err != nil || info.Access != "private" || info.Label != "old talks" {
+		t.Fatalf("after set: %+v, %v", info, err)
+	}
+	stranger := newCLI(t)
+	os.MkdirAll(filepath.Join(stranger.repo, "buckets"), 0o700)
+	b, _ := os.ReadFile(filepath.Join(c.repo, "buckets", id))
+	os.WriteFile(filepath.Join(stranger.repo, "buckets", id), b, 0o600)
+	unknown := strings.TrimSpace(stranger.ok("", "bucket", "create"))
+	for _, tc := range []struct {
+		cli  *cli
+		args []string
+		code int
+	}{
+		{stranger, []string{"bucket", "set", id, "--public"}, 3}, // no owner key here
+		{c, []string{"bucket", "set", id, "--public", "--key", "alice"}, 2},
+		{c, []string{"bucket", "set", id}, 2},
+		{c, []string{"bucket", "set", id, "--public", "--private"}, 2},
+		{c, []string{"bucket", "show", "ddcbnotanid"}, 2},
+		{c, []string{"bucket", "show", unknown}, 3},
+		{c, []string{"bucket", "create", "--key", "nobody"}, 3},
+		{c, []string{"bucket", "create", "--name", strings.Repeat("x", 200)}, 2},
+	} {
+		if code, _, errs := tc.cli.run("", tc.args...); code != tc.code || errs == "" {
+			t.Errorf("ddc %v: exit %d (%q), want %d", tc.args, code, errs, tc.code)
+		}
+	}
+}

@@ -77,6 +77,7 @@ func newRoot(e *env) *cobra.Command {
 		newConnectCmd(e),
 		newProvidersCmd(e),
 		newKeyCmd(e),
+		newBucketCmd(e),
 	)
 	return root
 }

@@ -88,7 +88,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) error {
-	resp, err := c.do(ctx, http.MethodGet, path, q, nil, -1)
+	return c.callJSON(ctx, http.MethodGet, path, q, v)
+}
+
+// callJSON makes a request without a body and decodes its JSON reply.
+func (c *Client) callJSON(ctx context.Context, method, path string, q url.Values, v any) error {
+	resp, err := c.do(ctx, method, path, q, nil, -1)
 	if err != nil {
 		return err
 	}
@@ -113,13 +118,8 @@ func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
 
 // Connect dials the peer at addr.
 func (c *Client) Connect(ctx context.Context, addr string) (Peer, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/connect", url.Values{"addr": {addr}}, nil, -1)
-	if err != nil {
-		return Peer{}, err
-	}
-	defer resp.Body.Close()
 	var p Peer
-	return p, json.NewDecoder(resp.Body).Decode(&p)
+	return p, c.callJSON(ctx, http.MethodPost, "/connect", url.Values{"addr": {addr}}, &p)
 }
 
 // Providers calls fn for each holder of k the DHT finds within timeout.

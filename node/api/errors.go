@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
@@ -87,7 +88,7 @@ func Classify(err error) Class {
 	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID),
 		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange),
 		errors.Is(err, repo.ErrBadKeyName), errors.Is(err, repo.ErrKeyExists), errors.Is(err, bucket.ErrBadKey),
-		errors.Is(err, bucket.ErrBadID), errors.Is(err, bucket.ErrMalformed):
+		errors.Is(err, bucket.ErrBadID), errors.Is(err, bucket.ErrMalformed), errors.Is(err, node.ErrOtherCluster):
 		return ClassUsage
 	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized), errors.Is(err, repo.ErrNoKey), errors.Is(err, repo.ErrNoBucket):
 		return ClassNotFound

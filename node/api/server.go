@@ -159,6 +159,8 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /api/v1/downloads", s.listDownloads)
 	m.HandleFunc("GET /api/v1/repo/stat", s.repoStat)
 	m.HandleFunc("GET /api/v1/repo/verify", s.repoVerify)
+	m.HandleFunc("GET /api/v1/bucket/{id}", s.bucketInfo)
+	m.HandleFunc("POST /api/v1/bucket/{id}/publish", s.publishBucket)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, usagef("no route %s %s", r.Method, r.URL.Path))
 	})

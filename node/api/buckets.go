@@ -1,0 +1,79 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ddc-project/ddc/bucket"
+)
+
+// BucketInfo is a bucket record as the API and the CLI show it.
+type BucketInfo struct {
+	ID      string `json:"id"`
+	Owner   string `json:"owner"`
+	Cluster string `json:"cluster"`
+	Access  string `json:"access"` // "public" or "private"
+	Label   string `json:"label,omitempty"`
+	Seq     uint64 `json:"seq"`
+}
+
+// BucketInfoOf describes r.
+func BucketInfoOf(r bucket.Record) BucketInfo {
+	access := "public"
+	if r.Private {
+		access = "private"
+	}
+	return BucketInfo{ID: r.Bucket.String(), Owner: r.Owner.String(), Cluster: r.Cluster, Access: access, Label: r.Label, Seq: r.Seq}
+}
+
+func pathBucket(r *http.Request) (bucket.ID, error) {
+	return bucket.ParseID(r.PathValue("id"))
+}
+
+// bucketInfo answers GET /bucket/{id}: the newest record, kept or found in
+// the cluster's DHT within providersTimeout.
+func (s *Server) bucketInfo(w http.ResponseWriter, r *http.Request) {
+	id, err := pathBucket(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), providersTimeout)
+	defer cancel()
+	rec, err := s.n.FindBucket(ctx, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, BucketInfoOf(rec))
+}
+
+// publishBucket answers POST /bucket/{id}/publish: the repo's record of
+// the bucket goes to the cluster's DHT now.
+func (s *Server) publishBucket(w http.ResponseWriter, r *http.Request) {
+	id, err := pathBucket(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), providersTimeout)
+	defer cancel()
+	rec, err := s.n.PublishBucket(ctx, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, BucketInfoOf(rec))
+}
+
+// Bucket returns the newest record of id the node knows or finds.
+func (c *Client) Bucket(ctx context.Context, id bucket.ID) (BucketInfo, error) {
+	var b BucketInfo
+	return b, c.getJSON(ctx, "/bucket/"+id.String(), nil, &b)
+}
+
+// PublishBucket has the node publish the repo's record of id.
+func (c *Client) PublishBucket(ctx context.Context, id bucket.ID) (BucketInfo, error) {
+	var b BucketInfo
+	return b, c.callJSON(ctx, http.MethodPost, "/bucket/"+id.String()+"/publish", nil, &b)
+}
