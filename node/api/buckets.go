@@ -26,39 +26,29 @@ func BucketInfoOf(r bucket.Record) BucketInfo {
 	return BucketInfo{ID: r.Bucket.String(), Owner: r.Owner.String(), Cluster: r.Cluster, Access: access, Label: r.Label, Seq: r.Seq}
 }
 
-func pathBucket(r *http.Request) (bucket.ID, error) {
-	return bucket.ParseID(r.PathValue("id"))
-}
-
 // bucketInfo answers GET /bucket/{id}: the newest record, kept or found in
 // the cluster's DHT within providersTimeout.
 func (s *Server) bucketInfo(w http.ResponseWriter, r *http.Request) {
-	id, err := pathBucket(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), providersTimeout)
-	defer cancel()
-	rec, err := s.n.FindBucket(ctx, id)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.reply(w, BucketInfoOf(rec))
+	s.onBucket(w, r, s.n.FindBucket)
 }
 
 // publishBucket answers POST /bucket/{id}/publish: the repo's record of
 // the bucket goes to the cluster's DHT now.
 func (s *Server) publishBucket(w http.ResponseWriter, r *http.Request) {
-	id, err := pathBucket(r)
+	s.onBucket(w, r, s.n.PublishBucket)
+}
+
+// onBucket calls fn on the request's bucket within providersTimeout and
+// replies with the record it returns.
+func (s *Server) onBucket(w http.ResponseWriter, r *http.Request, fn func(context.Context, bucket.ID) (bucket.Record, error)) {
+	id, err := bucket.ParseID(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), providersTimeout)
 	defer cancel()
-	rec, err := s.n.PublishBucket(ctx, id)
+	rec, err := fn(ctx, id)
 	if err != nil {
 		s.fail(w, err)
 		return
