@@ -67,6 +67,8 @@ func TestDaemonBadInput(t *testing.T) {
 		{"GET", "/providers/zzz?timeout=1s", 400, "usage", "zzz"},
 		{"GET", "/no/such/route", 400, "usage", "no route"},
 		{"DELETE", "/id", 400, "usage", "no route DELETE"},
+		{"GET", "/bucket/nope", 400, "usage", "nope"},
+		{"POST", "/bucket/ddcbzz/publish", 400, "usage", "ddcbzz"},
 	} {
 		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader("body"))
 		resp, err := http.DefaultClient.Do(req)
