@@ -17,6 +17,8 @@ const (
 	keyStats   = "s" // live pieces (8) + live piece bytes (8)
 	prefPiece  = 'p' // 'p' + CID bytes -> entry
 	prefPin    = 'r' // 'r' + CID bytes -> pin time, unix nanoseconds (8)
+	prefMember = 'm' // 'm' + CID bytes + bucket (32) -> nothing: the piece is in the bucket
+	prefBucket = 'b' // 'b' + bucket (32) + root CID bytes -> time added, unix nanoseconds (8)
 
 	entryLen = 20 // block (4) + offset (8) + length (4) + crc32c (4)
 )
@@ -52,6 +54,14 @@ func decodeEntry(c cid.Cid, b []byte) (entry, error) {
 
 func pieceKey(c cid.Cid) []byte { return append([]byte{prefPiece}, c.Bytes()...) }
 func pinKey(c cid.Cid) []byte   { return append([]byte{prefPin}, c.Bytes()...) }
+
+func memberKey(c cid.Cid, b Bucket) []byte {
+	return append(append([]byte{prefMember}, c.Bytes()...), b[:]...)
+}
+
+func bucketKey(b Bucket, root cid.Cid) []byte {
+	return append(append([]byte{prefBucket}, b[:]...), root.Bytes()...)
+}
 
 // active is the block being appended to and its committed end.
 type active struct {

@@ -127,12 +127,24 @@ func (s *Store) reopenIndex() error {
 	return err
 }
 
-// scan calls fn for every record whose key starts with prefix, in key
+// scan calls fn for every record whose key is prefix and a CID, in key
 // order, until fn returns an error or ctx ends. fn runs without dbmu
 // held, so it may use the store.
 func (s *Store) scan(ctx context.Context, prefix byte, fn func(c cid.Cid, v []byte) error) error {
+	return s.scanKeys(ctx, []byte{prefix}, func(k, v []byte) error {
+		c, err := cid.Cast(k[1:])
+		if err != nil {
+			return fmt.Errorf("%w: key %x: %w", ErrIndexCorrupt, k, err)
+		}
+		return fn(c, v)
+	})
+}
+
+// scanKeys calls fn for every record whose key starts with prefix, in key
+// order, until fn returns an error or ctx ends; fn runs without dbmu held.
+func (s *Store) scanKeys(ctx context.Context, prefix []byte, fn func(k, v []byte) error) error {
 	type rec struct{ k, v []byte }
-	r := util.BytesPrefix([]byte{prefix})
+	r := util.BytesPrefix(prefix)
 	for {
 		batch := make([]rec, 0, scanBatch)
 		s.dbmu.RLock()
@@ -150,11 +162,7 @@ func (s *Store) scan(ctx context.Context, prefix byte, fn func(c cid.Cid, v []by
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			c, err := cid.Cast(e.k[1:])
-			if err != nil {
-				return fmt.Errorf("%w: key %x: %w", ErrIndexCorrupt, e.k, err)
-			}
-			if err := fn(c, e.v); err != nil {
+			if err := fn(e.k, e.v); err != nil {
 				return err
 			}
 		}

@@ -389,9 +389,16 @@ func (s *Store) Delete(c cid.Cid) error {
 	if err != nil {
 		return err
 	}
+	members, err := s.Buckets(c)
+	if err != nil {
+		return err
+	}
 	st := stats{pieces: s.st.pieces - 1, bytes: s.st.bytes - uint64(e.length)}
 	b := new(leveldb.Batch)
 	b.Delete(pieceKey(c))
+	for _, m := range members { // a piece stored again starts with no bucket
+		b.Delete(memberKey(c, m))
+	}
 	b.Put([]byte(keyStats), st.encode())
 	if err := s.write(b); err != nil {
 		return fmt.Errorf("delete %s: %w", c, err)

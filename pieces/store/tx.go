@@ -29,6 +29,8 @@ type Tx struct {
 	seen    map[string]struct{}
 	touched map[uint32]*os.File
 	pins    []cid.Cid
+	bucket  *Bucket   // set by InBucket
+	members []cid.Cid // pieces put since InBucket, made members at commit
 	done    bool
 	scratch []byte // for checking stored copies
 
@@ -66,6 +68,9 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	if _, ok := t.seen[k]; ok {
 		return nil
 	}
+	if t.bucket != nil {
+		t.members = append(t.members, c)
+	}
 	repair := false
 	if has, err := t.s.Has(c); err != nil {
 		return err
@@ -76,7 +81,7 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 		var err error
 		if t.scratch, err = t.s.ReadPiece(context.Background(), c, t.scratch); err == nil {
 			t.seen[k] = struct{}{}
-			return nil
+			return t.flushIfFull()
 		} else if !errors.Is(err, pieces.ErrCorrupt) {
 			return err
 		}
@@ -95,12 +100,17 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	t.seen[k] = struct{}{}
 	t.touched[e.block] = f
 	t.pending = append(t.pending, pending{c: c, e: e, repair: repair})
-	if len(t.pending) >= maxTxEntries {
-		err := t.flush()
-		t.release()
-		return err
+	return t.flushIfFull()
+}
+
+// flushIfFull commits what t holds once it reaches maxTxEntries entries.
+func (t *Tx) flushIfFull() error {
+	if len(t.pending)+len(t.members) < maxTxEntries {
+		return nil
 	}
-	return nil
+	err := t.flush()
+	t.release()
+	return err
 }
 
 // Pin marks c as a root the user asked to keep (a file put or fetched);
@@ -197,6 +207,12 @@ func (t *Tx) flush() error {
 	now := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
 	for _, c := range t.pins {
 		b.Put(pinKey(c), now)
+		if t.bucket != nil {
+			b.Put(bucketKey(*t.bucket, c), now)
+		}
+	}
+	for _, c := range t.members {
+		b.Put(memberKey(c, *t.bucket), nil)
 	}
 	recorded := s.recorded
 	if t.open && (snap.block > recorded.block || (snap.block == recorded.block && snap.end > recorded.end)) {
@@ -210,6 +226,7 @@ func (t *Tx) flush() error {
 	s.st, s.recorded = st, recorded
 	t.pending = t.pending[:0]
 	t.pins = t.pins[:0]
+	t.members = t.members[:0]
 	return nil
 }
 

@@ -1,0 +1,61 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Bucket is a bucket's 32-byte ID. The store records which buckets a piece
+// and a file belong to; what a bucket is, and who may read it, is the
+// bucket package's business.
+type Bucket [32]byte
+
+// InBucket makes the pieces t puts from now on, and the roots it pins,
+// members of bucket b at Commit: a piece may belong to several buckets,
+// and putting it again into another adds that one.
+func (t *Tx) InBucket(b Bucket) { t.bucket = &b }
+
+// Buckets lists the buckets piece c belongs to; none for a piece put
+// without a bucket.
+func (s *Store) Buckets(c cid.Cid) ([]Bucket, error) {
+	prefix := append([]byte{prefMember}, c.Bytes()...)
+	var out []Bucket
+	err := s.scanKeys(context.Background(), prefix, func(k, _ []byte) error {
+		if len(k) != len(prefix)+len(Bucket{}) {
+			return fmt.Errorf("%w: bucket membership key %x of %s", ErrIndexCorrupt, k, c)
+		}
+		out = append(out, Bucket(k[len(prefix):]))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up the buckets of %s: %w", c, err)
+	}
+	return out, nil
+}
+
+// InBucketFile reports whether root was put into, or fetched for, bucket b.
+func (s *Store) InBucketFile(b Bucket, root cid.Cid) (bool, error) {
+	ok, err := s.has(bucketKey(b, root))
+	if err != nil {
+		return false, fmt.Errorf("look up %s in a bucket: %w", root, err)
+	}
+	return ok, nil
+}
+
+// BucketFiles calls fn for every file root of bucket b with the time it
+// was added, in CID byte order, until fn returns an error or ctx ends.
+func (s *Store) BucketFiles(ctx context.Context, b Bucket, fn func(root cid.Cid, added time.Time) error) error {
+	prefix := append([]byte{prefBucket}, b[:]...)
+	return s.scanKeys(ctx, prefix, func(k, v []byte) error {
+		c, err := cid.Cast(k[len(prefix):])
+		if err != nil || len(v) != 8 || !bytes.HasPrefix(k, prefix) {
+			return fmt.Errorf("%w: bucket file record %x", ErrIndexCorrupt, k)
+		}
+		return fn(c, time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+	})
+}

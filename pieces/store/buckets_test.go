@@ -1,0 +1,97 @@
+package store_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ddc-project/ddc/pieces/store"
+)
+
+func TestBucketMembership(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	b1, b2 := store.Bucket{1}, store.Bucket{2}
+	put := func(b *store.Bucket, root int, pieces ...int) {
+		t.Helper()
+		tx := s.Begin()
+		if b != nil {
+			tx.InBucket(*b)
+		}
+		for _, i := range pieces {
+			c, data := piece(i, 1000)
+			if err := tx.PutPiece(c, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, _ := piece(root, 1000)
+		tx.Pin(r)
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buckets := func(i int) []store.Bucket {
+		t.Helper()
+		c, _ := piece(i, 1000)
+		bs, err := s.Buckets(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bs
+	}
+	files := func(b store.Bucket) []cid.Cid {
+		t.Helper()
+		var out []cid.Cid
+		if err := s.BucketFiles(ctx, b, func(c cid.Cid, added time.Time) error {
+			if time.Since(added) > time.Minute || added.After(time.Now()) {
+				t.Errorf("%s added at %s", c, added)
+			}
+			out = append(out, c)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	put(nil, 0, 0, 1) // no bucket: public
+	put(&b1, 2, 2, 1) // piece 1 is already stored: it joins b1 all the same
+	put(&b2, 2, 2, 3) // the same file in a second bucket
+	if got := buckets(0); len(got) != 0 {
+		t.Errorf("piece put without a bucket is in %x", got)
+	}
+	if got := buckets(1); !slices.Equal(got, []store.Bucket{b1}) {
+		t.Errorf("piece 1 in %x, want b1", got)
+	}
+	if got := buckets(2); !slices.Equal(got, []store.Bucket{b1, b2}) {
+		t.Errorf("piece 2 in %x, want b1 and b2", got)
+	}
+	r2, _ := piece(2, 1000)
+	if got := files(b1); !slices.Equal(got, []cid.Cid{r2}) {
+		t.Errorf("b1 lists %v, want %s", got, r2)
+	}
+	if got := files(store.Bucket{3}); len(got) != 0 {
+		t.Errorf("an empty bucket lists %v", got)
+	}
+	if ok, err := s.InBucketFile(b2, r2); err != nil || !ok {
+		t.Errorf("InBucketFile(b2, %s) = %v, %v", r2, ok, err)
+	}
+
+	// Memberships survive a reopen; a deleted piece stored again is in no
+	// bucket until it is put into one.
+	s.Close()
+	s = open(t, dir, 0)
+	if got := buckets(1); !slices.Equal(got, []store.Bucket{b1}) {
+		t.Errorf("after reopen piece 1 in %x, want b1", got)
+	}
+	c1, _ := piece(1, 1000)
+	if err := s.Delete(c1); err != nil {
+		t.Fatal(err)
+	}
+	put(nil, 0, 1)
+	if got := buckets(1); len(got) != 0 {
+		t.Errorf("piece deleted and put again without a bucket is in %x", got)
+	}
+}
