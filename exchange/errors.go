@@ -3,7 +3,10 @@ package exchange
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -30,6 +33,32 @@ var (
 	// not at fault.
 	ErrAbandoned = errors.New("session reset: a caller gave up mid-response")
 )
+
+// ErrDenied is what a DeniedError wraps: a holder refused a piece of a
+// private bucket for want of a grant that allows the request.
+var ErrDenied = errors.New("denied")
+
+// DeniedError is a holder's refusal to serve a piece, in its own words
+// ("bucket B is private: no grant", "grant expired at …").
+type DeniedError struct {
+	CID    cid.Cid
+	Reason string
+}
+
+func (e *DeniedError) Error() string { return fmt.Sprintf("%s denied: %s", e.CID, e.Reason) }
+
+// Unwrap gives ErrDenied.
+func (e *DeniedError) Unwrap() error { return ErrDenied }
+
+// printable keeps a peer's words to one line of printable text.
+func printable(b []byte) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, strings.ToValidUTF8(string(b), "?"))
+}
 
 // PeerError says which holder an error came from.
 type PeerError struct {

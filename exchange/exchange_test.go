@@ -14,6 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/internal/p2ptest"
@@ -241,7 +242,16 @@ func TestHostileStreamsLeaveServerServing(t *testing.T) {
 	_, srv, cli := pair(t, store, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	proto := exchange.ProtocolID("default")
+	// Both versions: 1.1.0 requests carry a bucket and a token more.
+	for _, v := range []struct {
+		proto protocol.ID
+		more  []any
+	}{{exchange.ProtocolID("default"), []any{[]byte{}, []byte{}}}, {exchange.ProtocolIDV1("default"), nil}} {
+		t.Run(string(v.proto), func(t *testing.T) { hostileStreams(t, ctx, cli, srv, v.proto, cids, v.more) })
+	}
+}
+
+func hostileStreams(t *testing.T, ctx context.Context, cli, srv host.Host, proto protocol.ID, cids []cid.Cid, more []any) {
 	raw := func(payload []byte, closeWrite bool) []byte {
 		str, err := cli.NewStream(ctx, srv.ID(), proto)
 		if err != nil {
@@ -265,8 +275,8 @@ func TestHostileStreamsLeaveServerServing(t *testing.T) {
 		"truncated frame":  {0x40, 0x85, 0x01},
 		"zero-length":      {0x00},
 		"not an array":     {0x02, 0xa0, 0x00},
-		"unknown type":     frame(t, []any{uint64(9), uint64(0), cids[0].Bytes(), uint64(0), uint64(0)}),
-		"garbage CID":      frame(t, []any{uint64(1), uint64(0), []byte("nope"), uint64(0), uint64(0)}),
+		"unknown type":     frame(t, append([]any{uint64(9), uint64(0), cids[0].Bytes(), uint64(0), uint64(0)}, more...)),
+		"garbage CID":      frame(t, append([]any{uint64(1), uint64(0), []byte("nope"), uint64(0), uint64(0)}, more...)),
 		"silent then idle": nil,
 	}
 	for name, payload := range cases {

@@ -52,7 +52,10 @@ const (
 type FetcherOptions struct {
 	Cluster string
 	Window  int // requests in flight per holder, up to MaxWindow; DefaultWindow when 0
-	Logger  *slog.Logger
+	// Bucket and Token go with every request (see Session.WithGrant):
+	// the bucket the file is read in, and a grant for it.
+	Bucket, Token []byte
+	Logger        *slog.Logger
 }
 
 // MaxWindow bounds FetcherOptions.Window: each request in flight holds a
@@ -66,6 +69,10 @@ func (o FetcherOptions) Validate() error {
 		return errors.New("exchange: empty cluster name")
 	case o.Window < 0 || o.Window > MaxWindow:
 		return fmt.Errorf("exchange: window %d out of range [1, %d] (0: the default, %d)", o.Window, MaxWindow, DefaultWindow)
+	case len(o.Bucket) != 0 && len(o.Bucket) != 32:
+		return fmt.Errorf("exchange: bucket ID of %d bytes, want 32", len(o.Bucket))
+	case len(o.Token) > MaxToken:
+		return fmt.Errorf("exchange: token of %d bytes, at most %d", len(o.Token), MaxToken)
 	}
 	return nil
 }
@@ -277,6 +284,11 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 	if allNotFound(errs) {
 		return nil, fmt.Errorf("%w: none of %d holders has it", &pieces.NotFoundError{CID: c}, asked)
 	}
+	for _, err := range errs {
+		if errors.Is(err, ErrDenied) { // what the user must hear: they need a grant
+			return nil, err
+		}
+	}
 	return nil, fmt.Errorf("%w: no holder served it (asked %d): %w", &pieces.NotFoundError{CID: c}, asked, errors.Join(errs...))
 }
 
@@ -350,7 +362,8 @@ func (f *Fetcher) fetchFrom(ctx context.Context, h *holder, c cid.Cid, buf []byt
 	case errors.Is(err, pieces.ErrCorrupt):
 		f.log.Warn("dropping holder that sent bad bytes", "peer", h.id, "cid", c, "err", err)
 		f.banLocked(h, err)
-	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, ErrBusy), errors.Is(err, ErrBadRequest), errors.Is(err, ErrServer):
+	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, ErrBusy), errors.Is(err, ErrBadRequest), errors.Is(err, ErrServer),
+		errors.Is(err, ErrDenied):
 		// The holder works; it just cannot serve c now.
 	case errors.Is(err, errDial), errors.Is(err, ErrAbandoned):
 		// Dialled again after a back-off; or this side reset the
@@ -448,7 +461,7 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 		h.err = ErrClosed
 		return
 	}
-	h.sess = sess
+	h.sess = sess.WithGrant(f.opts.Bucket, f.opts.Token)
 }
 
 // Close ends every session and dial; it is safe to call more than once.

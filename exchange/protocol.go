@@ -7,8 +7,15 @@ import (
 )
 
 // ProtocolID is the exchange protocol of a cluster: each cluster is its own
-// network, so its transfers never meet another cluster's.
+// network, so its transfers never meet another cluster's. Version 1.1.0
+// requests name the bucket they read in and carry a grant token for it.
 func ProtocolID(cluster string) protocol.ID {
+	return protocol.ID("/ddc/" + cluster + "/exchange/1.1.0")
+}
+
+// ProtocolIDV1 is version 1.0.0, still served: its requests carry no
+// bucket or token, so its peers get public pieces only.
+func ProtocolIDV1(cluster string) protocol.ID {
 	return protocol.ID("/ddc/" + cluster + "/exchange/1.0.0")
 }
 
@@ -29,6 +36,10 @@ const (
 	StatusBusy       Status = 3 // the server is at its work limit; try another holder
 	StatusBadRequest Status = 4 // malformed CID, bad range or unknown type
 	StatusError      Status = 5 // the server failed to read the piece (corrupt, I/O)
+	// StatusDenied refuses a piece of a private bucket: no grant, or one
+	// that does not allow the request. Its body, up to maxReason bytes,
+	// says why in words. Version 1.1.0 only: 1.0.0 peers hear not found.
+	StatusDenied Status = 6
 )
 
 func (s Status) String() string {
@@ -45,13 +56,23 @@ func (s Status) String() string {
 		return "bad request"
 	case StatusError:
 		return "server error"
+	case StatusDenied:
+		return "denied"
 	}
 	return "unknown status"
 }
 
 const (
-	// maxRequestFrame caps a request: a CID is under 100 bytes.
-	maxRequestFrame = 256
+	// maxRequestFrameV1 caps a 1.0.0 request: a CID is under 100 bytes.
+	maxRequestFrameV1 = 256
+	// maxRequestFrame caps a 1.1.0 request: a bucket ID and a token
+	// besides.
+	maxRequestFrame = maxRequestFrameV1 + 32 + MaxToken
+	// MaxToken caps the token a request carries: the bucket package's
+	// limit on a token's text.
+	MaxToken = 4096
+	// maxReason caps the words of a denial.
+	maxReason = 512
 	// maxResponseFrame caps a response header.
 	maxResponseFrame = 64
 

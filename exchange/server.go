@@ -27,7 +27,12 @@ type ServerOptions struct {
 	StreamsPerPeer  int
 	ConcurrentReads int
 	ServeMemory     int64 // bytes of piece buffers over all streams
-	Logger          *slog.Logger
+	// Access, when set, is asked before each piece is served: nil serves
+	// it, an error refuses it with StatusDenied and the error's words.
+	// bucket and token are what the request carries (nil from 1.0.0
+	// peers). It must be quick: a transfer asks it for every piece.
+	Access func(p peer.ID, c cid.Cid, bucket, token []byte) error
+	Logger *slog.Logger
 }
 
 // DefaultServerOptions returns the defaults for the default cluster.
@@ -59,13 +64,14 @@ func (o ServerOptions) Validate() error {
 
 // Server answers exchange requests from a store of pieces.
 type Server struct {
-	h     host.Host
-	store pieces.Getter
-	opts  ServerOptions
-	proto protocol.ID
-	log   *slog.Logger
-	reads chan struct{} // one token per piece read in progress
-	mem   budget        // bytes of piece buffers held, over all streams
+	h       host.Host
+	store   pieces.Getter
+	opts    ServerOptions
+	proto   protocol.ID // the current version; protoV1 is served too
+	protoV1 protocol.ID
+	log     *slog.Logger
+	reads   chan struct{} // one token per piece read in progress
+	mem     budget        // bytes of piece buffers held, over all streams
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,7 +88,7 @@ func NewServer(h host.Host, store pieces.Getter, opts ServerOptions) (*Server, e
 		return nil, err
 	}
 	s := &Server{
-		h: h, store: store, opts: opts, proto: ProtocolID(opts.Cluster),
+		h: h, store: store, opts: opts, proto: ProtocolID(opts.Cluster), protoV1: ProtocolIDV1(opts.Cluster),
 		log:     opts.Logger,
 		reads:   make(chan struct{}, opts.ConcurrentReads),
 		mem:     budget{limit: opts.ServeMemory},
@@ -93,6 +99,7 @@ func NewServer(h host.Host, store pieces.Getter, opts ServerOptions) (*Server, e
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	h.SetStreamHandler(s.proto, s.handle)
+	h.SetStreamHandler(s.protoV1, s.handle)
 	return s, nil
 }
 
@@ -107,6 +114,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.h.RemoveStreamHandler(s.proto)
+	s.h.RemoveStreamHandler(s.protoV1)
 	s.cancel()
 	s.wg.Wait()
 	return nil
@@ -222,11 +230,19 @@ func (s *Server) serve(str network.Stream) error {
 // readRequests reads requests and their pieces into out until the stream
 // ends (io.EOF) or breaks.
 func (s *Server) readRequests(str network.Stream, out chan<- answered, bufs chan []byte) error {
-	r := bufio.NewReaderSize(str, maxRequestFrame*4)
+	v1 := str.Protocol() == s.protoV1
+	r := bufio.NewReaderSize(str, 16<<10)
 	for {
 		str.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
 		var req request
-		err := readFrame(r, maxRequestFrame, &req)
+		var err error
+		if v1 {
+			var old requestV1
+			err = readFrame(r, maxRequestFrameV1, &old)
+			req = request{Type: old.Type, ID: old.ID, CID: old.CID, Offset: old.Offset, Length: old.Length}
+		} else {
+			err = readFrame(r, maxRequestFrame, &req)
+		}
 		if errors.Is(err, io.EOF) {
 			return io.EOF
 		}
@@ -234,7 +250,10 @@ func (s *Server) readRequests(str network.Stream, out chan<- answered, bufs chan
 			return fmt.Errorf("read request: %w", err)
 		}
 		buf := <-bufs
-		a := s.answer(&req, buf)
+		a := s.answer(str.Conn().RemotePeer(), &req, buf)
+		if v1 && a.hdr.Status == StatusDenied { // a status 1.0.0 does not know
+			a.hdr.Status, a.hdr.Size, a.data = StatusNotFound, 0, nil
+		}
 		a.hdr.ID = req.ID
 		out <- a
 	}
@@ -249,7 +268,7 @@ type pieceSizer interface {
 // into a buffer; the answer carries the buffer to recycle. The buffers a
 // stream holds are charged to the server's memory budget: a piece that
 // needs a larger buffer than the budget has left is answered busy.
-func (s *Server) answer(req *request, buf []byte) answered {
+func (s *Server) answer(p peer.ID, req *request, buf []byte) answered {
 	reply := func(st Status, data []byte) answered {
 		return answered{hdr: responseHeader{Status: st, Size: uint64(len(data))}, data: data, buf: buf}
 	}
@@ -257,8 +276,17 @@ func (s *Server) answer(req *request, buf []byte) answered {
 		return reply(StatusBadRequest, nil)
 	}
 	c, err := cid.Cast(req.CID)
-	if err != nil || pieces.CheckCID(c) != nil {
+	if err != nil || pieces.CheckCID(c) != nil || len(req.Token) > MaxToken || (len(req.Bucket) != 0 && len(req.Bucket) != 32) {
 		return reply(StatusBadRequest, nil)
+	}
+	if s.opts.Access != nil {
+		if err := s.opts.Access(p, c, req.Bucket, req.Token); err != nil {
+			reason := err.Error()
+			if len(reason) > maxReason {
+				reason = reason[:maxReason]
+			}
+			return reply(StatusDenied, []byte(reason))
+		}
 	}
 	select {
 	case s.reads <- struct{}{}:

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ddc-project/ddc/pieces"
 )
@@ -50,6 +51,9 @@ func bodyTimeout(size uint64, rate float64) time.Duration {
 type Session struct {
 	peer peer.ID
 	str  network.Stream
+	v1   bool // the holder speaks 1.0.0: no bucket or token goes out
+
+	bucket, token []byte // sent with every request; see WithGrant
 
 	wmu    sync.Mutex // guards w, nextID and the order of calls
 	w      *bufio.Writer
@@ -118,22 +122,37 @@ func (cl *call) abandon(s *Session) {
 // Dial opens a session to p for cluster's exchange protocol. window is the
 // number of requests kept in flight (DefaultWindow when 0).
 func Dial(ctx context.Context, h host.Host, p peer.ID, cluster string, window int) (*Session, error) {
+	return dial(ctx, h, p, cluster, window, ProtocolID(cluster), ProtocolIDV1(cluster))
+}
+
+// dial opens a session speaking the first of versions that p speaks.
+func dial(ctx context.Context, h host.Host, p peer.ID, cluster string, window int, versions ...protocol.ID) (*Session, error) {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	str, err := h.NewStream(ctx, p, ProtocolID(cluster))
+	str, err := h.NewStream(ctx, p, versions...)
 	if err != nil {
 		return nil, &PeerError{Peer: p, Err: err}
 	}
 	s := &Session{
 		peer:  p,
 		str:   str,
+		v1:    str.Protocol() == ProtocolIDV1(cluster),
 		w:     bufio.NewWriterSize(str, 4<<10),
 		calls: make(chan *call, window),
 		done:  make(chan struct{}),
 	}
 	go s.readLoop()
 	return s, nil
+}
+
+// WithGrant makes every request of s name bucket (32 bytes) and carry
+// token, a grant for it in its text form (empty: none): holders serve a
+// private bucket's pieces only so. Call it before the first request. A
+// holder that speaks only 1.0.0 gets neither, and serves public pieces.
+func (s *Session) WithGrant(bucket, token []byte) *Session {
+	s.bucket, s.token = bucket, token
+	return s
 }
 
 // Peer is the holder this session talks to.
@@ -205,7 +224,12 @@ func (s *Session) send(ctx context.Context, cl *call, off, n uint64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	err := writeFrame(s.w, &request{Type: TypeGet, ID: cl.id, CID: cl.c.Bytes(), Offset: off, Length: n})
+	var err error
+	if s.v1 {
+		err = writeFrame(s.w, &requestV1{Type: TypeGet, ID: cl.id, CID: cl.c.Bytes(), Offset: off, Length: n})
+	} else {
+		err = writeFrame(s.w, &request{Type: TypeGet, ID: cl.id, CID: cl.c.Bytes(), Offset: off, Length: n, Bucket: s.bucket, Token: s.token})
+	}
 	if err == nil {
 		err = s.w.Flush()
 	}
@@ -238,9 +262,19 @@ func (s *Session) readLoop() {
 			s.fail1(cl, fmt.Errorf("%w: response %d to request %d", ErrProtocol, h.ID, cl.id))
 			return
 		}
-		if h.Status != StatusOK && h.Size != 0 {
+		if h.Status != StatusOK && h.Size != 0 && (h.Status != StatusDenied || s.v1 || h.Size > maxReason) {
 			s.fail1(cl, fmt.Errorf("%w: %s response with %d bytes", ErrProtocol, h.Status, h.Size))
 			return
+		}
+		if h.Status == StatusDenied {
+			reason := make([]byte, h.Size)
+			if _, err := io.ReadFull(r, reason); err != nil {
+				s.fail1(cl, fmt.Errorf("%w: denial of %s cut: %v", readErrKind(err), cl.c, noEOF(err)))
+				return
+			}
+			cl.err = &PeerError{Peer: s.peer, Err: &DeniedError{CID: cl.c, Reason: printable(reason)}}
+			close(cl.done)
+			continue
 		}
 		if h.Size > pieces.MaxPieceSize {
 			s.fail1(cl, fmt.Errorf("%w: %d bytes for %s (max %d)", ErrProtocol, h.Size, cl.c, pieces.MaxPieceSize))

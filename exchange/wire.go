@@ -10,6 +10,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
+// request is a version 1.1.0 request.
 type request struct {
 	_      struct{} `cbor:",toarray"`
 	Type   uint64
@@ -17,6 +18,18 @@ type request struct {
 	CID    []byte
 	Offset uint64
 	Length uint64 // 0: to the end of the piece
+	Bucket []byte // the bucket the requester reads in; empty: none
+	Token  []byte // a grant for Bucket, in its text form; empty: none
+}
+
+// requestV1 is a version 1.0.0 request: no bucket, no token.
+type requestV1 struct {
+	_      struct{} `cbor:",toarray"`
+	Type   uint64
+	ID     uint64
+	CID    []byte
+	Offset uint64
+	Length uint64
 }
 
 type responseHeader struct {
