@@ -7,6 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ddc-project/ddc/pieces"
 )
 
 // ID names a bucket. It is self-certifying: the hash of its owner's key
@@ -71,4 +75,16 @@ func (id *ID) UnmarshalText(b []byte) error {
 	v, err := ParseID(string(b))
 	*id = v
 	return err
+}
+
+// holdersDomain separates the key a bucket's holders announce from any
+// piece's CID.
+const holdersDomain = "ddc/bucket-holders/v1\x00"
+
+// HoldersKey is the key under which the nodes that hold data of bucket id
+// announce themselves in the DHT, beside the CIDs of the pieces: the raw
+// CID of a domain string and the ID (a piece would have to hold exactly
+// those bytes to share it, and would then merely list extra holders).
+func HoldersKey(id ID) cid.Cid {
+	return pieces.SHA2_256.Sum(pieces.CodecRaw, append([]byte(holdersDomain), id[:]...))
 }

@@ -128,6 +128,20 @@ func NewFetcher(h host.Host, opts FetcherOptions) (*Fetcher, error) {
 	return f, nil
 }
 
+// SetGrant sets the bucket and token later sessions send (see
+// FetcherOptions): call it before the first request.
+func (f *Fetcher) SetGrant(bucket, token []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := f.opts
+	o.Bucket, o.Token = bucket, token
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	f.opts = o
+	return nil
+}
+
 // Host is the host the Fetcher dials from.
 func (f *Fetcher) Host() host.Host { return f.h }
 
@@ -444,7 +458,10 @@ func (f *Fetcher) session(ctx context.Context, h *holder) (*Session, error) {
 func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 	ctx, cancel := context.WithTimeout(f.ctx, dialTimeout)
 	defer cancel()
-	sess, err := Dial(ctx, f.h, h.id, f.opts.Cluster, f.opts.Window)
+	f.mu.Lock()
+	opts := f.opts
+	f.mu.Unlock()
+	sess, err := Dial(ctx, f.h, h.id, opts.Cluster, opts.Window)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer close(ready)
@@ -461,7 +478,7 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 		h.err = ErrClosed
 		return
 	}
-	h.sess = sess.WithGrant(f.opts.Bucket, f.opts.Token)
+	h.sess = sess.WithGrant(opts.Bucket, opts.Token)
 }
 
 // Close ends every session and dial; it is safe to call more than once.

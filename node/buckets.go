@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces/store"
 )
 
 // ErrOtherCluster means a bucket that lives in another cluster than the
@@ -63,6 +66,7 @@ func (n *Node) PublishBucket(ctx context.Context, id bucket.ID) (bucket.Record, 
 	if err != nil {
 		return r, err
 	}
+	n.records.put(r)
 	if r.Cluster != n.Cluster() {
 		return r, fmt.Errorf("%w: bucket %s lives in cluster %q, this node in %q", ErrOtherCluster, id, r.Cluster, n.Cluster())
 	}
@@ -84,12 +88,46 @@ func (n *Node) FindBucket(ctx context.Context, id bucket.ID) (bucket.Record, err
 	case err != nil && keptErr != nil:
 		return kept, fmt.Errorf("%w (%w)", keptErr, err)
 	case err != nil:
+		n.records.put(kept)
 		return kept, nil
 	case keptErr == nil && !bucket.Newer(found, kept):
+		n.records.put(kept)
 		return kept, nil
 	}
+	n.records.put(found)
 	if _, err := bs.Keep(found); err != nil {
 		n.log.Warn("keep bucket record", "bucket", id, "err", err)
 	}
 	return found, nil
 }
+
+// eachHeldBucket calls fn for every bucket whose record the repo keeps and
+// of which the store holds a file.
+func (n *Node) eachHeldBucket(ctx context.Context, fn func(bucket.ID) error) error {
+	bs, err := repo.Buckets(n.repo.Path)
+	if err != nil {
+		return err
+	}
+	rs, err := bs.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		held := false
+		err := n.repo.Store.BucketFiles(ctx, store.Bucket(r.Bucket), func(cid.Cid, time.Time) error {
+			held = true
+			return errStop
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return err
+		}
+		if held {
+			if err := fn(r.Bucket); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var errStop = errors.New("stop")

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/routing"
 
+	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/exchange"
 )
 
@@ -43,12 +44,11 @@ func (g *netGetter) discover(c cid.Cid) {
 	g.once.Do(func() {
 		g.watchConnects()
 		g.startLookup(g.probeConnected)
-		g.startLookup(func() {
-			ctx, cancel := context.WithTimeout(g.ctx, g.n.opts.FindTimeout)
-			g.n.waitRouting(ctx)
-			cancel()
-			g.findProviders(g.root)
-		})
+		g.startLookup(func() { g.findOnceRouted(g.root) })
+		if b := g.inBucket(); b != nil {
+			// The bucket's holders may hold the file, or come to.
+			g.startLookup(func() { g.findOnceRouted(bucket.HoldersKey(*b)) })
+		}
 	})
 	g.mu.Lock()
 	due := c != g.root && g.lookups == 0 && time.Since(g.lastLookup) > lookupEvery
@@ -56,6 +56,15 @@ func (g *netGetter) discover(c cid.Cid) {
 	if due {
 		g.startLookup(func() { g.findProviders(c) })
 	}
+}
+
+// findOnceRouted looks c up once a routing table has a peer (or after
+// FindTimeout).
+func (g *netGetter) findOnceRouted(c cid.Cid) {
+	ctx, cancel := context.WithTimeout(g.ctx, g.n.opts.FindTimeout)
+	g.n.waitRouting(ctx)
+	cancel()
+	g.findProviders(c)
 }
 
 func (g *netGetter) startLookup(fn func()) {

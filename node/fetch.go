@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
@@ -27,11 +28,21 @@ type Reader struct {
 // NewReader prepares a download of the file c; Open finds its root. Until
 // Open returns, only Holders, Search, Stats and Close may be called, so a
 // caller can report the search for holders while it goes on.
-func (n *Node) NewReader(c cid.Cid) *Reader { return &Reader{g: n.newGetter(c)} }
+func (n *Node) NewReader(c cid.Cid) *Reader { return n.NewReaderIn(c, nil) }
+
+// NewReaderIn is NewReader in a bucket (none when in is nil): requests
+// name it and carry a grant for it, and pieces fetched become members of
+// it here too.
+func (n *Node) NewReaderIn(c cid.Cid, in *In) *Reader {
+	return &Reader{g: n.newGetter(c, in)}
+}
 
 // Open reads the file's root, from the store when it is there and from
 // the network otherwise. ctx bounds every later read too.
 func (r *Reader) Open(ctx context.Context) error {
+	if err := r.g.enter(ctx); err != nil {
+		return err
+	}
 	f, err := pieces.Open(ctx, r.g, r.g.root)
 	if err != nil {
 		return err
@@ -44,7 +55,12 @@ func (r *Reader) Open(ctx context.Context) error {
 // Open opens the file c, from the store when it is there and from the
 // network for what is not. ctx bounds every read; Close ends the download.
 func (n *Node) Open(ctx context.Context, c cid.Cid) (*Reader, error) {
-	r := n.NewReader(c)
+	return n.OpenIn(ctx, c, nil)
+}
+
+// OpenIn is Open in a bucket (none when in is nil).
+func (n *Node) OpenIn(ctx context.Context, c cid.Cid, in *In) (*Reader, error) {
+	r := n.NewReaderIn(c, in)
 	if err := r.Open(ctx); err != nil {
 		r.Close()
 		return nil, err
@@ -54,7 +70,15 @@ func (n *Node) Open(ctx context.Context, c cid.Cid) (*Reader, error) {
 
 // Stat describes the file c, fetching its descriptors if need be.
 func (n *Node) Stat(ctx context.Context, c cid.Cid) (pieces.Stat, error) {
-	g := n.newGetter(c)
+	return n.StatIn(ctx, c, nil)
+}
+
+// StatIn is Stat in a bucket (none when in is nil).
+func (n *Node) StatIn(ctx context.Context, c cid.Cid, in *In) (pieces.Stat, error) {
+	g := n.newGetter(c, in)
+	if err := g.enter(ctx); err != nil {
+		return pieces.Stat{}, errors.Join(err, g.close())
+	}
 	st, err := pieces.StatFile(ctx, g, c)
 	return st, errors.Join(err, g.close())
 }
@@ -101,6 +125,8 @@ func (r *Reader) Close() error { return r.g.close() }
 type netGetter struct {
 	n       *Node
 	root    cid.Cid
+	in      *In        // the bucket read in; nil: none
+	bucket  *bucket.ID // in's bucket, once enter found its record
 	fetcher *exchange.Fetcher
 	ctx     context.Context // discovery; ends at close
 	cancel  context.CancelFunc
@@ -128,8 +154,8 @@ type netGetter struct {
 
 var _ pieces.PieceReader = (*netGetter)(nil)
 
-func (n *Node) newGetter(root cid.Cid) *netGetter {
-	g := &netGetter{n: n, root: root, changed: make(chan struct{}), probed: make(map[peer.ID]bool)}
+func (n *Node) newGetter(root cid.Cid, in *In) *netGetter {
+	g := &netGetter{n: n, root: root, in: in, changed: make(chan struct{}), probed: make(map[peer.ID]bool)}
 	g.ctx, g.cancel = context.WithCancel(n.ctx)
 	f, err := exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log})
 	if err != nil {
@@ -137,6 +163,25 @@ func (n *Node) newGetter(root cid.Cid) *netGetter {
 	}
 	g.fetcher = f
 	return g
+}
+
+// enter looks up the record of the bucket the getter reads in, and sets
+// the grant its requests carry.
+func (g *netGetter) enter(ctx context.Context) error {
+	if g.in == nil {
+		return nil
+	}
+	r, token, err := g.n.open(ctx, g.in, bucket.OpGet)
+	if err != nil {
+		return err
+	}
+	if err := g.fetcher.SetGrant(r.Bucket[:], []byte(token)); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.bucket = &r.Bucket
+	g.mu.Unlock()
+	return nil
 }
 
 // GetPiece implements pieces.Getter.
@@ -268,7 +313,7 @@ func (g *netGetter) store(k kept) {
 		return
 	}
 	if g.tx == nil {
-		g.tx = g.n.repo.Store.Begin()
+		g.tx = g.n.begin(g.inBucket())
 	}
 	if k.replace {
 		// Drop the corrupt copy from the index so the good one is stored;
@@ -303,7 +348,7 @@ func (g *netGetter) close() error {
 	if pinned, _ := g.n.repo.Store.Pinned(g.root); pin && !pinned { // a pinned root needs no write: a full disk does not fail its get
 		if has, _ := g.n.repo.Store.Has(g.root); has || g.tx != nil {
 			if g.tx == nil {
-				g.tx = g.n.repo.Store.Begin()
+				g.tx = g.n.begin(g.inBucket())
 			}
 			g.tx.Pin(g.root)
 		}
@@ -318,6 +363,24 @@ func (g *netGetter) close() error {
 	if err := g.tx.Commit(); err != nil {
 		return fmt.Errorf("keep pieces of %s: %w", g.root, err)
 	}
+	if b := g.inBucket(); b != nil && len(g.kept) > 0 {
+		g.kept = append(g.kept, bucket.HoldersKey(*b))
+	}
 	g.n.ann.add(g.kept)
 	return nil
+}
+
+func (g *netGetter) inBucket() *bucket.ID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.bucket
+}
+
+// begin starts a store transaction in bucket b (none when nil).
+func (n *Node) begin(b *bucket.ID) *store.Tx {
+	tx := n.repo.Store.Begin()
+	if b != nil {
+		tx.InBucket(store.Bucket(*b))
+	}
+	return tx
 }

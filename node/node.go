@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/dht"
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/node/repo"
@@ -75,6 +76,9 @@ type Node struct {
 	opts Options
 	log  *slog.Logger
 
+	records  records          // the bucket records the access rule reads
+	verifier *bucket.Verifier // grant chains checked once per token
+
 	joined chan struct{} // closed once the first bootstrap is over
 
 	ctx    context.Context // ends at Close
@@ -102,7 +106,8 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 		return nil, err // newGetter counts on it
 	}
 	nc := r.Config.Network
-	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{})}
+	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{}),
+		records: records{repo: r.Path}, verifier: bucket.NewVerifier()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -113,7 +118,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	so := exchange.DefaultServerOptions()
-	so.Cluster, so.Logger = nc.Cluster, n.log
+	so.Cluster, so.Logger, so.Access = nc.Cluster, n.log, n.access
 	if n.srv, err = exchange.NewServer(n.host, r.Store, so); err != nil {
 		return nil, err
 	}
@@ -129,6 +134,9 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	}
 	n.ann = newAnnouncer(n.dht, n.log)
 	n.dht.StartReprovider(func(ctx context.Context, fn func(cid.Cid) error) error {
+		if err := n.eachHeldBucket(ctx, func(id bucket.ID) error { return fn(bucket.HoldersKey(id)) }); err != nil {
+			return err
+		}
 		return r.Store.List(ctx, func(c cid.Cid, _ int) error { return fn(c) })
 	})
 	if nc.MDNS {
@@ -318,12 +326,7 @@ func (n *Node) Providers(ctx context.Context, c cid.Cid) <-chan peer.AddrInfo {
 // Put stores rd as a file, pins it, and queues all its pieces for
 // announcing; it returns once the file is durable, not announced.
 func (n *Node) Put(ctx context.Context, rd io.Reader, opt pieces.BuildOptions) (pieces.BuildResult, error) {
-	var stored []cid.Cid
-	res, err := n.repo.PutEach(ctx, rd, opt, func(c cid.Cid) { stored = append(stored, c) })
-	if err == nil {
-		n.ann.add(stored)
-	}
-	return res, err
+	return n.PutIn(ctx, rd, opt, nil)
 }
 
 // Announcing reports the CIDs announced since start and those waiting.

@@ -8,7 +8,9 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/pieces/store"
 )
 
 // Put stores the content of rd as a file, pins it and returns its root.
@@ -21,7 +23,16 @@ func (r *Repo) Put(ctx context.Context, rd io.Reader, opt pieces.BuildOptions) (
 // PutEach is Put that also calls each with the CID of every piece of the
 // file, stored now or before, for a node to announce.
 func (r *Repo) PutEach(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, each func(cid.Cid)) (pieces.BuildResult, error) {
+	return r.PutIn(ctx, rd, opt, nil, each)
+}
+
+// PutIn is PutEach into bucket b (none when nil): the file and each of its
+// pieces become members of it. The caller checked the grant (Authorize).
+func (r *Repo) PutIn(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, b *bucket.ID, each func(cid.Cid)) (pieces.BuildResult, error) {
 	tx := r.Store.Begin()
+	if b != nil {
+		tx.InBucket(store.Bucket(*b))
+	}
 	var put pieces.Putter = tx
 	if each != nil {
 		put = putterFunc(func(c cid.Cid, data []byte) error {

@@ -218,3 +218,24 @@ func (k Keystore) Import(name, text string) (bucket.PublicKey, error) {
 	}
 	return key.Public(), k.store(name, key)
 }
+
+// Owned returns the key of the account pub when the keystore holds it
+// (the node's identity included); ok is false when it does not.
+func (k Keystore) Owned(pub bucket.PublicKey) (key bucket.PrivateKey, ok bool, err error) {
+	infos, err := k.List()
+	if err != nil {
+		return key, false, err
+	}
+	for _, ki := range infos {
+		if ki.Public != pub {
+			continue
+		}
+		if ki.Name == SelfKey {
+			key, err = k.self()
+		} else {
+			key, err = k.Get(ki.Name)
+		}
+		return key, err == nil, err
+	}
+	return key, false, nil
+}

@@ -1,0 +1,161 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/pieces/store"
+)
+
+// In names the bucket a put or a get works in, and the grant token that
+// lets it (empty: none, or one the node issues itself with the owner's key).
+type In struct {
+	Bucket bucket.ID
+	Token  string
+}
+
+// records caches the bucket records the repo keeps, for the exchange's
+// access rule, which looks one up for every piece it serves.
+type records struct {
+	repo string
+	mu   sync.Mutex
+	m    map[bucket.ID]bucket.Record
+}
+
+// get returns the record of id, from the cache or the repo.
+func (rs *records) get(id bucket.ID) (bucket.Record, bool) {
+	rs.mu.Lock()
+	r, ok := rs.m[id]
+	rs.mu.Unlock()
+	if ok {
+		return r, true
+	}
+	bs, err := repo.Buckets(rs.repo)
+	if err != nil {
+		return r, false
+	}
+	if r, err = bs.Get(id); err != nil {
+		return r, false
+	}
+	rs.put(r)
+	return r, true
+}
+
+// put caches r unless a newer record of its bucket is cached.
+func (rs *records) put(r bucket.Record) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.m == nil {
+		rs.m = make(map[bucket.ID]bucket.Record)
+	}
+	if old, ok := rs.m[r.Bucket]; !ok || bucket.Newer(r, old) {
+		rs.m[r.Bucket] = r
+	}
+}
+
+// access is the exchange's rule: a piece in no bucket, or in a public one,
+// is served to anyone; a piece only in private buckets is served to a
+// request in one of them from the bucket's owner, or with a token that
+// grants get to the requesting peer's key or to any bearer. A bucket
+// whose record this node lacks counts as private.
+func (n *Node) access(p peer.ID, c cid.Cid, b, token []byte) error {
+	members, err := n.repo.Store.Buckets(c)
+	if err != nil {
+		return fmt.Errorf("cannot tell the buckets of %s: %v", c, err)
+	}
+	if len(members) == 0 {
+		return nil
+	}
+	for _, m := range members {
+		if r, ok := n.records.get(bucket.ID(m)); ok && !r.Private {
+			return nil
+		}
+	}
+	first := bucket.ID(members[0])
+	if len(b) != len(bucket.ID{}) {
+		return fmt.Errorf("bucket %s is private: no grant (the request names no bucket)", first)
+	}
+	id := bucket.ID(b)
+	if !slices.Contains(members, store.Bucket(id)) {
+		return fmt.Errorf("bucket %s is private: no grant (the piece is not in bucket %s)", first, id)
+	}
+	r, ok := n.records.get(id)
+	if !ok {
+		return fmt.Errorf("bucket %s: this holder has no record of it", id)
+	}
+	requester, err := accountOfPeer(p)
+	if err != nil {
+		return err
+	}
+	if requester == r.Owner {
+		return nil
+	}
+	if len(token) == 0 {
+		return fmt.Errorf("bucket %s is private: no grant", id)
+	}
+	return n.verifier.Verify(string(token), bucket.Request{Bucket: id, Owner: r.Owner, Op: bucket.OpGet, Requester: &requester, Now: time.Now()})
+}
+
+// accountOfPeer is the account of a peer's key: the libp2p connection
+// proved the peer holds it.
+func accountOfPeer(p peer.ID) (bucket.PublicKey, error) {
+	pk, err := p.ExtractPublicKey()
+	if err != nil {
+		return bucket.PublicKey{}, fmt.Errorf("peer %s: no key in its ID: %v", p, err)
+	}
+	raw, err := pk.Raw()
+	if err != nil {
+		return bucket.PublicKey{}, err
+	}
+	return bucket.PublicKeyFromBytes(raw)
+}
+
+// open looks up the record of in's bucket, from the repo or the cluster's
+// DHT, and the token to present in it for op.
+func (n *Node) open(ctx context.Context, in *In, op bucket.Ops) (bucket.Record, string, error) {
+	r, err := n.FindBucket(ctx, in.Bucket)
+	if err != nil {
+		return r, "", err
+	}
+	if r.Cluster != n.Cluster() {
+		return r, "", fmt.Errorf("%w: bucket %s lives in cluster %q, this node in %q", ErrOtherCluster, r.Bucket, r.Cluster, n.Cluster())
+	}
+	token, err := n.repo.Grant(r, op, in.Token)
+	return r, token, err
+}
+
+// PutIn is Put into a bucket (none when in is nil): the node must hold a
+// put grant for it, or its owner's key. The node announces that it holds
+// data of the bucket.
+func (n *Node) PutIn(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, in *In) (pieces.BuildResult, error) {
+	var id *bucket.ID
+	if in != nil {
+		r, _, err := n.open(ctx, in, bucket.OpPut)
+		if err != nil {
+			return pieces.BuildResult{}, err
+		}
+		if err := n.repo.Authorize(r, bucket.OpPut, in.Token); err != nil {
+			return pieces.BuildResult{}, err
+		}
+		id = &r.Bucket
+	}
+	var stored []cid.Cid
+	res, err := n.repo.PutIn(ctx, rd, opt, id, func(c cid.Cid) { stored = append(stored, c) })
+	if err == nil {
+		if id != nil {
+			stored = append(stored, bucket.HoldersKey(*id))
+		}
+		n.ann.add(stored)
+	}
+	return res, err
+}

@@ -1,0 +1,74 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ddc-project/ddc/bucket"
+)
+
+// ErrDenied means a bucket operation without a grant that allows it.
+var ErrDenied = errors.New("denied")
+
+// ownerGrantLife is how long a grant the repo issues itself with an
+// owner's key lives: long enough for one transfer.
+const ownerGrantLife = time.Hour
+
+// Grant returns the token this repo's node presents for op in the bucket
+// of rec. A token given is returned as it is, for the holder to judge.
+// Without one, when the keystore holds the owner's key, it is a fresh
+// grant of op from the owner to the node's own key; otherwise none ("").
+func (r *Repo) Grant(rec bucket.Record, op bucket.Ops, token string) (string, error) {
+	if token != "" {
+		return token, nil
+	}
+	ks, err := Keys(r.Path)
+	if err != nil {
+		return "", err
+	}
+	owner, ok, err := ks.Owned(rec.Owner)
+	if err != nil || !ok {
+		return "", err
+	}
+	self, err := r.Account()
+	if err != nil {
+		return "", err
+	}
+	pub := self.Public()
+	now := time.Now()
+	t, err := bucket.NewGrant(owner, rec.Bucket, &pub, op, now.Add(ownerGrantLife), false, now)
+	if err != nil {
+		return "", err
+	}
+	return t.String(), nil
+}
+
+// Authorize checks that this repo's user may do op in the bucket of rec:
+// the keystore holds the owner's key, or token grants op to the node's
+// key (or to any bearer).
+func (r *Repo) Authorize(rec bucket.Record, op bucket.Ops, token string) error {
+	ks, err := Keys(r.Path)
+	if err != nil {
+		return err
+	}
+	if _, ok, err := ks.Owned(rec.Owner); err != nil || ok {
+		return err
+	}
+	if token == "" {
+		return fmt.Errorf("%w: bucket %s: no grant to %s (this repo holds no key of its owner %s; pass a token)", ErrDenied, rec.Bucket, op, rec.Owner)
+	}
+	t, err := bucket.ParseToken(token)
+	if err != nil {
+		return err
+	}
+	self, err := r.Account()
+	if err != nil {
+		return err
+	}
+	pub := self.Public()
+	return t.Verify(bucket.Request{Bucket: rec.Bucket, Owner: rec.Owner, Op: op, Requester: &pub, Now: time.Now()})
+}
+
+// Account is the node's identity as an account.
+func (r *Repo) Account() (bucket.PrivateKey, error) { return AccountOf(r.Identity) }
