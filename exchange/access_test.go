@@ -80,10 +80,10 @@ func TestAccess(t *testing.T) {
 		t.Fatalf("1.0.0 peer, private piece: %v, want not found", err)
 	}
 
-	for _, s := range []*exchange.Session{bare, bad, good, old} { // under the streams-per-peer limit
-		s.Close()
-	}
-	// A fetcher whose every holder refuses reports the refusal, not "not found".
+	// A fetcher whose every holder refuses reports the refusal, not "not
+	// found". (A peer of its own: cli holds the streams-per-peer limit.)
+	cli = newHost(t)
+	connect(t, cli, srv)
 	f := newFetcher(t, cli, exchange.FetcherOptions{Bucket: bucket})
 	defer f.Close()
 	f.AddHolders(srv.ID())

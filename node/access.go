@@ -93,7 +93,7 @@ func (n *Node) access(p peer.ID, c cid.Cid, b, token []byte) error {
 	if !ok {
 		return fmt.Errorf("bucket %s: this holder has no record of it", id)
 	}
-	requester, err := accountOfPeer(p)
+	requester, err := repo.AccountOfPeer(p)
 	if err != nil {
 		return err
 	}
@@ -104,20 +104,6 @@ func (n *Node) access(p peer.ID, c cid.Cid, b, token []byte) error {
 		return fmt.Errorf("bucket %s is private: no grant", id)
 	}
 	return n.verifier.Verify(string(token), bucket.Request{Bucket: id, Owner: r.Owner, Op: bucket.OpGet, Requester: &requester, Now: time.Now()})
-}
-
-// accountOfPeer is the account of a peer's key: the libp2p connection
-// proved the peer holds it.
-func accountOfPeer(p peer.ID) (bucket.PublicKey, error) {
-	pk, err := p.ExtractPublicKey()
-	if err != nil {
-		return bucket.PublicKey{}, fmt.Errorf("peer %s: no key in its ID: %v", p, err)
-	}
-	raw, err := pk.Raw()
-	if err != nil {
-		return bucket.PublicKey{}, err
-	}
-	return bucket.PublicKeyFromBytes(raw)
 }
 
 // open looks up the record of in's bucket, from the repo or the cluster's

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -142,7 +143,7 @@ func (g *netGetter) watchConnects() {
 				return
 			case ev := <-sub.Out():
 				id := ev.(event.EvtPeerIdentificationCompleted)
-				if slices.Contains(id.Protocols, exchange.ProtocolID(g.n.Cluster())) {
+				if slices.Contains(id.Protocols, exchange.ProtocolID(g.n.Cluster())) || slices.Contains(id.Protocols, exchange.ProtocolIDV1(g.n.Cluster())) {
 					g.wg.Go(func() { g.probe(id.Peer) })
 				}
 			}
@@ -154,7 +155,7 @@ func (g *netGetter) watchConnects() {
 // most maxProbes peers. Asking is cheaper than making every piece request
 // try peers that lack the file.
 func (g *netGetter) probe(p peer.ID) {
-	if ok, _ := g.n.host.Peerstore().SupportsProtocols(p, exchange.ProtocolID(g.n.Cluster())); len(ok) == 0 {
+	if ok, _ := g.n.host.Peerstore().SupportsProtocols(p, exchange.ProtocolID(g.n.Cluster()), exchange.ProtocolIDV1(g.n.Cluster())); len(ok) == 0 {
 		return
 	}
 	g.mu.Lock()
@@ -172,7 +173,9 @@ func (g *netGetter) probe(p peer.ID) {
 		return
 	}
 	defer s.Close()
-	if _, err := s.GetRangeUnverified(ctx, g.root, 0, 1); err == nil {
+	// A denial means p holds the file too: the fetcher's requests, with
+	// the grant, hear its answer.
+	if _, err := s.GetRangeUnverified(ctx, g.root, 0, 1); err == nil || errors.Is(err, exchange.ErrDenied) {
 		g.addHolder(peer.AddrInfo{ID: p})
 	}
 }

@@ -339,3 +339,12 @@ func (n *Node) DHTStatus() []dht.TableStatus { return n.dht.Status() }
 func (n *Node) Files(ctx context.Context, fn func(repo.FileInfo) error) error {
 	return n.repo.Files(ctx, fn)
 }
+
+// FilesIn calls fn for every file of a bucket the node holds (every
+// pinned file when in is nil).
+func (n *Node) FilesIn(ctx context.Context, in *In, fn func(repo.FileInfo) error) error {
+	if in == nil {
+		return n.repo.Files(ctx, fn)
+	}
+	return n.repo.BucketFiles(ctx, in.Bucket, fn)
+}

@@ -22,7 +22,7 @@ cluster, access, label, version) is signed by the owner and published in the
 cluster's DHT. The repo keeps the newest record it has seen of each bucket;
 a running node publishes them again every 12 hours.`,
 	}
-	c.AddCommand(newBucketCreateCmd(e), newBucketLsCmd(e), newBucketShowCmd(e), newBucketSetCmd(e))
+	c.AddCommand(newBucketCreateCmd(e), newBucketLsCmd(e), newBucketShowCmd(e), newBucketSetCmd(e), newBucketGrantCmd(e))
 	return c
 }
 
@@ -229,14 +229,9 @@ func (e *env) ownerKey(owner bucket.PublicKey, name string) (bucket.PrivateKey, 
 	if name != "" {
 		return ks.Get(name)
 	}
-	keys, err := ks.List()
-	if err != nil {
-		return bucket.PrivateKey{}, err
+	key, ok, err := ks.Owned(owner)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: the owner %s of this bucket is not in this repo's keystore", repo.ErrNoKey, owner)
 	}
-	for _, k := range keys {
-		if k.Public == owner {
-			return ks.Get(k.Name)
-		}
-	}
-	return bucket.PrivateKey{}, fmt.Errorf("%w: the owner %s of this bucket is not in this repo's keystore", repo.ErrNoKey, owner)
+	return key, err
 }

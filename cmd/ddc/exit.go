@@ -14,6 +14,7 @@ const (
 	exitNotFound = 3 // no such piece or file; no repo
 	exitCorrupt  = 4 // bytes that fail their checksum or hash, malformed pieces
 	exitIO       = 5 // reading input or writing output or the repo failed
+	exitDenied   = 6 // a private bucket without a grant, or one that does not allow it
 )
 
 // usageError marks an error in how ddc was called; it is an api.ErrUsage.

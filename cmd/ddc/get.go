@@ -38,6 +38,7 @@ and announced, and the file is pinned.`,
 		},
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "output path, - for stdout (default ./CID)")
+	e.bucketFlags(c)
 	return c
 }
 
@@ -202,5 +203,6 @@ func newCatCmd(e *env) *cobra.Command {
 	}
 	c.Flags().Int64Var(&offset, "offset", 0, "first byte to write")
 	c.Flags().Int64Var(&length, "length", -1, "bytes to write (default: to the end)")
+	e.bucketFlags(c)
 	return c
 }

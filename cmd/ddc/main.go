@@ -30,6 +30,10 @@ type env struct {
 	stdout, stderr io.Writer
 	repoPath       string
 	json           bool
+
+	// bucket and token are the -b and --token of a command that works in
+	// a bucket (see bucketFlags).
+	bucket, token string
 }
 
 // run executes the command line args and returns the exit code.

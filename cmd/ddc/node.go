@@ -256,9 +256,15 @@ func statusJSON(id api.ID, online bool) map[string]any {
 // daemon returns a client of the node running on the repo, or nil when
 // none is.
 func (e *env) daemon(ctx context.Context) (*api.Client, error) {
+	if _, err := e.in(); err != nil {
+		return nil, err
+	}
 	cl, err := api.Find(ctx, e.repoPath)
 	if errors.Is(err, api.ErrNoDaemon) {
 		return nil, nil
+	}
+	if err == nil && e.bucket != "" {
+		cl = cl.In(e.bucket, e.token)
 	}
 	return cl, err
 }

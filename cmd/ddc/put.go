@@ -54,6 +54,7 @@ always give the same CID, and are stored once.`,
 	f.StringVar(&chunk, "chunk-size", "1MiB", fmt.Sprintf("bytes per data piece (%d B to 4 MiB)", pieces.MinChunkSize))
 	f.StringVar(&inline, "inline", "4KiB", "bytes stored inline in the descriptor (whole file when it fits)")
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
+	e.bucketFlags(c)
 	e.jsonFlag(c)
 	return c
 }
@@ -72,7 +73,7 @@ func (e *env) put(ctx context.Context, in io.Reader, size int64, opt pieces.Buil
 		}
 		defer r.Close()
 		opt.Progress = bar.set
-		return r.Put(ctx, in, opt)
+		return e.putOffline(ctx, r, in, opt)
 	}
 	pr, err := cl.Put(ctx, &countingReader{r: in, p: bar}, size, opt)
 	if err != nil {

@@ -63,6 +63,7 @@ func newStatCmd(e *env) *cobra.Command {
 			return e.printStat(st)
 		},
 	}
+	e.bucketFlags(c)
 	e.jsonFlag(c)
 	return c
 }
@@ -142,6 +143,7 @@ func newLsCmd(e *env) *cobra.Command {
 			return w.Flush()
 		},
 	}
+	e.bucketFlags(c)
 	e.jsonFlag(c)
 	return c
 }
@@ -153,7 +155,12 @@ func (e *env) files(ctx context.Context, fn func(repo.FileInfo) error) error {
 		return err
 	}
 	if cl == nil {
-		return e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error { return r.Files(ctx, fn) })
+		return e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error {
+			if in, _ := e.in(); in != nil { // checked by daemon
+				return r.BucketFiles(ctx, in.Bucket, fn)
+			}
+			return r.Files(ctx, fn)
+		})
 	}
 	fs, err := cl.Ls(ctx)
 	if err != nil {

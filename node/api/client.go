@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,6 +30,21 @@ type Client struct {
 	base string
 	hc   *http.Client
 	sock string // the node's copy socket; empty when it has none
+
+	bucket, token string // see In
+}
+
+// TokenHeader carries a grant token with a request; a URL would leave it
+// in logs and histories.
+const TokenHeader = "X-Ddc-Token"
+
+// In returns a client whose puts, reads and listings work in bucket (its
+// text ID) with token, a grant for it (empty: none; the node may issue
+// one itself with the owner's key).
+func (c *Client) In(bucket, token string) *Client {
+	cc := *c
+	cc.bucket, cc.token = bucket, token
+	return &cc
 }
 
 // Find returns a client of the node running on the repo at path, or
@@ -62,12 +78,22 @@ func New(addr string) *Client {
 // the node's error otherwise.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, size int64) (*http.Response, error) {
 	u := c.base + path
+	if c.bucket != "" {
+		q = maps.Clone(q)
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("bucket", c.bucket)
+	}
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set(TokenHeader, c.token)
 	}
 	if body != nil && size >= 0 {
 		req.ContentLength = size

@@ -27,7 +27,7 @@ const (
 	// copyProgressEvery is how often a copy reports its progress.
 	copyProgressEvery = 250 * time.Millisecond
 	// maxCopyRequest caps the request message.
-	maxCopyRequest = 4 << 10
+	maxCopyRequest = 16 << 10 // a token is up to 4 KiB
 	// copyRequestTimeout bounds the wait for the request after connecting.
 	copyRequestTimeout = 10 * time.Second
 )
@@ -38,7 +38,9 @@ type CopyRequest struct {
 	CID    string `json:"cid"`
 	Offset int64  `json:"offset"`
 	Length int64  `json:"length"`
-	Pin    bool   `json:"pin"` // pin the file once it was read whole
+	Pin    bool   `json:"pin"`              // pin the file once it was read whole
+	Bucket string `json:"bucket,omitempty"` // read in this bucket
+	Token  string `json:"token,omitempty"`  // with this grant for it
 }
 
 // CopyStatus is one line the node sends back: progress while it searches
@@ -112,6 +114,11 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 		fail(usagef("copy: CID %q: %v", req.CID, err))
 		return
 	}
+	in, err := parseIn(req.Bucket, req.Token)
+	if err != nil {
+		fail(err)
+		return
+	}
 	// The caller hanging up (Ctrl-C) ends the copy.
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
@@ -120,7 +127,7 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 		cancel()
 	}()
 
-	r := s.n.NewReader(c)
+	r := s.n.NewReaderIn(c, in)
 	d := &download{root: c, r: r}
 	id := s.track(d)
 	defer s.untrack(id)
@@ -188,7 +195,7 @@ func (c *Client) CopyTo(ctx context.Context, k cid.Cid, offset, length int64, pi
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req, _ := json.Marshal(CopyRequest{CID: k.String(), Offset: offset, Length: length, Pin: pin})
+	req, _ := json.Marshal(CopyRequest{CID: k.String(), Offset: offset, Length: length, Pin: pin, Bucket: c.bucket, Token: c.token})
 	if _, _, err := conn.WriteMsgUnix(req, unixRights(out), nil); err != nil {
 		return last, fmt.Errorf("copy socket %s: send request: %w", c.sock, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
@@ -22,6 +23,7 @@ const (
 	CodeCorrupt  = "corrupt"   // bytes that fail their hash or checksum
 	CodeIO       = "io"        // the node's disk failed
 	CodeForbid   = "forbidden" // a request a web page may have made
+	CodeDenied   = "denied"    // a bucket operation without a grant that allows it
 	CodeInternal = "error"     // anything else
 )
 
@@ -33,6 +35,8 @@ var (
 	// ErrForbidden is a request refused because a web page, not the
 	// node's user, may have sent it (see guard).
 	ErrForbidden = errors.New("forbidden")
+	// ErrDenied is a bucket operation refused for want of a grant.
+	ErrDenied = errors.New("denied")
 )
 
 // Error is an error the node reported.
@@ -56,6 +60,8 @@ func (e *Error) Unwrap() error {
 		return ErrIO
 	case CodeForbid:
 		return ErrForbidden
+	case CodeDenied:
+		return ErrDenied
 	}
 	return nil
 }
@@ -76,6 +82,7 @@ var (
 	ClassCorrupt   = Class{CodeCorrupt, http.StatusUnprocessableEntity, 4}
 	ClassIO        = Class{CodeIO, http.StatusInternalServerError, 5}
 	ClassForbidden = Class{CodeForbid, http.StatusForbidden, 1}
+	ClassDenied    = Class{CodeDenied, http.StatusForbidden, 6}
 	ClassCanceled  = Class{CodeInternal, http.StatusServiceUnavailable, 1}
 	ClassInternal  = Class{CodeInternal, http.StatusInternalServerError, 1}
 )
@@ -85,6 +92,10 @@ func Classify(err error) Class {
 	switch {
 	case errors.Is(err, ErrForbidden):
 		return ClassForbidden
+	case errors.Is(err, ErrDenied), errors.Is(err, repo.ErrDenied), errors.Is(err, exchange.ErrDenied),
+		errors.Is(err, bucket.ErrNoGrant), errors.Is(err, bucket.ErrExpired), errors.Is(err, bucket.ErrWrongBucket),
+		errors.Is(err, bucket.ErrNotSubject), errors.Is(err, bucket.ErrOpNotGranted), errors.Is(err, bucket.ErrBadGrant):
+		return ClassDenied
 	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID),
 		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange),
 		errors.Is(err, repo.ErrBadKeyName), errors.Is(err, repo.ErrKeyExists), errors.Is(err, bucket.ErrBadKey),

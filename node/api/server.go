@@ -285,7 +285,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	res, err := s.n.Put(r.Context(), r.Body, opt)
+	in, err := requestIn(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	res, err := s.n.PutIn(r.Context(), r.Body, opt, in)
 	if err != nil {
 		s.fail(w, fmt.Errorf("put: %w", err))
 		return
@@ -319,7 +324,12 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, usagef("pin=true changes the node's state: send it with POST"))
 		return
 	}
-	fr, err := s.n.Open(r.Context(), c)
+	in, err := requestIn(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	fr, err := s.n.OpenIn(r.Context(), c, in)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -429,7 +439,12 @@ func (s *Server) stat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	st, err := s.n.Stat(r.Context(), c)
+	in, err := requestIn(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	st, err := s.n.StatIn(r.Context(), c, in)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -447,8 +462,13 @@ type File struct {
 }
 
 func (s *Server) ls(w http.ResponseWriter, r *http.Request) {
+	in, err := requestIn(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
 	out := []File{}
-	err := s.n.Files(r.Context(), func(fi repo.FileInfo) error {
+	err = s.n.FilesIn(r.Context(), in, func(fi repo.FileInfo) error {
 		f := File{CID: fi.CID.String(), Size: fi.Size, Tags: fi.Tags, Pinned: fi.Pinned}
 		if fi.Err != nil {
 			f.Error = fi.Err.Error()

@@ -77,7 +77,18 @@ type FileInfo struct {
 
 // Files calls fn for every pinned file, in CID order.
 func (r *Repo) Files(ctx context.Context, fn func(FileInfo) error) error {
-	return r.Store.Pins(ctx, func(c cid.Cid, at time.Time) error {
+	return r.Store.Pins(ctx, r.describe(ctx, fn))
+}
+
+// BucketFiles calls fn for every file of bucket b the store holds, in CID
+// order; Pinned is when the file was added to the bucket.
+func (r *Repo) BucketFiles(ctx context.Context, b bucket.ID, fn func(FileInfo) error) error {
+	return r.Store.BucketFiles(ctx, store.Bucket(b), r.describe(ctx, fn))
+}
+
+// describe reads the root of each file it is called with, for fn.
+func (r *Repo) describe(ctx context.Context, fn func(FileInfo) error) func(cid.Cid, time.Time) error {
+	return func(c cid.Cid, at time.Time) error {
 		fi := FileInfo{CID: c, Pinned: at}
 		f, err := r.OpenFile(ctx, c)
 		if err != nil {
@@ -86,5 +97,5 @@ func (r *Repo) Files(ctx context.Context, fn func(FileInfo) error) error {
 			fi.Size, fi.Tags = uint64(f.Size()), f.Root().Tags
 		}
 		return fn(fi)
-	})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddc-project/ddc/bucket"
 )
@@ -230,12 +231,22 @@ func (k Keystore) Owned(pub bucket.PublicKey) (key bucket.PrivateKey, ok bool, e
 		if ki.Public != pub {
 			continue
 		}
-		if ki.Name == SelfKey {
-			key, err = k.self()
-		} else {
-			key, err = k.Get(ki.Name)
-		}
+		key, err = k.Get(ki.Name)
 		return key, err == nil, err
 	}
 	return key, false, nil
+}
+
+// AccountOfPeer is the account of a peer's key, which its ID holds (an
+// ed25519 peer ID inlines the key).
+func AccountOfPeer(p peer.ID) (bucket.PublicKey, error) {
+	pk, err := p.ExtractPublicKey()
+	if err != nil {
+		return bucket.PublicKey{}, fmt.Errorf("%w: peer %s: no key in its ID: %w", bucket.ErrBadKey, p, err)
+	}
+	raw, err := pk.Raw()
+	if err != nil {
+		return bucket.PublicKey{}, fmt.Errorf("%w: peer %s: %w", bucket.ErrBadKey, p, err)
+	}
+	return bucket.PublicKeyFromBytes(raw)
 }
