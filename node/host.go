@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -11,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
@@ -33,7 +36,7 @@ const connGrace = time.Minute
 // Noise, yamux, the resource manager scaled to this machine, a connection
 // manager with the configured watermarks, and the NAT traversal a node
 // behind a router needs (AutoNAT service, hole punching, relay client).
-func newHost(key crypto.PrivKey, nc repo.NetworkConfig) (host.Host, error) {
+func newHost(key crypto.PrivKey, nc repo.NetworkConfig, psk pnet.PSK) (host.Host, error) {
 	cm, err := connmgr.NewConnManager(nc.ConnsLow, nc.ConnsHigh, connmgr.WithGracePeriod(connGrace))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
@@ -43,11 +46,22 @@ func newHost(key crypto.PrivKey, nc repo.NetworkConfig) (host.Host, error) {
 		cm.Close()
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
+	listen := nc.Listen
+	transports := []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport), libp2p.Transport(quic.NewTransport)}
+	if psk != nil {
+		// A private network: the key guards every connection, which QUIC
+		// cannot do (its handshake is its own), so the node speaks TCP.
+		transports = []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport), libp2p.PrivateNetwork(psk)}
+		listen = slices.DeleteFunc(slices.Clone(listen), func(a string) bool { return strings.Contains(a, "/quic") })
+		if len(listen) == 0 {
+			cm.Close()
+			rm.Close()
+			return nil, fmt.Errorf("a swarm key needs a TCP listen address; the config lists only QUIC ones: %v", nc.Listen)
+		}
+	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(nc.Listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
+		libp2p.ListenAddrStrings(listen...),
 		// TLS first: on CPUs with AES instructions (both ends, as Go's
 		// TLS checks) AES-GCM costs a fraction of Noise's ChaCha20, and
 		// it is what go-libp2p and Kubo prefer too. Noise stays for peers
@@ -62,6 +76,7 @@ func newHost(key crypto.PrivKey, nc repo.NetworkConfig) (host.Host, error) {
 		libp2p.EnableRelay(),
 		libp2p.SwarmOpts(swarm.WithDialRanker(dialRanker)),
 	}
+	opts = append(opts, transports...)
 	if len(nc.Announce) > 0 {
 		announce := make([]ma.Multiaddr, 0, len(nc.Announce))
 		for _, s := range nc.Announce {

@@ -114,7 +114,11 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 			n.Close()
 		}
 	}()
-	if n.host, err = newHost(r.Identity, nc); err != nil {
+	psk, err := r.SwarmKey()
+	if err != nil {
+		return nil, err
+	}
+	if n.host, err = newHost(r.Identity, nc, psk); err != nil {
 		return nil, err
 	}
 	so := exchange.DefaultServerOptions()

@@ -82,6 +82,7 @@ func newRoot(e *env) *cobra.Command {
 		newProvidersCmd(e),
 		newKeyCmd(e),
 		newBucketCmd(e),
+		newClusterCmd(e),
 	)
 	return root
 }

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ddc-project/ddc/node/repo"
@@ -11,6 +15,7 @@ import (
 type netFlags struct {
 	listen, announce, bootstrap []string
 	api, cluster, dhtMode       string
+	swarmKey                    string
 	noMDNS                      bool
 }
 
@@ -21,6 +26,7 @@ func (f *netFlags) add(c *cobra.Command) {
 	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID, repeatable")
 	fl.StringVar(&f.api, "api", "", "HTTP API address, loopback only (default 127.0.0.1:5040)")
 	fl.StringVar(&f.cluster, "cluster", "", "cluster to join (default \"default\")")
+	fl.StringVar(&f.swarmKey, "swarm-key", "", "the cluster's swarm key file ('ddc cluster key gen'): connect only to nodes holding it; init copies it into the repo")
 	fl.StringVar(&f.dhtMode, "dht-mode", "", "DHT mode: auto, server or client (default auto)")
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network with mDNS")
 }
@@ -49,6 +55,9 @@ func (f *netFlags) apply(c *cobra.Command, nc *repo.NetworkConfig) {
 	if set("no-mdns") {
 		nc.MDNS = !f.noMDNS
 	}
+	if set("swarm-key") {
+		nc.SwarmKey, _ = filepath.Abs(f.swarmKey)
+	}
 }
 
 // initRepo creates the repo with the defaults and the flags.
@@ -57,6 +66,16 @@ func (e *env) initRepo(c *cobra.Command, nf *netFlags) (string, error) {
 	nf.apply(c, &cfg.Network)
 	if err := cfg.Network.Validate(); err != nil {
 		return "", usageErr(err)
+	}
+	if nf.swarmKey != "" {
+		text, err := os.ReadFile(nf.swarmKey)
+		if err != nil {
+			return "", usageErr(fmt.Errorf("--swarm-key: %w", err))
+		}
+		if err := repo.InstallSwarmKey(e.repoPath, text, nf.swarmKey); err != nil {
+			return "", usageErr(err)
+		}
+		cfg.Network.SwarmKey = repo.SwarmKeyFile
 	}
 	id, err := repo.Init(e.repoPath, cfg)
 	return id.String(), err

@@ -30,6 +30,11 @@ type Config struct {
 // NetworkConfig is how the node joins its cluster.
 type NetworkConfig struct {
 	Cluster string `json:"cluster"` // the DHT and exchange the node takes part in
+	// SwarmKey, when set, names the file (relative to the repo, or
+	// absolute) of the cluster's swarm key: the node then connects only
+	// to peers that hold the same key (libp2p private networks, over TCP;
+	// QUIC cannot carry one).
+	SwarmKey string `json:"swarm_key,omitempty"`
 	// Listen are the multiaddrs the host listens on; port 0 picks a free
 	// port, and the node writes the addresses it bound to node.json.
 	Listen []string `json:"listen"`
