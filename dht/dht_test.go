@@ -252,7 +252,7 @@ func TestBucketRecords(t *testing.T) {
 	if err := dhts[0].PutBucketRecord(ctx, r1); err != nil {
 		t.Fatal(err)
 	}
-	got, err := dhts[3].GetBucketRecord(ctx, r1.Bucket)
+	got, err := dhts[3].GetBucketRecord(ctx, r1.Bucket, false)
 	if err != nil || got.Seq != 1 || got.Label != "first" {
 		t.Fatalf("node 3 got %+v, %v", got, err)
 	}
@@ -283,7 +283,7 @@ func TestBucketRecords(t *testing.T) {
 		}
 	}
 	for _, i := range []int{0, 3, 4} {
-		got, err := dhts[i].GetBucketRecord(ctx, r1.Bucket)
+		got, err := dhts[i].GetBucketRecord(ctx, r1.Bucket, false)
 		if err != nil || got.Seq != 2 || got.Label != "second" || !got.Private {
 			t.Fatalf("node %d got %+v, %v; want the second version", i, got, err)
 		}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/routing"
+
 	"github.com/ddc-project/ddc/bucket"
 )
 
@@ -42,14 +45,20 @@ func (d *DHT) PutBucketRecord(ctx context.Context, r bucket.Record) error {
 }
 
 // GetBucketRecord finds the newest valid record of bucket id in either
-// table.
-func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID) (bucket.Record, error) {
+// table. With first, each table's lookup ends at the first valid record it
+// finds instead of asking every close peer: quick, but possibly not the
+// newest version.
+func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID, first bool) (bucket.Record, error) {
 	key := bucket.RecordKey(id)
 	var best bucket.Record
 	found := false
 	var errs []error
+	var opts []routing.Option
+	if first {
+		opts = append(opts, kaddht.Quorum(1))
+	}
 	for _, t := range d.tables() {
-		b, err := t.kad.GetValue(ctx, key)
+		b, err := t.kad.GetValue(ctx, key, opts...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s dht: %w", t.name, err))
 			continue

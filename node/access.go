@@ -109,7 +109,7 @@ func (n *Node) access(p peer.ID, c cid.Cid, b, token []byte) error {
 // open looks up the record of in's bucket, from the repo or the cluster's
 // DHT, and the token to present in it for op.
 func (n *Node) open(ctx context.Context, in *In, op bucket.Ops) (bucket.Record, string, error) {
-	r, err := n.FindBucket(ctx, in.Bucket)
+	r, err := n.knownBucket(ctx, in.Bucket)
 	if err != nil {
 		return r, "", err
 	}

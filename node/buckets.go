@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/dht"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces/store"
 )
@@ -22,38 +23,63 @@ var ErrOtherCluster = errors.New("bucket of another cluster")
 const recordRepublish = 12 * time.Hour
 
 // publishRecords publishes every kept bucket record of the node's cluster
-// once the node has joined, then every recordRepublish.
+// once the node has joined, then every recordRepublish; while it has no
+// DHT peers to publish to, it tries again after a back-off, so a node
+// that starts alone publishes its records soon after others join.
 func (n *Node) publishRecords() {
 	select {
 	case <-n.ctx.Done():
 		return
 	case <-n.joined:
 	}
-	t := time.NewTicker(recordRepublish)
-	defer t.Stop()
+	retry := firstRecordRetry
 	for {
-		bs, err := repo.Buckets(n.repo.Path)
-		if err == nil {
-			var rs []bucket.Record
-			if rs, err = bs.List(); err == nil {
-				for _, r := range rs {
-					if r.Cluster == n.Cluster() {
-						if err := n.dht.PutBucketRecord(n.ctx, r); err != nil && n.ctx.Err() == nil {
-							n.log.Debug("publish bucket record", "bucket", r.Bucket, "err", err)
-						}
-					}
-				}
-			}
-		}
+		alone, err := n.publishKept()
 		if err != nil {
 			n.log.Warn("bucket records", "err", err)
+		}
+		wait := recordRepublish
+		if alone {
+			wait, retry = retry, min(2*retry, maxRecordRetry)
+		} else {
+			retry = firstRecordRetry
 		}
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
+}
+
+// firstRecordRetry and maxRecordRetry bound the back-off of publishing
+// records while the node has no DHT peers.
+const (
+	firstRecordRetry = 5 * time.Second
+	maxRecordRetry   = 10 * time.Minute
+)
+
+// publishKept publishes the kept records of the node's cluster; alone
+// says some found no DHT peer to go to.
+func (n *Node) publishKept() (alone bool, err error) {
+	bs, err := repo.Buckets(n.repo.Path)
+	if err != nil {
+		return false, err
+	}
+	rs, err := bs.List()
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rs {
+		if r.Cluster != n.Cluster() {
+			continue
+		}
+		if err := n.dht.PutBucketRecord(n.ctx, r); err != nil && n.ctx.Err() == nil {
+			alone = alone || errors.Is(err, dht.ErrNoPeers)
+			n.log.Debug("publish bucket record", "bucket", r.Bucket, "err", err)
+		}
+	}
+	return alone, nil
 }
 
 // PublishBucket publishes the record of id the repo keeps.
@@ -77,13 +103,28 @@ func (n *Node) PublishBucket(ctx context.Context, id bucket.ID) (bucket.Record, 
 // FindBucket returns the newest record of id: the one the repo keeps or a
 // newer one from the cluster's DHT, which the repo then keeps.
 func (n *Node) FindBucket(ctx context.Context, id bucket.ID) (bucket.Record, error) {
+	return n.findBucket(ctx, id, false)
+}
+
+// knownBucket returns a record of id without waiting on a full DHT lookup:
+// the one the repo keeps, or the first valid one the DHT gives, which the
+// repo then keeps. A transfer needs the owner, not the newest label; the
+// holders judge access by their own records.
+func (n *Node) knownBucket(ctx context.Context, id bucket.ID) (bucket.Record, error) {
+	if r, ok := n.records.get(id); ok {
+		return r, nil
+	}
+	return n.findBucket(ctx, id, true)
+}
+
+func (n *Node) findBucket(ctx context.Context, id bucket.ID, first bool) (bucket.Record, error) {
 	bs, err := repo.Buckets(n.repo.Path)
 	if err != nil {
 		return bucket.Record{}, err
 	}
 	kept, keptErr := bs.Get(id)
 	n.waitRouting(ctx)
-	found, err := n.dht.GetBucketRecord(ctx, id)
+	found, err := n.dht.GetBucketRecord(ctx, id, first)
 	switch {
 	case err != nil && keptErr != nil:
 		return kept, fmt.Errorf("%w (%w)", keptErr, err)

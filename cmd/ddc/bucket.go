@@ -85,7 +85,9 @@ func (e *env) keepAndPublish(ctx context.Context, r bucket.Record) error {
 		return nil
 	}
 	if _, err := cl.PublishBucket(ctx, r.Bucket); err != nil {
-		return fmt.Errorf("bucket %s is kept in the repo but not published: %w", r.Bucket, err)
+		// Kept, and served from the node's own DHT store: a lone node
+		// has no one to publish to yet, and republishes every 12 hours.
+		fmt.Fprintf(e.stderr, "ddc: bucket %s is kept in the repo but not yet published: %v\n", r.Bucket, err)
 	}
 	return nil
 }

@@ -110,8 +110,8 @@ func workWithDDC(dir, prefix string) (work, bin string, err error) {
 }
 
 // cliPut puts size seeded random bytes through 'ddc put -' on the repo.
-func cliPut(bin, repoPath string, size int64, seed byte) (string, error) {
-	put := exec.Command(bin, "--repo", repoPath, "put", "-")
+func cliPut(bin, repoPath string, size int64, seed byte, args ...string) (string, error) {
+	put := exec.Command(bin, append([]string{"--repo", repoPath, "put", "-"}, args...)...)
 	put.Stdin = io.LimitReader(rand.NewChaCha8([32]byte{seed}), size)
 	out, err := put.Output()
 	if err != nil {
@@ -122,20 +122,20 @@ func cliPut(bin, repoPath string, size int64, seed byte) (string, error) {
 
 // freshCLIGet starts a new daemon bootstrapped off from, waits until it
 // is connected, and times 'ddc get' of id as a separate process.
-func freshCLIGet(bin, path string, from *benchDaemon, id string, size int64) (time.Duration, error) {
+func freshCLIGet(bin, path string, from *benchDaemon, id string, size int64, getArgs ...string) (time.Duration, error) {
 	d, err := startDaemon(bin, path, "--bootstrap", from.addr)
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(path)
 	defer d.stop()
-	return timedGet(func(args ...string) *exec.Cmd { return exec.Command(bin, args...) }, path, id, size)
+	return timedGet(func(args ...string) *exec.Cmd { return exec.Command(bin, args...) }, path, id, size, getArgs...)
 }
 
 // timedGet waits until the daemon on the repo at path has a peer, then
 // times 'ddc get' of id there as a separate process, run through ddc; the
 // output is removed after.
-func timedGet(ddc func(args ...string) *exec.Cmd, path, id string, size int64) (time.Duration, error) {
+func timedGet(ddc func(args ...string) *exec.Cmd, path, id string, size int64, getArgs ...string) (time.Duration, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, err := ddc("--repo", path, "peers").Output()
@@ -150,7 +150,7 @@ func timedGet(ddc func(args ...string) *exec.Cmd, path, id string, size int64) (
 	out := path + ".out"
 	defer os.Remove(out)
 	t0 := time.Now()
-	if msg, err := ddc("--repo", path, "get", id, "-o", out).CombinedOutput(); err != nil {
+	if msg, err := ddc(append([]string{"--repo", path, "get", id, "-o", out}, getArgs...)...).CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("ddc get: %v: %s", err, msg)
 	}
 	took := time.Since(t0)
