@@ -24,13 +24,7 @@ func startCluster(t *testing.T, name string, n int, extra ...string) []*daemon {
 func TestTwoClusters(t *testing.T) {
 	a := startCluster(t, "alpha", 5)
 	b := startCluster(t, "beta", 5)
-	src := randomFile(t, 21, 2<<20)
-	c := a[1].put(src)
-	out := filepath.Join(t.TempDir(), "a4")
-	a[4].ok(nil, "get", "-o", out, c)
-	if !sameFile(t, src, out) {
-		t.Fatal("a node of cluster A got other bytes")
-	}
+	c := putAndGet(t, a[1], a[4], 21, 2<<20)
 
 	b[2].ok(nil, "connect", a[3].tcpAddr())
 	code, _, errs := b[2].run(nil, "get", "-o", filepath.Join(t.TempDir(), "b2"), c)
@@ -68,11 +62,19 @@ func TestSwarmKey(t *testing.T) {
 	waitFor(t, "the keyed nodes to connect", 30*time.Second, func() bool {
 		return strings.Contains(in[1].ok(nil, "peers"), in[0].state.PeerID)
 	})
-	src := randomFile(t, 22, 1<<20)
-	c := in[0].put(src)
+	putAndGet(t, in[0], in[1], 22, 1<<20)
+}
+
+// putAndGet puts n seeded random bytes on from, gets them by CID on to,
+// checks they are the same and returns the CID.
+func putAndGet(t *testing.T, from, to *daemon, seed uint64, n int64) string {
+	t.Helper()
+	src := randomFile(t, seed, n)
+	c := from.put(src)
 	out := filepath.Join(t.TempDir(), "got")
-	in[1].ok(nil, "get", "-o", out, c)
+	to.ok(nil, "get", "-o", out, c)
 	if !sameFile(t, src, out) {
-		t.Fatal("the keyed node got other bytes")
+		t.Fatalf("%s got other bytes than %s put", to.path, from.path)
 	}
+	return c
 }

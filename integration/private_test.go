@@ -31,14 +31,7 @@ func (r *repo) denied(t *testing.T, code int, why string, args ...string) {
 // for b, with times the CLI would refuse to make.
 func ownerToken(t *testing.T, r *repo, b string, to *bucket.PublicKey, ops bucket.Ops, issued, expires time.Time) string {
 	t.Helper()
-	ks, err := ddcrepo.Keys(r.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ks.Get(ddcrepo.SelfKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := selfKey(t, r)
 	id, err := bucket.ParseID(b)
 	if err != nil {
 		t.Fatal(err)
@@ -64,9 +57,10 @@ func flip(t *testing.T, token string, i int) string {
 	return "ddct1" + base64.RawURLEncoding.EncodeToString(raw)
 }
 
-func account(t *testing.T, d *daemon) *bucket.PublicKey {
+// selfKey is the node identity of repo r as an account key.
+func selfKey(t *testing.T, r *repo) bucket.PrivateKey {
 	t.Helper()
-	ks, err := ddcrepo.Keys(d.path)
+	ks, err := ddcrepo.Keys(r.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +68,12 @@ func account(t *testing.T, d *daemon) *bucket.PublicKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := k.Public()
+	return k
+}
+
+func account(t *testing.T, d *daemon) *bucket.PublicKey {
+	t.Helper()
+	pub := selfKey(t, d.repo).Public()
 	return &pub
 }
 
