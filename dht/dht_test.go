@@ -274,12 +274,25 @@ func TestBucketRecords(t *testing.T) {
 	// A lying peer sends the forged record straight to every node: each
 	// checks it and refuses it.
 	fb, _ := forged.Marshal()
-	if good, _ := r2.Marshal(); dht.PutRawRecord(ctx, dhts[0], hosts[1].ID(), bucket.RecordKey(r1.Bucket), good) != nil {
-		t.Fatal("a valid record sent the same way was refused")
-	}
+	good, _ := r2.Marshal()
 	for i := 1; i < len(dhts); i++ {
-		if err := dht.PutRawRecord(ctx, dhts[0], hosts[i].ID(), bucket.RecordKey(r1.Bucket), fb); err == nil {
-			t.Errorf("node %d took a forged record", i)
+		if err := dht.PutRawRecord(ctx, dhts[0], hosts[i].ID(), bucket.RecordKey(r1.Bucket), good); err != nil {
+			t.Fatalf("node %d refused the valid newest record sent the same way: %v", i, err)
+		}
+	}
+	// So does an older version, and a valid record of another bucket
+	// under this one's key.
+	older, _ := r1.Marshal()
+	elsewhere, err := bucket.NewRecord(owner, "default", false, "elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, _ := elsewhere.Marshal()
+	for i := 1; i < len(dhts); i++ {
+		for what, b := range map[string][]byte{"forged": fb, "older": older, "other bucket's": eb} {
+			if err := dht.PutRawRecord(ctx, dhts[0], hosts[i].ID(), bucket.RecordKey(r1.Bucket), b); err == nil {
+				t.Errorf("node %d took a %s record", i, what)
+			}
 		}
 	}
 	for _, i := range []int{0, 3, 4} {
