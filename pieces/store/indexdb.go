@@ -146,7 +146,7 @@ func (s *Store) scanKeys(ctx context.Context, prefix []byte, fn func(k, v []byte
 	type rec struct{ k, v []byte }
 	r := util.BytesPrefix(prefix)
 	for {
-		batch := make([]rec, 0, scanBatch)
+		var batch []rec // grows as needed: most lookups of a piece's buckets find one or none
 		s.dbmu.RLock()
 		it := s.db.NewIterator(r, nil)
 		for len(batch) < scanBatch && it.Next() {
