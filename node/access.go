@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -22,6 +23,33 @@ import (
 type In struct {
 	Bucket bucket.ID
 	Token  string
+}
+
+// ErrTokenWithoutBucket means a grant token given without the bucket it
+// is for.
+var ErrTokenWithoutBucket = errors.New("a token without a bucket")
+
+// ParseIn reads a bucket's text ID and a token for it (either may be
+// empty); nil when no bucket is named. Both are checked for form here, so
+// a malformed one fails before any work; what the token allows is the
+// holders' to judge.
+func ParseIn(id, token string) (*In, error) {
+	if id == "" {
+		if token != "" {
+			return nil, fmt.Errorf("%w: name the bucket the grant is for", ErrTokenWithoutBucket)
+		}
+		return nil, nil
+	}
+	b, err := bucket.ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		if _, err := bucket.ParseToken(token); err != nil {
+			return nil, err
+		}
+	}
+	return &In{Bucket: b, Token: token}, nil
 }
 
 // records caches the bucket records the repo keeps, for the exchange's
@@ -106,18 +134,14 @@ func (n *Node) access(p peer.ID, c cid.Cid, b, token []byte) error {
 	return n.verifier.Verify(string(token), bucket.Request{Bucket: id, Owner: r.Owner, Op: bucket.OpGet, Requester: &requester, Now: time.Now()})
 }
 
-// open looks up the record of in's bucket, from the repo or the cluster's
-// DHT, and the token to present in it for op.
-func (n *Node) open(ctx context.Context, in *In, op bucket.Ops) (bucket.Record, string, error) {
+// record looks up the record of in's bucket, from the repo or the
+// cluster's DHT, and checks that it lives in the node's cluster.
+func (n *Node) record(ctx context.Context, in *In) (bucket.Record, error) {
 	r, err := n.knownBucket(ctx, in.Bucket)
-	if err != nil {
-		return r, "", err
+	if err == nil && r.Cluster != n.Cluster() {
+		err = fmt.Errorf("%w: bucket %s lives in cluster %q, this node in %q", ErrOtherCluster, r.Bucket, r.Cluster, n.Cluster())
 	}
-	if r.Cluster != n.Cluster() {
-		return r, "", fmt.Errorf("%w: bucket %s lives in cluster %q, this node in %q", ErrOtherCluster, r.Bucket, r.Cluster, n.Cluster())
-	}
-	token, err := n.repo.Grant(r, op, in.Token)
-	return r, token, err
+	return r, err
 }
 
 // PutIn is Put into a bucket (none when in is nil): the node must hold a
@@ -126,7 +150,7 @@ func (n *Node) open(ctx context.Context, in *In, op bucket.Ops) (bucket.Record, 
 func (n *Node) PutIn(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, in *In) (pieces.BuildResult, error) {
 	var id *bucket.ID
 	if in != nil {
-		r, _, err := n.open(ctx, in, bucket.OpPut)
+		r, err := n.record(ctx, in)
 		if err != nil {
 			return pieces.BuildResult{}, err
 		}

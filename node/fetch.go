@@ -171,7 +171,11 @@ func (g *netGetter) enter(ctx context.Context) error {
 	if g.in == nil {
 		return nil
 	}
-	r, token, err := g.n.open(ctx, g.in, bucket.OpGet)
+	r, err := g.n.record(ctx, g.in)
+	if err != nil {
+		return err
+	}
+	token, err := g.n.repo.Grant(r, bucket.OpGet, g.in.Token)
 	if err != nil {
 		return err
 	}

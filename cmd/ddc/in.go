@@ -24,15 +24,8 @@ func (e *env) bucketFlags(c *cobra.Command) {
 // in is the bucket the flags name, or nil. A --token of - is read from
 // stdin, so it stays out of the process list and shell history.
 func (e *env) in() (*node.In, error) {
-	if e.bucket == "" {
-		if e.token != "" {
-			return nil, usageErr(errors.New("--token needs -b: name the bucket the grant is for"))
-		}
-		return nil, nil
-	}
-	id, err := bucket.ParseID(e.bucket)
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("-b: %w", err))
+	if e.bucket == "" && e.token != "" {
+		return nil, usageErr(errors.New("--token needs -b: name the bucket the grant is for"))
 	}
 	if e.token == "-" {
 		b, err := io.ReadAll(io.LimitReader(e.stdin, 8<<10))
@@ -41,12 +34,11 @@ func (e *env) in() (*node.In, error) {
 		}
 		e.token = strings.TrimSpace(string(b))
 	}
-	if e.token != "" {
-		if _, err := bucket.ParseToken(e.token); err != nil {
-			return nil, usageErr(fmt.Errorf("--token: %w", err))
-		}
+	in, err := node.ParseIn(e.bucket, e.token)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("-b/--token: %w", err))
 	}
-	return &node.In{Bucket: id, Token: e.token}, nil
+	return in, nil
 }
 
 // putOffline stores in into the repo, in the bucket the flags name: the

@@ -69,29 +69,8 @@ func (c *Client) PublishBucket(ctx context.Context, id bucket.ID) (BucketInfo, e
 	return b, c.callJSON(ctx, http.MethodPost, "/bucket/"+id.String()+"/publish", nil, &b)
 }
 
-// parseIn reads the bucket a request works in and the token it carries;
-// nil when it names no bucket.
-func parseIn(id, token string) (*node.In, error) {
-	if id == "" {
-		if token != "" {
-			return nil, usagef("a token without a bucket: name the bucket it is for")
-		}
-		return nil, nil
-	}
-	b, err := bucket.ParseID(id)
-	if err != nil {
-		return nil, err
-	}
-	if token != "" {
-		if _, err := bucket.ParseToken(token); err != nil {
-			return nil, err
-		}
-	}
-	return &node.In{Bucket: b, Token: token}, nil
-}
-
-// requestIn is parseIn of an HTTP request: the bucket query parameter and
-// the token header.
+// requestIn is node.ParseIn of an HTTP request: the bucket query
+// parameter and the token header.
 func requestIn(r *http.Request) (*node.In, error) {
-	return parseIn(r.URL.Query().Get("bucket"), r.Header.Get(TokenHeader))
+	return node.ParseIn(r.URL.Query().Get("bucket"), r.Header.Get(TokenHeader))
 }

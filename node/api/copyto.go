@@ -114,7 +114,7 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 		fail(usagef("copy: CID %q: %v", req.CID, err))
 		return
 	}
-	in, err := parseIn(req.Bucket, req.Token)
+	in, err := node.ParseIn(req.Bucket, req.Token)
 	if err != nil {
 		fail(err)
 		return
