@@ -55,11 +55,50 @@ type wireLink struct {
 }
 
 type wireTag struct {
-	Key   string `cbor:"key"`
-	Value []byte `cbor:"value"`
+	Key   string    `cbor:"key"`
+	Value *tagValue `cbor:"value"`
 	// Searchable is present only when false: true is the default, and a
 	// canonical encoding omits defaults.
 	Searchable *bool `cbor:"searchable,omitempty"`
+}
+
+// tagValue is a tag's value on the wire: a CBOR text string when its bytes
+// are valid UTF-8, so IPLD tools (DAG-JSON, `ipfs dag get`) show it as
+// text, and a byte string otherwise. Exactly one form is right for a given
+// value, so one file still has one CID.
+type tagValue struct {
+	b     []byte
+	bytes bool // decoded from a byte string
+}
+
+// MarshalCBOR implements cbor.Marshaler.
+func (v tagValue) MarshalCBOR() ([]byte, error) {
+	if utf8.Valid(v.b) {
+		return encMode.Marshal(string(v.b))
+	}
+	return encMode.Marshal(v.b)
+}
+
+// UnmarshalCBOR implements cbor.Unmarshaler. It accepts either string
+// type; Decode then refuses a byte string that should have been text.
+func (v *tagValue) UnmarshalCBOR(data []byte) error {
+	if len(data) > 0 && data[0]>>5 == 3 { // major type 3: text string
+		var s string
+		if err := decMode.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		v.b = []byte(s)
+		return nil
+	}
+	var b []byte
+	if err := decMode.Unmarshal(data, &b); err != nil {
+		return fmt.Errorf("tag value: want a text or byte string: %w", err)
+	}
+	v.b, v.bytes = b, true
+	if v.b == nil {
+		v.b = []byte{}
+	}
+	return nil
 }
 
 // cidTag is a CID encoded as DAG-CBOR does: tag 42 around a byte string of
@@ -206,10 +245,7 @@ func (p *Piece) Encode() ([]byte, error) {
 	if len(p.Tags) > 0 {
 		w.Tags = make([]wireTag, len(p.Tags))
 		for i, t := range p.Tags {
-			w.Tags[i] = wireTag{Key: t.Key, Value: t.Value}
-			if w.Tags[i].Value == nil {
-				w.Tags[i].Value = []byte{}
-			}
+			w.Tags[i] = wireTag{Key: t.Key, Value: &tagValue{b: t.Value}}
 			if !t.Searchable {
 				w.Tags[i].Searchable = &falseV
 			}
@@ -260,7 +296,10 @@ func Decode(c cid.Cid, b []byte) (*Piece, error) {
 			if t.Value == nil {
 				return nil, malformed(c, "tags[%d]: missing value", i)
 			}
-			p.Tags[i] = Tag{Key: t.Key, Value: t.Value, Searchable: t.Searchable == nil || *t.Searchable}
+			if t.Value.bytes && utf8.Valid(t.Value.b) {
+				return nil, malformed(c, "tags[%d] (key %.64q): value is valid UTF-8, so it must be a CBOR text string, not a byte string", i, t.Key)
+			}
+			p.Tags[i] = Tag{Key: t.Key, Value: t.Value.b, Searchable: t.Searchable == nil || *t.Searchable}
 		}
 	}
 	if err := p.Validate(); err != nil {

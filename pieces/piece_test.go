@@ -34,7 +34,7 @@ func TestEncodeGolden(t *testing.T) {
 	// inside a link "cid" < "size"; inside a tag "key" < "value" < "searchable".
 	want := mustHex(t, "a3"+
 		"6464617461"+"426869"+ // "data": h'6869'
-		"6474616773"+"81"+"a3"+"636b6579"+"616b"+"6576616c7565"+"4176"+"6a73656172636861626c65"+"f4"+
+		"6474616773"+"81"+"a3"+"636b6579"+"616b"+"6576616c7565"+"6176"+"6a73656172636861626c65"+"f4"+
 		"656c696e6b73"+"81"+"a2"+"63636964"+"d82a"+"5825"+"00"+hex.EncodeToString(chunk.Bytes())+"6473697a65"+"01")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encoding\n got %x\nwant %x", got, want)
@@ -70,7 +70,10 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"unsorted keys", "a2" + "656c696e6b73" + "81" + link + "6464617461" + "4101", "not canonical"},
 		{"non-minimal int", "a1" + "656c696e6b73" + "81" + "a2" + "63636964" + "d82a" + "5825" + "00" + hex.EncodeToString(chunk.Bytes()) + "6473697a65" + "1801", "not canonical"},
-		{"searchable true written out", "a1" + "6474616773" + "81" + "a3" + "636b6579" + "616b" + "6576616c7565" + "4176" + "6a73656172636861626c65" + "f5", "not canonical"},
+		{"searchable true written out", "a1" + "6474616773" + "81" + "a3" + "636b6579" + "616b" + "6576616c7565" + "6176" + "6a73656172636861626c65" + "f5", "not canonical"},
+		{"text value as bytes", "a1" + "6474616773" + "81" + "a2" + "636b6579" + "616b" + "6576616c7565" + "4176", `tags[0] (key "k"): value is valid UTF-8, so it must be a CBOR text string`},
+		{"value neither string", "a1" + "6474616773" + "81" + "a2" + "636b6579" + "616b" + "6576616c7565" + "01", "want a text or byte string"},
+		{"invalid UTF-8 as text", "a1" + "6474616773" + "81" + "a2" + "636b6579" + "616b" + "6576616c7565" + "61ff", "invalid UTF-8"},
 		{"empty data present", "a1" + "6464617461" + "40", "not canonical"},
 		{"unknown field", "a1" + "63666f6f" + "01", "unknown field"},
 		{"case folded key", "a1" + "6444415441" + "4101", "unknown field"},
@@ -81,7 +84,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"cid without 0x00 prefix", "a1" + "656c696e6b73" + "81" + "a2" + "63636964" + "d82a" + "5824" + hex.EncodeToString(chunk.Bytes()) + "6473697a65" + "01", "0x00 followed"},
 		{"zero size link", "a1" + "656c696e6b73" + "81" + "a2" + "63636964" + "d82a" + "5825" + "00" + hex.EncodeToString(chunk.Bytes()) + "6473697a65" + "00", "size 0"},
 		{"tag missing value", "a1" + "6474616773" + "81" + "a1" + "636b6579" + "616b", "missing value"},
-		{"empty tag key", "a1" + "6474616773" + "81" + "a2" + "636b6579" + "60" + "6576616c7565" + "40", "empty key"},
+		{"empty tag key", "a1" + "6474616773" + "81" + "a2" + "636b6579" + "60" + "6576616c7565" + "60", "empty key"},
 		{"not a map", "4101", "cannot unmarshal"},
 		{"truncated", "a1" + "6464617461" + "45" + "0102", "unexpected EOF"},
 	}
