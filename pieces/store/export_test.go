@@ -39,3 +39,21 @@ func FailNextSync(t *testing.T) {
 	}
 	t.Cleanup(func() { syncData = real })
 }
+
+// DropTagIndexMark makes the closed store in dir look like one from before
+// the tag index, with stale entries left behind.
+func DropTagIndexMark(t *testing.T, dir string) {
+	t.Helper()
+	db, err := leveldb.OpenFile(filepath.Join(dir, "index"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Delete([]byte(keyTagIndex), nil); err != nil {
+		t.Fatal(err)
+	}
+	stale := append([]byte{prefTagValue}, make([]byte, 32)...)
+	if err := db.Put(append(stale, "stale\x00\x01v\x00\x01"...), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -85,14 +85,22 @@ func (s *Store) has(key []byte) (bool, error) {
 
 // write applies b durably, reopening the index first if a write failed.
 // Called under cmu.
-func (s *Store) write(b *leveldb.Batch) error {
+func (s *Store) write(b *leveldb.Batch) error { return s.writeBatch(b, true) }
+
+// writeBatch is write, made durable only when sync is set: a reindex
+// syncs once at its end. Called under cmu.
+func (s *Store) writeBatch(b *leveldb.Batch, sync bool) error {
 	if s.indexErr != nil {
 		if err := s.reopenIndex(); err != nil {
 			return err
 		}
 	}
+	wo := syncWrite
+	if !sync {
+		wo = nil
+	}
 	s.dbmu.RLock()
-	err := s.db.Write(b, syncWrite)
+	err := s.db.Write(b, wo)
 	s.dbmu.RUnlock()
 	if err != nil && !errors.Is(err, leveldb.ErrClosed) {
 		s.indexErr = err
@@ -143,8 +151,12 @@ func (s *Store) scan(ctx context.Context, prefix byte, fn func(c cid.Cid, v []by
 // scanKeys calls fn for every record whose key starts with prefix, in key
 // order, until fn returns an error or ctx ends; fn runs without dbmu held.
 func (s *Store) scanKeys(ctx context.Context, prefix []byte, fn func(k, v []byte) error) error {
+	return s.scanRange(ctx, util.BytesPrefix(prefix), fn)
+}
+
+// scanRange is scanKeys over the keys of r.
+func (s *Store) scanRange(ctx context.Context, r *util.Range, fn func(k, v []byte) error) error {
 	type rec struct{ k, v []byte }
-	r := util.BytesPrefix(prefix)
 	for {
 		var batch []rec // grows as needed: most lookups of a piece's buckets find one or none
 		s.dbmu.RLock()

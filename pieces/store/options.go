@@ -19,6 +19,10 @@ type Options struct {
 	// written, so it works on a read-only directory. Writes fail with
 	// ErrReadOnly.
 	ReadOnly bool
+	// NoTagIndex stores descriptors without indexing their tags; a store
+	// opened later with the index reindexes. For measuring what the index
+	// costs, and for stores nobody searches.
+	NoTagIndex bool
 	// Logger receives recovery and corruption reports; nil discards them.
 	Logger *slog.Logger
 }

@@ -103,7 +103,7 @@ func Open(dir string, opts Options) (s *Store, err error) {
 	if err := s.recover(); err != nil {
 		return s, err
 	}
-	return s, nil
+	return s, s.checkTagIndex()
 }
 
 // lockDir takes the store's lock: exclusive for a writer, shared for a
@@ -147,6 +147,9 @@ func (s *Store) checkVersion() error {
 		b := new(leveldb.Batch)
 		b.Put([]byte(keyVersion), binary.AppendUvarint(nil, FormatVersion))
 		b.Put([]byte(keyActive), active{block: 1}.encode())
+		if !s.opts.NoTagIndex {
+			b.Put([]byte(keyTagIndex), binary.AppendUvarint(nil, TagIndexVersion))
+		}
 		s.cmu.Lock()
 		defer s.cmu.Unlock()
 		return s.write(b)
@@ -399,6 +402,7 @@ func (s *Store) Delete(c cid.Cid) error {
 	for _, m := range members { // a piece stored again starts with no bucket
 		b.Delete(memberKey(c, m))
 	}
+	s.unindexTags(b, c, members)
 	b.Put([]byte(keyStats), st.encode())
 	if err := s.write(b); err != nil {
 		return fmt.Errorf("delete %s: %w", c, err)

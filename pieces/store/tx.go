@@ -31,6 +31,7 @@ type Tx struct {
 	pins    []cid.Cid
 	bucket  *Bucket   // set by InBucket
 	members []cid.Cid // pieces put since InBucket, made members at commit
+	tagged  []tagged  // descriptors whose tags the commit indexes
 	done    bool
 	scratch []byte // for checking stored copies
 
@@ -72,9 +73,14 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 		t.members = append(t.members, c)
 	}
 	repair := false
-	if has, err := t.s.Has(c); err != nil {
+	has, err := t.s.Has(c)
+	if err != nil {
 		return err
-	} else if has {
+	}
+	if !has || t.bucket != nil {
+		t.noteTags(c, data)
+	}
+	if has {
 		// The stored copy is kept if it is intact; one that fails its
 		// checksum is replaced by this one, so putting a file again
 		// repairs it.
@@ -105,7 +111,7 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 
 // flushIfFull commits what t holds once it reaches maxTxEntries entries.
 func (t *Tx) flushIfFull() error {
-	if len(t.pending)+len(t.members) < maxTxEntries {
+	if len(t.pending)+len(t.members)+len(t.tagged) < maxTxEntries {
 		return nil
 	}
 	err := t.flush()
@@ -214,6 +220,9 @@ func (t *Tx) flush() error {
 	for _, c := range t.members {
 		b.Put(memberKey(c, *t.bucket), nil)
 	}
+	if err := s.indexTags(b, t.bucket, t.tagged); err != nil {
+		return t.notStored(fmt.Errorf("index tags: %w", err))
+	}
 	recorded := s.recorded
 	if t.open && (snap.block > recorded.block || (snap.block == recorded.block && snap.end > recorded.end)) {
 		recorded = snap
@@ -227,6 +236,7 @@ func (t *Tx) flush() error {
 	t.pending = t.pending[:0]
 	t.pins = t.pins[:0]
 	t.members = t.members[:0]
+	t.tagged = t.tagged[:0]
 	return nil
 }
 
