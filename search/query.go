@@ -16,9 +16,9 @@ var ErrBadQuery = errors.New("bad query")
 
 // Limits of a query.
 const (
-	MaxTerms   = 16 // terms in one query
+	MaxTerms     = 16 // terms in one query
 	DefaultLimit = 100
-	MaxLimit   = 1000
+	MaxLimit     = 1000
 )
 
 // Op is a term's operator.

@@ -102,7 +102,10 @@ func TestCursor(t *testing.T) {
 		"another bucket": func() error { _, err := search.DecodeCursor("ddcbY", q, c); return err },
 		"garbage":        func() error { _, err := search.DecodeCursor("ddcbX", q, "not a cursor!"); return err },
 		"truncated":      func() error { _, err := search.DecodeCursor("ddcbX", q, c[:5]); return err },
-		"too long":       func() error { _, err := search.DecodeCursor("ddcbX", q, strings.Repeat("A", search.MaxCursor+1)); return err },
+		"too long": func() error {
+			_, err := search.DecodeCursor("ddcbX", q, strings.Repeat("A", search.MaxCursor+1))
+			return err
+		},
 	} {
 		if err := try(); !errors.Is(err, search.ErrBadQuery) {
 			t.Errorf("%s: %v", name, err)

@@ -113,7 +113,7 @@ func TestSearchQueries(t *testing.T) {
 		terms []string
 		want  []string // in order
 	}{
-		{[]string{"owner=alice"}, nil}, // order by CID: checked as a set below
+		{[]string{"owner=alice"}, nil},                                          // order by CID: checked as a set below
 		{[]string{"content-type^=video/"}, []string{"keynote", "old", "intro"}}, // by value, then CID
 		{[]string{"year>=2020"}, []string{"intro", "keynote", "twice"}},         // numeric: not "2026-draft", not ""
 		{[]string{"year<2000"}, []string{"twice", "old"}},                       // twice by its 1990
