@@ -117,9 +117,19 @@ func (n *Node) access(p peer.ID, c cid.Cid, b, token []byte) error {
 	if !slices.Contains(members, store.Bucket(id)) {
 		return fmt.Errorf("bucket %s is private: no grant (the piece is not in bucket %s)", first, id)
 	}
+	return n.bucketAccess(p, id, token)
+}
+
+// bucketAccess is the rule for peer p in bucket id as a whole: anyone in a
+// public bucket; in a private one its owner, or a token that grants get to
+// p's key or to any bearer. A search follows it as reads do.
+func (n *Node) bucketAccess(p peer.ID, id bucket.ID, token []byte) error {
 	r, ok := n.records.get(id)
 	if !ok {
 		return fmt.Errorf("bucket %s: this holder has no record of it", id)
+	}
+	if !r.Private {
+		return nil
 	}
 	requester, err := repo.AccountOfPeer(p)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/search"
 )
 
 // Node tuning, each with why.
@@ -67,14 +68,15 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	repo *repo.Repo
-	host host.Host
-	dht  *dht.DHT
-	srv  *exchange.Server
-	ann  *announcer
-	mdns io.Closer
-	opts Options
-	log  *slog.Logger
+	repo   *repo.Repo
+	host   host.Host
+	dht    *dht.DHT
+	srv    *exchange.Server
+	search *search.Server
+	ann    *announcer
+	mdns   io.Closer
+	opts   Options
+	log    *slog.Logger
 
 	records  records          // the bucket records the access rule reads
 	verifier *bucket.Verifier // grant chains checked once per token
@@ -126,6 +128,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	if n.srv, err = exchange.NewServer(n.host, r.Store, so); err != nil {
 		return nil, err
 	}
+	n.startSearch()
 	boot, err := bootstrapPeers(r)
 	if err != nil {
 		return nil, err
@@ -245,6 +248,9 @@ func (n *Node) close() error {
 	}
 	if n.srv != nil {
 		errs = append(errs, n.srv.Close())
+	}
+	if n.search != nil {
+		errs = append(errs, n.search.Close())
 	}
 	if n.host != nil {
 		errs = append(errs, n.host.Close())

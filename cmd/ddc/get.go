@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,10 +16,11 @@ import (
 	"github.com/ddc-project/ddc/node/api"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/search"
 )
 
 func newGetCmd(e *env) *cobra.Command {
-	var out string
+	var out, filePath string
 	c := &cobra.Command{
 		Use:   "get CID",
 		Short: "Write a file to disk (default ./CID; -o - for stdout)",
@@ -30,14 +32,30 @@ FIFO (/dev/null, a named pipe) is written into. New files get 0666 less the
 umask; a file replaced keeps its mode. With a node running on the repo,
 pieces the repo lacks are fetched from every holder in the cluster, kept,
 and announced, and the file is pinned.`,
-		Args: exactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if filePath != "" {
+				return exactArgs(0)(cmd, args)
+			}
+			return exactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withContent(cmd.Context(), args[0], 0, -1, true, func(ct content) error {
+			var id string
+			if filePath != "" {
+				c, err := e.newestAt(cmd.Context(), filePath)
+				if err != nil {
+					return err
+				}
+				id = c
+			} else {
+				id = args[0]
+			}
+			return e.withContent(cmd.Context(), id, 0, -1, true, func(ct content) error {
 				return getFile(cmd.Context(), e, ct, out)
 			})
 		},
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "output path, - for stdout (default ./CID)")
+	c.Flags().StringVar(&filePath, "path", "", "get the newest file of the bucket (-b) with this file-path tag, instead of a CID")
 	e.bucketFlags(c)
 	return c
 }
@@ -205,4 +223,43 @@ func newCatCmd(e *env) *cobra.Command {
 	c.Flags().Int64Var(&length, "length", -1, "bytes to write (default: to the end)")
 	e.bucketFlags(c)
 	return c
+}
+
+// newestAt finds the newest file of the bucket the flags name whose
+// file-path tag is p: the one with the greatest timestamp tag (a file
+// without one is older than any with one), then the greatest CID.
+func (e *env) newestAt(ctx context.Context, p string) (string, error) {
+	if e.bucket == "" {
+		return "", usageErr(errors.New("--path needs -b: paths are looked up in a bucket"))
+	}
+	sq := api.SearchQuery{Terms: []string{TagFilePath + "=" + p}, Limit: search.MaxLimit}
+	best, bestTime := "", ""
+	for {
+		a, err := e.search(ctx, sq)
+		if err != nil {
+			return "", err
+		}
+		for _, r := range a.Results {
+			ts := ""
+			for _, t := range r.Tags {
+				if t.Key == TagTimestamp && string(t.Value) > ts {
+					ts = string(t.Value)
+				}
+			}
+			if best == "" || ts > bestTime || (ts == bestTime && r.CID > best) {
+				best, bestTime = r.CID, ts
+			}
+		}
+		if a.Cursor == "" {
+			if best == "" {
+				partial := ""
+				if a.Partial {
+					partial = " (some holders did not answer)"
+				}
+				return "", fmt.Errorf("%w: no file with path %q in bucket %s%s", pieces.ErrNotFound, p, e.bucket, partial)
+			}
+			return best, nil
+		}
+		sq.Cursor = a.Cursor
+	}
 }

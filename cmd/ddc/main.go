@@ -75,6 +75,7 @@ func newRoot(e *env) *cobra.Command {
 		newCatCmd(e),
 		newStatCmd(e),
 		newLsCmd(e),
+		newSearchCmd(e),
 		newRepoCmd(e),
 		newNodeCmd(e),
 		newPeersCmd(e),

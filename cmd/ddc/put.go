@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/http"
 	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
@@ -15,9 +22,10 @@ import (
 
 func newPutCmd(e *env) *cobra.Command {
 	var (
-		tags          []string
+		tags, noIndex []string
 		chunk, inline string
 		hash          string
+		filePath      string
 	)
 	c := &cobra.Command{
 		Use:   "put PATH|-",
@@ -28,6 +36,9 @@ always give the same CID, and are stored once.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt, err := buildOptions(tags, chunk, inline, hash)
+			if err == nil {
+				err = unindexed(&opt, noIndex)
+			}
 			if err != nil {
 				return usageErr(err)
 			}
@@ -36,8 +47,14 @@ always give the same CID, and are stored once.`,
 				return err
 			}
 			defer in.Close()
+			var rd io.Reader = in
+			if filePath != "" {
+				if rd, err = pathTags(&opt, filePath, in, time.Now()); err != nil {
+					return err
+				}
+			}
 			bar := e.newProgress(size, "put")
-			res, err := e.put(cmd.Context(), in, size, opt, bar)
+			res, err := e.put(cmd.Context(), rd, size, opt, bar)
 			bar.done()
 			if err != nil {
 				return fmt.Errorf("put %s: %w", args[0], err)
@@ -51,6 +68,8 @@ always give the same CID, and are stored once.`,
 	}
 	f := c.Flags()
 	f.StringArrayVarP(&tags, "tag", "t", nil, "tag KEY=VALUE (repeatable)")
+	f.StringArrayVar(&noIndex, "no-index", nil, "keep the tags named KEY out of search indexes (repeatable)")
+	f.StringVar(&filePath, "path", "", "the file's path, as /dir/name: sets the file-path tag, content-type (from the extension or the first bytes) and timestamp unless given")
 	f.StringVar(&chunk, "chunk-size", "1MiB", fmt.Sprintf("bytes per data piece (%d B to 4 MiB)", pieces.MinChunkSize))
 	f.StringVar(&inline, "inline", "4KiB", "bytes stored inline in the descriptor (whole file when it fits)")
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
@@ -153,4 +172,62 @@ func openInput(e *env, path string) (io.ReadCloser, int64, error) {
 		return nil, 0, usageErr(fmt.Errorf("input %s is a directory; put takes one file", path))
 	}
 	return f, fi.Size(), nil
+}
+
+// Tags a put with --path sets. The timestamp is UTC at nanoseconds in a
+// fixed width, so that byte order is time order: the newest file of a
+// path sorts last, and timestamp>=2026-11 finds what was put since.
+const (
+	TagFilePath    = "file-path"
+	TagContentType = "content-type"
+	TagTimestamp   = "timestamp"
+	timestampForm  = "2006-01-02T15:04:05.000000000Z"
+)
+
+// unindexed marks the tags named in keys as not searchable.
+func unindexed(opt *pieces.BuildOptions, keys []string) error {
+	for _, k := range keys {
+		found := false
+		for i := range opt.Tags {
+			if opt.Tags[i].Key == k {
+				opt.Tags[i].Searchable, found = false, true
+			}
+		}
+		if !found {
+			return fmt.Errorf("--no-index %q: no tag of that key is given", k)
+		}
+	}
+	return nil
+}
+
+// pathTags adds the tags of a file put at path p, keeping those given:
+// file-path, content-type from p's extension or else the first bytes of
+// in, and the time of the put. It returns the reader to put from.
+func pathTags(opt *pieces.BuildOptions, p string, in io.Reader, now time.Time) (io.Reader, error) {
+	if !strings.HasPrefix(p, "/") || strings.ContainsRune(p, 0) {
+		return nil, usageErr(fmt.Errorf("--path %.64q: want an absolute path such as /talks/keynote.mp4", p))
+	}
+	has := func(k string) bool {
+		return slices.ContainsFunc(opt.Tags, func(t pieces.Tag) bool { return t.Key == k })
+	}
+	add := func(k, v string) {
+		if !has(k) {
+			opt.Tags = append(opt.Tags, pieces.Tag{Key: k, Value: []byte(v), Searchable: true})
+		}
+	}
+	add(TagFilePath, p)
+	if !has(TagContentType) {
+		ct := mime.TypeByExtension(path.Ext(p))
+		if ct == "" {
+			br := bufio.NewReaderSize(in, 512)
+			head, _ := br.Peek(512) // a shorter file sniffs on what it has
+			ct, in = http.DetectContentType(head), br
+		}
+		add(TagContentType, ct)
+	}
+	add(TagTimestamp, now.UTC().Format(timestampForm))
+	if err := opt.Validate(); err != nil {
+		return nil, usageErr(fmt.Errorf("--path: %w", err))
+	}
+	return in, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
@@ -57,8 +58,32 @@ func newRepoCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+	reindex := &cobra.Command{
+		Use:   "reindex",
+		Short: "Rebuild the tag index from the stored descriptors",
+		Long: `Rebuild the tag index that search reads from the descriptors in the
+store. A node does this by itself when it opens a repo whose index is
+missing or of another layout; run it after repairing a store by hand.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := e.repoReindex(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return writeJSON(e.stdout, out)
+			}
+			rate := 0.0
+			if out.Seconds > 0 {
+				rate = float64(out.Descriptors) / out.Seconds
+			}
+			_, err = fmt.Fprintf(e.stdout, "%d descriptors indexed in %.2fs (%.0f/s)\n", out.Descriptors, out.Seconds, rate)
+			return err
+		},
+	}
 	e.jsonFlag(stat)
-	c.AddCommand(stat, verify)
+	e.jsonFlag(reindex)
+	c.AddCommand(stat, verify, reindex)
 	return c
 }
 
@@ -94,4 +119,24 @@ func (e *env) repoVerify(ctx context.Context, bad func(msg string)) (int, error)
 		return err
 	})
 	return n, err
+}
+
+// repoReindex rebuilds the tag index through the running node, or offline
+// with the repo open for writing.
+func (e *env) repoReindex(ctx context.Context) (api.Reindexed, error) {
+	cl, err := e.daemon(ctx)
+	if err != nil || cl != nil {
+		if err != nil {
+			return api.Reindexed{}, err
+		}
+		return cl.RepoReindex(ctx)
+	}
+	r, err := repo.Open(e.repoPath, nil)
+	if err != nil {
+		return api.Reindexed{}, err
+	}
+	defer r.Close()
+	start := time.Now()
+	n, err := r.Store.Reindex(ctx)
+	return api.Reindexed{Descriptors: n, Seconds: time.Since(start).Seconds()}, err
 }

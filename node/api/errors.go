@@ -14,6 +14,7 @@ import (
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
+	"github.com/ddc-project/ddc/search"
 )
 
 // Error codes in JSON error bodies and the X-Ddc-Error trailer.
@@ -100,7 +101,7 @@ func Classify(err error) Class {
 		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange),
 		errors.Is(err, repo.ErrBadKeyName), errors.Is(err, repo.ErrKeyExists), errors.Is(err, bucket.ErrBadKey),
 		errors.Is(err, bucket.ErrBadID), errors.Is(err, bucket.ErrMalformed), errors.Is(err, node.ErrOtherCluster),
-		errors.Is(err, repo.ErrBadSwarmKey), errors.Is(err, node.ErrTokenWithoutBucket):
+		errors.Is(err, repo.ErrBadSwarmKey), errors.Is(err, node.ErrTokenWithoutBucket), errors.Is(err, search.ErrBadQuery):
 		return ClassUsage
 	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized), errors.Is(err, repo.ErrNoKey), errors.Is(err, repo.ErrNoBucket):
 		return ClassNotFound

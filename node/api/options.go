@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/ddc-project/ddc/pieces"
@@ -15,6 +16,9 @@ func EncodePutOptions(opt pieces.BuildOptions) url.Values {
 	q.Set("hash", opt.Hash.Name)
 	for _, t := range opt.Tags {
 		q.Add("tag", t.Key+"="+string(t.Value))
+		if !t.Searchable && !slices.Contains(q["noindex"], t.Key) {
+			q.Add("noindex", t.Key)
+		}
 	}
 	return q
 }
@@ -47,6 +51,7 @@ func DecodePutOptions(q url.Values) (pieces.BuildOptions, error) {
 		if err != nil {
 			return opt, err
 		}
+		t.Searchable = !slices.Contains(q["noindex"], t.Key)
 		opt.Tags = append(opt.Tags, t)
 	}
 	if err := opt.Validate(); err != nil {

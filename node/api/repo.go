@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -93,4 +94,26 @@ func (c *Client) RepoVerify(ctx context.Context, bad func(cid, msg string)) (int
 		}
 		bad(l.CID, l.Error)
 	}
+}
+
+// Reindexed is the reply of a reindex.
+type Reindexed struct {
+	Descriptors int     `json:"descriptors"`
+	Seconds     float64 `json:"seconds"`
+}
+
+func (s *Server) repoReindex(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	n, err := s.n.Repo().Store.Reindex(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, Reindexed{Descriptors: n, Seconds: time.Since(start).Seconds()})
+}
+
+// RepoReindex rebuilds the node's tag index.
+func (c *Client) RepoReindex(ctx context.Context) (Reindexed, error) {
+	var out Reindexed
+	return out, c.callJSON(ctx, http.MethodPost, "/repo/reindex", nil, &out)
 }

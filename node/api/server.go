@@ -156,9 +156,11 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("POST /api/v1/cat/{cid}", s.cat) // pin=true needs POST
 	m.HandleFunc("GET /api/v1/stat/{cid}", s.stat)
 	m.HandleFunc("GET /api/v1/ls", s.ls)
+	m.HandleFunc("GET /api/v1/search", s.search)
 	m.HandleFunc("GET /api/v1/downloads", s.listDownloads)
 	m.HandleFunc("GET /api/v1/repo/stat", s.repoStat)
 	m.HandleFunc("GET /api/v1/repo/verify", s.repoVerify)
+	m.HandleFunc("POST /api/v1/repo/reindex", s.repoReindex)
 	m.HandleFunc("GET /api/v1/bucket/{id}", s.bucketInfo)
 	m.HandleFunc("POST /api/v1/bucket/{id}/publish", s.publishBucket)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,9 @@ var (
 	// record of: the index was lost, moved or replaced. Open then changes
 	// nothing.
 	ErrIndexMissing = errors.New("store index missing")
+	// ErrIndexStale means the tag index must be rebuilt before a search,
+	// and the store is open read-only.
+	ErrIndexStale = errors.New("tag index not built")
 
 	// errWouldBlock is lockFile's answer when another process holds the lock.
 	errWouldBlock = errors.New("lock held elsewhere")

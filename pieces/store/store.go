@@ -54,6 +54,8 @@ type Store struct {
 	cmu      sync.Mutex
 	st       stats
 	recorded active // the active record last committed; never moves back
+
+	tagsStale bool // opened read-only with a tag index to rebuild
 }
 
 var (
@@ -98,6 +100,9 @@ func Open(dir string, opts Options) (s *Store, err error) {
 	if opts.ReadOnly {
 		// Every write path checks refuse first: none reaches the disk.
 		s.refuse = fmt.Errorf("%w: %s", ErrReadOnly, dir)
+		if current, err := s.tagIndexCurrent(); err != nil || !current {
+			s.tagsStale = true // rebuilt by the next writable open
+		}
 		return s, s.loadState()
 	}
 	if err := s.recover(); err != nil {

@@ -127,6 +127,9 @@ func (s *Store) unindexTags(batch *leveldb.Batch, c cid.Cid, members []Bucket) {
 // match q, in q's order, from after the sort key after (nil: the first),
 // at most limit of them; Page.More says whether more follow.
 func (s *Store) Search(ctx context.Context, b Bucket, q search.Query, after []byte, limit int) (search.Page, error) {
+	if s.tagsStale {
+		return search.Page{}, fmt.Errorf("%w: the tag index of %s is missing or of another layout; open the repo for writing (start the node, or run 'ddc repo reindex') to rebuild it", ErrIndexStale, s.dir)
+	}
 	var page search.Page
 	plan := q.Plan(after)
 	kind := byte(prefTagValue)
