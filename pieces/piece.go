@@ -276,6 +276,38 @@ func Decode(c cid.Cid, b []byte) (*Piece, error) {
 	if len(b) > MaxPieceSize {
 		return nil, fmt.Errorf("%w: descriptor %s of %d bytes (max %d)", ErrTooLarge, c, len(b), MaxPieceSize)
 	}
+	p, err := decodeWire(c, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, malformed(c, "%v", err)
+	}
+	// One file, one CID: only the canonical encoding of a value is accepted.
+	// Re-encoding catches non-minimal integers, unsorted keys, default
+	// values written out and empty fields that should be omitted.
+	again, err := p.Encode()
+	if err != nil {
+		return nil, malformed(c, "%v", err)
+	}
+	if !bytes.Equal(again, b) {
+		return nil, malformed(c, "not canonical DAG-CBOR (differs from the canonical encoding at byte %d)", firstDiff(again, b))
+	}
+	return p, nil
+}
+
+// DecodeChecked parses descriptor bytes that Decode accepted before and
+// that are unchanged since, as their hash matching c proves: it skips the
+// limits and the canonical re-encoding Decode checks, which cost as much
+// as the parse. The tag index reads descriptors so.
+func DecodeChecked(c cid.Cid, b []byte) (*Piece, error) {
+	if err := Verify(c, b); err != nil {
+		return nil, err
+	}
+	return decodeWire(c, b)
+}
+
+func decodeWire(c cid.Cid, b []byte) (*Piece, error) {
 	var w wirePiece
 	if err := decMode.Unmarshal(b, &w); err != nil {
 		return nil, malformed(c, "%v", err)
@@ -301,19 +333,6 @@ func Decode(c cid.Cid, b []byte) (*Piece, error) {
 			}
 			p.Tags[i] = Tag{Key: t.Key, Value: t.Value.b, Searchable: t.Searchable == nil || *t.Searchable}
 		}
-	}
-	if err := p.Validate(); err != nil {
-		return nil, malformed(c, "%v", err)
-	}
-	// One file, one CID: only the canonical encoding of a value is accepted.
-	// Re-encoding catches non-minimal integers, unsorted keys, default
-	// values written out and empty fields that should be omitted.
-	again, err := p.Encode()
-	if err != nil {
-		return nil, malformed(c, "%v", err)
-	}
-	if !bytes.Equal(again, b) {
-		return nil, malformed(c, "not canonical DAG-CBOR (differs from the canonical encoding at byte %d)", firstDiff(again, b))
 	}
 	return p, nil
 }

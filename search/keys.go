@@ -138,7 +138,7 @@ func (q Query) driving() []Term {
 // inclusive, hi exclusive, nil for none.
 func (t Term) bounds() (lo, hi []byte) {
 	if t.Num != nil {
-		k := numberKey(t.Num)
+		k := numberKey(*t.Num)
 		switch t.Op {
 		case Ge, Gt: // the float of a greater number may equal k
 			return k[:], nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"unicode/utf8"
 
@@ -48,7 +47,7 @@ type Term struct {
 	Value []byte
 	// Num is set for a range term whose value is a number (see ParseNumber):
 	// it compares numerically, and matches only values that are numbers.
-	Num *big.Rat
+	Num *Number
 }
 
 // Query is a conjunction of terms: a file matches when it matches each.
@@ -94,8 +93,8 @@ func ParseTerm(s string) (Term, error) {
 		return Term{}, fmt.Errorf("%w: term %.64q: unknown operator %q", ErrBadQuery, s, k[len(k)-1:]+opText[t.Op])
 	}
 	t.Value = []byte(rest)
-	if t.Op.Range() {
-		t.Num, _ = ParseNumber(t.Value)
+	if n, ok := ParseNumber(t.Value); ok && t.Op.Range() {
+		t.Num = &n
 	}
 	return t, t.check(s)
 }
@@ -166,7 +165,7 @@ func (t Term) Match(v []byte) bool {
 		if !ok {
 			return false
 		}
-		c = n.Cmp(t.Num)
+		c = n.Cmp(*t.Num)
 	} else {
 		c = bytes.Compare(v, t.Value)
 	}

@@ -6,6 +6,7 @@
 //	go run ./integration/bench [-size 1GiB] [-shm /dev/shm] [-disk /var/tmp] [-runs 3]
 //	go run ./integration/bench -suite net [-size 1GiB] [-stream 10GiB]
 //	go run ./integration/bench -suite private [-size 1GiB] [-runs 3]
+//	go run ./integration/bench -suite search [-runs 3]
 //
 // The local suite builds the ddc binary and runs it as a user would (put, cat, get as
 // separate processes, peak RSS from the kernel's rusage); the random-read
@@ -51,7 +52,7 @@ func main() {
 	disk := flag.String("disk", "/var/tmp", "a directory on disk")
 	runs := flag.Int("runs", 3, "repetitions of each timed step (the median is reported)")
 	reads := flag.Int("reads", 2000, "random 64 KiB ReadAt samples")
-	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) or private (a private bucket's get against a public one)")
+	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) or search (a bucket search across ten daemons)")
 	fresh := flag.Int("fresh", 20, "cli: fresh nodes whose first get of 1 MiB is timed")
 	stream := flag.Int64("stream", 10<<30, "net: bytes streamed between two daemons for the peak RSS figure (0 skips it)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
@@ -81,8 +82,10 @@ func main() {
 		err = runLAN(*size, *disk, *runs)
 	case "private":
 		err = runPrivate(*size, *disk, *runs)
+	case "search":
+		err = runSearch(*disk, *runs)
 	default:
-		err = fmt.Errorf("-suite %q: want local, net, cli, lan or private", *suite)
+		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private or search", *suite)
 	}
 	pprof.StopCPUProfile() // does nothing when not profiling
 	if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -54,6 +55,26 @@ func DropTagIndexMark(t *testing.T, dir string) {
 	}
 	stale := append([]byte{prefTagValue}, make([]byte, 32)...)
 	if err := db.Put(append(stale, "stale\x00\x01v\x00\x01"...), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ClearTags deletes every tag entry of s, as a store from before the tag
+// index has none.
+func ClearTags(t testing.TB, s *Store) {
+	t.Helper()
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	b := new(leveldb.Batch)
+	err := s.clearTags(context.Background(), b, func(bool) error {
+		err := s.writeBatch(b, false)
+		b.Reset()
+		return err
+	})
+	if err == nil {
+		err = s.write(b)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -343,6 +343,12 @@ func (s *Store) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
+	return s.readEntry(c, e, buf)
+}
+
+// readEntry reads piece c where e says it is, into buf, and checks it
+// against e's CRC.
+func (s *Store) readEntry(c cid.Cid, e entry, buf []byte) ([]byte, error) {
 	f, err := s.file(e.block)
 	if err != nil {
 		return nil, err

@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -34,16 +38,18 @@ const (
 // NoBucket is the tag space of files in no bucket.
 var NoBucket Bucket
 
-// tagged is a descriptor a Tx put, with its searchable tags.
+// tagged is a descriptor a Tx put, with its searchable tags and where its
+// bytes are.
 type tagged struct {
-	c    cid.Cid
-	tags []pieces.Tag
+	c   cid.Cid
+	p   *pieces.Piece
+	val []byte // its tag entries' value
 }
 
-// noteTags remembers the searchable tags of descriptor c for indexing at
-// commit. A descriptor ddc cannot read (another codec's, or another
+// noteTags remembers the tags of descriptor c, stored at e, for indexing
+// at commit. A descriptor ddc cannot read (another codec's, or another
 // format's) is stored all the same, and simply not indexed.
-func (t *Tx) noteTags(c cid.Cid, data []byte) {
+func (t *Tx) noteTags(c cid.Cid, data []byte, e entry) {
 	if t.s.opts.NoTagIndex || c.Type() != pieces.CodecDagCBOR {
 		return
 	}
@@ -52,14 +58,96 @@ func (t *Tx) noteTags(c cid.Cid, data []byte) {
 		t.s.log.Debug("descriptor not indexed", "cid", c, "err", err)
 		return
 	}
-	for _, g := range p.Tags {
-		if g.Searchable {
-			t.tagged = append(t.tagged, tagged{c, p.Tags})
-			return
-		}
+	if slices.ContainsFunc(p.Tags, func(g pieces.Tag) bool { return g.Searchable }) {
+		t.tagged = append(t.tagged, tagged{c, p, tagValue(e, p)})
 	}
 }
 
+// noteStoredTags is noteTags for a descriptor the store already holds.
+func (t *Tx) noteStoredTags(c cid.Cid, data []byte) error {
+	if t.s.opts.NoTagIndex || c.Type() != pieces.CodecDagCBOR {
+		return nil
+	}
+	e, err := t.s.lookup(c)
+	if err != nil {
+		return err
+	}
+	t.noteTags(c, data, e)
+	return nil
+}
+
+// A tag entry's value is the descriptor's piece entry (where its bytes
+// are, and their CRC), then, when they fit in maxInlineTags bytes, the
+// file's size and all its tags: a search filters and answers from the
+// index alone, without reading the descriptor of each entry it scans.
+// Larger tags are read from the descriptor, at the entry, or by CID if it
+// has moved since (a repair put a new copy elsewhere).
+const maxInlineTags = 512
+
+func tagValue(e entry, p *pieces.Piece) []byte {
+	v := binary.AppendUvarint(e.encode(), p.ContentSize())
+	v = binary.AppendUvarint(v, uint64(len(p.Tags)))
+	for _, t := range p.Tags {
+		flag := byte(0)
+		if t.Searchable {
+			flag = 1
+		}
+		v = append(v, flag)
+		v = binary.AppendUvarint(v, uint64(len(t.Key)))
+		v = append(v, t.Key...)
+		v = binary.AppendUvarint(v, uint64(len(t.Value)))
+		v = append(v, t.Value...)
+		if len(v) > entryLen+maxInlineTags {
+			return e.encode()
+		}
+	}
+	return v
+}
+
+// inlineTags reads the size and tags a tag entry's value holds; ok is
+// false when it holds none. The tags' bytes are v's.
+func inlineTags(v []byte) (size uint64, tags []pieces.Tag, ok bool) {
+	if len(v) <= entryLen {
+		return 0, nil, false
+	}
+	v = v[entryLen:]
+	next := func() uint64 {
+		x, n := binary.Uvarint(v)
+		if n <= 0 {
+			v = nil
+			return 0
+		}
+		v = v[n:]
+		return x
+	}
+	size = next()
+	count := next()
+	if v == nil || count > pieces.MaxTags {
+		return 0, nil, false
+	}
+	tags = make([]pieces.Tag, 0, count)
+	for range count {
+		if len(v) == 0 {
+			return 0, nil, false
+		}
+		t := pieces.Tag{Searchable: v[0] == 1}
+		v = v[1:]
+		k := next()
+		if v == nil || k > uint64(len(v)) {
+			return 0, nil, false
+		}
+		t.Key, v = string(v[:k]), v[k:]
+		n := next()
+		if v == nil || n > uint64(len(v)) {
+			return 0, nil, false
+		}
+		t.Value, v = v[:n:n], v[n:]
+		tags = append(tags, t)
+	}
+	return size, tags, len(v) == 0
+}
+
+// tagKeys returns the keys of the tag entries of descriptor c in bucket b.
 func tagKeys(b Bucket, tags []pieces.Tag, c cid.Cid) [][]byte {
 	values, numbers := search.Entries(tags, c)
 	keys := make([][]byte, 0, len(values)+len(numbers))
@@ -71,7 +159,6 @@ func tagKeys(b Bucket, tags []pieces.Tag, c cid.Cid) [][]byte {
 	}
 	return keys
 }
-
 // indexTags adds to batch the entries of descriptors put in one commit:
 // into bucket (nil for none) and out of the space of no bucket when they
 // join one; a descriptor put again without a bucket keeps the spaces it
@@ -79,10 +166,10 @@ func tagKeys(b Bucket, tags []pieces.Tag, c cid.Cid) [][]byte {
 func (s *Store) indexTags(batch *leveldb.Batch, bucket *Bucket, ds []tagged) error {
 	for _, d := range ds {
 		if bucket != nil {
-			for _, k := range tagKeys(*bucket, d.tags, d.c) {
-				batch.Put(k, nil)
+			for _, k := range tagKeys(*bucket, d.p.Tags, d.c) {
+				batch.Put(k, d.val)
 			}
-			for _, k := range tagKeys(NoBucket, d.tags, d.c) {
+			for _, k := range tagKeys(NoBucket, d.p.Tags, d.c) {
 				batch.Delete(k)
 			}
 			continue
@@ -92,8 +179,8 @@ func (s *Store) indexTags(batch *leveldb.Batch, bucket *Bucket, ds []tagged) err
 			return err
 		}
 		if len(members) == 0 {
-			for _, k := range tagKeys(NoBucket, d.tags, d.c) {
-				batch.Put(k, nil)
+			for _, k := range tagKeys(NoBucket, d.p.Tags, d.c) {
+				batch.Put(k, d.val)
 			}
 		}
 	}
@@ -144,30 +231,39 @@ func (s *Store) Search(ctx context.Context, b Bucket, q search.Query, after []by
 	}
 	var buf []byte
 	done := errors.New("page full")
-	err := s.scanRange(ctx, r, func(k, _ []byte) error {
+	err := s.scanRange(ctx, r, func(k, v []byte) error {
 		at, c, err := plan.Split(k[len(base):])
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrIndexCorrupt, err)
 		}
-		buf, err = s.ReadPiece(ctx, c, buf)
-		if errors.Is(err, pieces.ErrNotFound) {
-			return nil // deleted while its tags could not be read
+		size, tags, ok := inlineTags(v)
+		if !ok {
+			buf, err = s.readDescriptor(ctx, c, v, buf)
+			if errors.Is(err, pieces.ErrNotFound) {
+				return nil // deleted while its tags could not be read
+			}
+			if err != nil {
+				return fmt.Errorf("search: read descriptor %s: %w", c, err)
+			}
+			p, err := pieces.DecodeChecked(c, buf)
+			if err != nil {
+				return fmt.Errorf("search: descriptor %s: %w", c, err)
+			}
+			size, tags = p.ContentSize(), p.Tags
 		}
-		if err != nil {
-			return fmt.Errorf("search: read descriptor %s: %w", c, err)
-		}
-		p, err := pieces.Decode(c, buf)
-		if err != nil {
-			return fmt.Errorf("search: descriptor %s: %w", c, err)
-		}
-		if !plan.Emit(q, at, p.Tags, c) {
+		if !plan.Emit(q, at, tags, c) {
 			return nil
+		}
+		if ok { // answered from the index: the piece must still be here
+			if has, err := s.Has(c); err != nil || !has {
+				return err
+			}
 		}
 		if len(page.Results) == limit {
 			page.More = true
 			return done
 		}
-		page.Results = append(page.Results, search.Result{CID: c, Size: p.ContentSize(), Tags: p.Tags})
+		page.Results = append(page.Results, search.Result{CID: c, Size: size, Tags: tags})
 		return nil
 	})
 	if err != nil && !errors.Is(err, done) {
@@ -220,52 +316,73 @@ func (s *Store) Reindex(ctx context.Context) (int, error) {
 		b.Reset()
 		return err
 	}
-	for _, kind := range []byte{prefTagValue, prefTagNumber} {
-		err := s.scanKeys(ctx, []byte{kind}, func(k, _ []byte) error {
-			b.Delete(k)
-			return flush(false)
-		})
-		if err != nil {
-			return 0, fmt.Errorf("reindex: clear: %w", err)
-		}
+	if err := s.clearTags(ctx, b, flush); err != nil {
+		return 0, fmt.Errorf("reindex: clear: %w", err)
 	}
+	// Descriptors come in CID order with where they are, a chunk at a
+	// time; the chunk's bucket memberships come from one range scan (they
+	// are in CID order too) rather than a lookup each.
 	n, skipped := 0, 0
-	var buf []byte
-	prefix := []byte{prefPiece, 1, byte(pieces.CodecDagCBOR)} // CIDv1, the codec fits one varint byte
-	err := s.scanKeys(ctx, prefix, func(k, _ []byte) error {
-		c, err := cid.Cast(k[1:])
-		if err != nil {
-			return fmt.Errorf("%w: key %x: %w", ErrIndexCorrupt, k, err)
-		}
-		if buf, err = s.ReadPiece(ctx, c, buf); err != nil {
-			s.log.Warn("reindex: descriptor unreadable, not indexed", "cid", c, "err", err)
-			skipped++
+	type found struct {
+		c   cid.Cid
+		loc []byte
+	}
+	var chunk []found
+	index := func() error {
+		if len(chunk) == 0 {
 			return nil
 		}
-		p, err := pieces.Decode(c, buf)
-		if err != nil {
-			s.log.Warn("reindex: descriptor does not decode, not indexed", "cid", c, "err", err)
-			skipped++
-			return nil
-		}
-		if len(p.Tags) == 0 {
-			return nil
-		}
-		members, err := s.Buckets(c)
+		members, err := s.membersOf(ctx, chunk[0].c, chunk[len(chunk)-1].c)
 		if err != nil {
 			return err
 		}
-		if len(members) == 0 {
-			members = []Bucket{NoBucket}
+		// Reading and decoding run on every core; the writes stay in order.
+		out := make([]indexed, len(chunk))
+		var wg sync.WaitGroup
+		workers := runtime.GOMAXPROCS(0)
+		for w := range workers {
+			wg.Go(func() {
+				var buf []byte
+				for i := w; i < len(chunk); i += workers {
+					buf, out[i] = s.indexOne(ctx, chunk[i].c, chunk[i].loc, members, buf)
+				}
+			})
 		}
-		for _, m := range members {
-			for _, key := range tagKeys(m, p.Tags, c) {
-				b.Put(key, nil)
+		wg.Wait()
+		for i, o := range out {
+			if o.err != nil {
+				s.log.Warn("reindex: descriptor not indexed", "cid", chunk[i].c, "err", o.err)
+				skipped++
+				continue
+			}
+			if o.keys == nil {
+				continue
+			}
+			for _, key := range o.keys {
+				b.Put(key, o.val)
+			}
+			n++
+			if err := flush(false); err != nil {
+				return err
 			}
 		}
-		n++
-		return flush(false)
+		chunk = chunk[:0]
+		return nil
+	}
+	prefix := []byte{prefPiece, 1, byte(pieces.CodecDagCBOR)} // CIDv1, the codec fits one varint byte
+	err := s.scanKeys(ctx, prefix, func(k, v []byte) error {
+		c, err := cid.Cast(k[1:])
+		if err != nil || len(v) != entryLen {
+			return fmt.Errorf("%w: piece record %x", ErrIndexCorrupt, k)
+		}
+		if chunk = append(chunk, found{c, v}); len(chunk) == reindexBatch {
+			return index()
+		}
+		return nil
 	})
+	if err == nil {
+		err = index()
+	}
 	if err != nil {
 		return n, fmt.Errorf("reindex: %w", err)
 	}
@@ -296,4 +413,84 @@ func (s *Store) checkTagIndex() error {
 	s.log.Info("the tag index is missing or of another layout: rebuilding it")
 	_, err = s.Reindex(context.Background())
 	return err
+}
+
+// readDescriptor reads descriptor c at the entry a tag entry or a piece
+// record holds, into buf; where its bytes fail their CRC there (it moved,
+// or the entry is stale), it reads c as any piece is read, by its CID.
+func (s *Store) readDescriptor(ctx context.Context, c cid.Cid, loc, buf []byte) ([]byte, error) {
+	if e, err := decodeEntry(c, loc); err == nil {
+		if b, err := s.readEntry(c, e, buf); err == nil {
+			return b, nil
+		}
+	}
+	return s.ReadPiece(ctx, c, buf)
+}
+
+// membersOf returns the buckets of every piece from first to last in CID
+// order, by the piece's CID key.
+func (s *Store) membersOf(ctx context.Context, first, last cid.Cid) (map[string][]Bucket, error) {
+	r := &util.Range{
+		Start: append([]byte{prefMember}, first.Bytes()...),
+		Limit: append(append([]byte{prefMember}, last.Bytes()...), bytes.Repeat([]byte{0xff}, len(Bucket{})+1)...),
+	}
+	out := make(map[string][]Bucket)
+	err := s.scanRange(ctx, r, func(k, _ []byte) error {
+		if len(k) < 1+len(Bucket{})+2 {
+			return fmt.Errorf("%w: bucket membership key %x", ErrIndexCorrupt, k)
+		}
+		cb := k[1 : len(k)-len(Bucket{})]
+		out[string(cb)] = append(out[string(cb)], Bucket(k[len(k)-len(Bucket{}):]))
+		return nil
+	})
+	return out, err
+}
+
+// indexed is what a reindex writes for one descriptor: keys with one
+// value; none for a descriptor without tags.
+type indexed struct {
+	keys [][]byte
+	val  []byte
+	err  error
+}
+
+// indexOne reads descriptor c at loc and returns its tag entries in the
+// buckets members gives it (none: no bucket).
+func (s *Store) indexOne(ctx context.Context, c cid.Cid, loc []byte, members map[string][]Bucket, buf []byte) ([]byte, indexed) {
+	buf, err := s.readDescriptor(ctx, c, loc, buf)
+	if err != nil {
+		return buf, indexed{err: err}
+	}
+	p, err := pieces.Decode(c, buf)
+	if err != nil || len(p.Tags) == 0 {
+		return buf, indexed{err: err}
+	}
+	e, err := decodeEntry(c, loc)
+	if err != nil {
+		return buf, indexed{err: err}
+	}
+	in := members[c.KeyString()]
+	if len(in) == 0 {
+		in = []Bucket{NoBucket}
+	}
+	var keys [][]byte
+	for _, m := range in {
+		keys = append(keys, tagKeys(m, p.Tags, c)...)
+	}
+	return buf, indexed{keys: keys, val: tagValue(e, p)}
+}
+
+// clearTags adds the deletion of every tag entry to b, flushing as it
+// fills. Called under cmu.
+func (s *Store) clearTags(ctx context.Context, b *leveldb.Batch, flush func(sync bool) error) error {
+	for _, kind := range []byte{prefTagValue, prefTagNumber} {
+		err := s.scanKeys(ctx, []byte{kind}, func(k, _ []byte) error {
+			b.Delete(k)
+			return flush(false)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

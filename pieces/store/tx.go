@@ -77,15 +77,17 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if !has || t.bucket != nil {
-		t.noteTags(c, data)
-	}
 	if has {
 		// The stored copy is kept if it is intact; one that fails its
 		// checksum is replaced by this one, so putting a file again
 		// repairs it.
 		var err error
 		if t.scratch, err = t.s.ReadPiece(context.Background(), c, t.scratch); err == nil {
+			if t.bucket != nil {
+				if err := t.noteStoredTags(c, data); err != nil {
+					return err
+				}
+			}
 			t.seen[k] = struct{}{}
 			return t.flushIfFull()
 		} else if !errors.Is(err, pieces.ErrCorrupt) {
@@ -103,6 +105,7 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 		// makes the bytes durable. A failure here is reported there.
 		startWriteback(f, wb.off, wb.n)
 	}
+	t.noteTags(c, data, e)
 	t.seen[k] = struct{}{}
 	t.touched[e.block] = f
 	t.pending = append(t.pending, pending{c: c, e: e, repair: repair})
