@@ -151,7 +151,9 @@ type DeniedError struct {
 	Reason string
 }
 
-func (e *DeniedError) Error() string { return fmt.Sprintf("holder %s refused the search: %s", e.Peer, e.Reason) }
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("holder %s refused the search: %s", e.Peer, e.Reason)
+}
 
 // Ask sends req to peer p and returns its page.
 func Ask(ctx context.Context, h host.Host, cluster string, p peer.ID, req Request) (Page, error) {

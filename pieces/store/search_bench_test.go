@@ -192,4 +192,3 @@ func BenchmarkPutSmallFiles(b *testing.B) {
 		})
 	}
 }
-

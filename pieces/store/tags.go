@@ -159,6 +159,7 @@ func tagKeys(b Bucket, tags []pieces.Tag, c cid.Cid) [][]byte {
 	}
 	return keys
 }
+
 // indexTags adds to batch the entries of descriptors put in one commit:
 // into bucket (nil for none) and out of the space of no bucket when they
 // join one; a descriptor put again without a bucket keeps the spaces it
