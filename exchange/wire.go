@@ -2,12 +2,11 @@ package exchange
 
 import (
 	"bufio"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/ddc-project/ddc/internal/frame"
 )
 
 // request is a version 1.1.0 request.
@@ -66,29 +65,14 @@ func writeFrame(w *bufio.Writer, v any) error {
 	if err != nil {
 		return err
 	}
-	var n [binary.MaxVarintLen64]byte
-	if _, err := w.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))]); err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
+	return frame.Write(w, b)
 }
 
 // readFrame reads one length-prefixed frame of at most max bytes into v.
 func readFrame(r *bufio.Reader, max int, v any) error {
-	n, err := binary.ReadUvarint(r)
+	buf, err := frame.Read(r, max)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return io.EOF // a clean end between frames
-		}
-		return fmt.Errorf("frame length: %w", err)
-	}
-	if n == 0 || n > uint64(max) {
-		return fmt.Errorf("frame of %d bytes (max %d)", n, max)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return fmt.Errorf("frame of %d bytes: %w", n, noEOF(err))
+		return err
 	}
 	if err := wireDec.Unmarshal(buf, v); err != nil {
 		return fmt.Errorf("frame: %w", err)
@@ -96,11 +80,5 @@ func readFrame(r *bufio.Reader, max int, v any) error {
 	return nil
 }
 
-// noEOF turns an EOF inside a frame into ErrUnexpectedEOF: the stream was
-// truncated, not ended.
-func noEOF(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
+// noEOF is frame.NoEOF.
+var noEOF = frame.NoEOF

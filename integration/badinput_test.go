@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddc-project/ddc/exchange"
@@ -94,16 +95,7 @@ func TestDaemonBadInput(t *testing.T) {
 
 	// The exchange protocol: random bytes, an oversized frame, a truncated
 	// frame, each on its own stream from a real libp2p peer.
-	h := p2ptest.NewHost(t)
-	ai, err := peer.AddrInfoFromString(n.tcpAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := h.Connect(ctx, *ai); err != nil {
-		t.Fatal(err)
-	}
+	h, ai, ctx := dialDaemon(t, n)
 	proto := exchange.ProtocolID("default")
 	random := make([]byte, 8192)
 	rand.Read(random)
@@ -157,4 +149,21 @@ func TestDaemonBadInput(t *testing.T) {
 func timedOut(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// dialDaemon connects a libp2p host of the test's own to d, for speaking
+// d's protocols directly; the context bounds the test's use of it.
+func dialDaemon(t *testing.T, d *daemon) (host.Host, *peer.AddrInfo, context.Context) {
+	t.Helper()
+	h := p2ptest.NewHost(t)
+	ai, err := peer.AddrInfoFromString(d.tcpAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := h.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+	return h, ai, ctx
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/ddc-project/ddc/bucket"
-	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/search"
 )
 
@@ -165,16 +161,7 @@ func TestSearchPrivateBucket(t *testing.T) {
 	}
 
 	// A peer that asks the holder itself gets nothing without a grant.
-	h := p2ptest.NewHost(t)
-	ai, err := peer.AddrInfoFromString(owner.tcpAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := h.Connect(ctx, *ai); err != nil {
-		t.Fatal(err)
-	}
+	h, ai, ctx := dialDaemon(t, owner)
 	id, _ := bucket.ParseID(b)
 	q, _ := search.Parse([]string{"kind"})
 	var denied *search.DeniedError

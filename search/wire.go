@@ -2,7 +2,6 @@ package search
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/ddc-project/ddc/internal/frame"
 	"github.com/ddc-project/ddc/pieces"
 )
 
@@ -96,23 +96,12 @@ func writeMsg(w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(binary.AppendUvarint(nil, uint64(len(b)))); err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
+	return frame.Write(w, b)
 }
 
 func readMsg(r *bufio.Reader, max int, v any) error {
-	n, err := binary.ReadUvarint(r)
+	b, err := frame.Read(r, max)
 	if err != nil {
-		return err
-	}
-	if n > uint64(max) {
-		return fmt.Errorf("message of %d bytes (max %d)", n, max)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
 		return err
 	}
 	return decMode.Unmarshal(b, v)
