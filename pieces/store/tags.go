@@ -196,8 +196,20 @@ func (s *Store) unindexTags(batch *leveldb.Batch, c cid.Cid, members []Bucket) {
 	}
 	data, err := s.GetPiece(context.Background(), c)
 	if err != nil {
-		// Its entries stay; a search skips entries of pieces it lacks.
-		s.log.Warn("deleting a descriptor whose tags cannot be read", "cid", c, "err", err)
+		// Its entries cannot be named: find them by their CID, the end of
+		// every entry's key. Slow, and as rare as a corrupt descriptor.
+		s.log.Warn("deleting a descriptor whose tags cannot be read: scanning the tag index for its entries", "cid", c, "err", err)
+		for _, kind := range []byte{prefTagValue, prefTagNumber} {
+			err := s.scanKeys(context.Background(), []byte{kind}, func(k, _ []byte) error {
+				if bytes.HasSuffix(k, c.Bytes()) {
+					batch.Delete(k)
+				}
+				return nil
+			})
+			if err != nil {
+				s.log.Warn("scanning the tag index", "cid", c, "err", err)
+			}
+		}
 		return
 	}
 	p, err := pieces.Decode(c, data)
@@ -254,11 +266,6 @@ func (s *Store) Search(ctx context.Context, b Bucket, q search.Query, after []by
 		}
 		if !plan.Emit(q, at, tags, c) {
 			return nil
-		}
-		if ok { // answered from the index: the piece must still be here
-			if has, err := s.Has(c); err != nil || !has {
-				return err
-			}
 		}
 		if len(page.Results) == limit {
 			page.More = true

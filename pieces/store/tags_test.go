@@ -366,3 +366,26 @@ func TestReindexAtOpen(t *testing.T) {
 		t.Fatalf("stale entries survived the reindex: %q", got)
 	}
 }
+
+// TestDeleteCorruptDescriptor: a descriptor whose bytes no longer read
+// takes its tag entries with it when deleted, though they cannot be named
+// from its tags.
+func TestDeleteCorruptDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0, false)
+	c := putDescriptor(t, s, nil, "doomed", tags("kind=talk", "n=5")...)
+	keep := putDescriptor(t, s, nil, "kept", tags("kind=talk")...)
+	flipByte(t, dir, 3) // the first piece put starts the block
+	if _, err := s.GetPiece(ctx, c); err == nil {
+		t.Fatal("the flipped descriptor still reads")
+	}
+	if err := s.Delete(c); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchAll(t, s, store.NoBucket, mustQuery(t, "kind"), 10); !slices.Equal(got, []string{"kept"}) {
+		t.Fatalf("after deleting a corrupt descriptor: %q (kept is %s)", got, keep)
+	}
+	if got := searchAll(t, s, store.NoBucket, mustQuery(t, "n>=0"), 10); len(got) != 0 {
+		t.Fatalf("its number entry survived: %q", got)
+	}
+}
