@@ -67,6 +67,9 @@ func ClearTags(t testing.TB, s *Store) {
 	defer s.cmu.Unlock()
 	b := new(leveldb.Batch)
 	err := s.clearTags(context.Background(), b, func(bool) error {
+		if b.Len() < reindexBatch {
+			return nil
+		}
 		err := s.writeBatch(b, false)
 		b.Reset()
 		return err
