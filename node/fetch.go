@@ -118,8 +118,14 @@ func (r *Reader) Stats() map[peer.ID]exchange.HolderStats {
 }
 
 // Close ends the download: pieces fetched are committed to the store (and
-// the root pinned after Pin), then queued for announcing.
-func (r *Reader) Close() error { return r.g.close() }
+// the root pinned after Pin), then queued for announcing. Reads fetching
+// ahead stop first.
+func (r *Reader) Close() error {
+	if r.File != nil {
+		r.File.Close()
+	}
+	return r.g.close()
+}
 
 // netGetter is a pieces.Getter over the local store and the network.
 type netGetter struct {

@@ -51,7 +51,8 @@ func newNode(c cid.Cid, p *Piece) *node {
 
 // File reads a file's content from its descriptor tree, fetching only the
 // pieces a read needs. It is an io.ReadSeeker, io.ReaderAt and io.WriterTo;
-// ReadAt may be called concurrently, Read and Seek may not.
+// ReadAt may be called concurrently, Read, Seek and CopyRange may not.
+// Close stops what reads fetched ahead.
 type File struct {
 	ctx  context.Context
 	get  Getter
@@ -62,9 +63,14 @@ type File struct {
 	nodes  map[cid.Cid]*node // sub-descriptors, bounded by nodeCacheSize
 	recent chunkCache        // the last chunks read, for small sequential reads
 
-	// ReadAhead is how many chunks WriteTo fetches in parallel ahead of
-	// the one it writes.
+	rs *stream // Read's, while reads go on in order
+
+	// ReadAhead is how many chunks CopyRange, WriteTo and reads in order
+	// fetch in parallel ahead of the one being read.
 	ReadAhead int
+	// Budget, when set, bounds the bytes of chunks in flight across the
+	// Files that share it.
+	Budget Budget
 }
 
 const (
@@ -79,6 +85,7 @@ var (
 	_ io.ReadSeeker = (*File)(nil)
 	_ io.ReaderAt   = (*File)(nil)
 	_ io.WriterTo   = (*File)(nil)
+	_ io.Closer     = (*File)(nil)
 )
 
 // Open fetches and decodes the root descriptor c. ctx bounds every later
@@ -128,16 +135,6 @@ func (f *File) Root() *Piece { return f.root.p }
 
 // Size is the file's length in bytes.
 func (f *File) Size() int64 { return int64(f.root.size) }
-
-// Read implements io.Reader.
-func (f *File) Read(p []byte) (int, error) {
-	n, err := f.ReadAt(p, f.pos)
-	f.pos += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
-}
 
 // Seek implements io.Seeker. Seeking costs nothing until the next read.
 func (f *File) Seek(offset int64, whence int) (int64, error) {

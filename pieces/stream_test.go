@@ -1,0 +1,189 @@
+package pieces_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// countingGetter counts the data pieces fetched and the most in flight.
+type countingGetter struct {
+	pieces.Getter
+	mu                   sync.Mutex
+	gets, inFlight, most int
+	fetched              map[cid.Cid]int
+	gate                 chan struct{} // when set, each fetch waits on it
+}
+
+func (g *countingGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if c.Type() == pieces.CodecRaw {
+		g.mu.Lock()
+		g.gets++
+		g.inFlight++
+		g.most = max(g.most, g.inFlight)
+		if g.fetched == nil {
+			g.fetched = make(map[cid.Cid]int)
+		}
+		g.fetched[c]++
+		g.mu.Unlock()
+		defer func() { g.mu.Lock(); g.inFlight--; g.mu.Unlock() }()
+		if g.gate != nil {
+			select {
+			case <-g.gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	return g.Getter.GetPiece(ctx, c)
+}
+
+func (g *countingGetter) counts() (gets, most int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gets, g.most
+}
+
+func TestReadRandomSeeks(t *testing.T) {
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize, opt.Inline, opt.MaxLinks = 700, 50, 3
+	data := randBytes(11, 30_000)
+	s := newMemStore()
+	root := build(t, s, data, opt).Root
+	for _, g := range []pieces.Getter{s, readerStore{s}} {
+		f := mustOpen(t, g, root)
+		r := rand.New(rand.NewPCG(5, 6))
+		for range 300 {
+			off := r.IntN(len(data) + 5)
+			if r.IntN(3) > 0 { // mostly seek; sometimes read on in order
+				f.Seek(int64(off), io.SeekStart)
+			}
+			pos, _ := f.Seek(0, io.SeekCurrent)
+			buf := make([]byte, r.IntN(2500))
+			n, err := io.ReadFull(f, buf)
+			want := data[min(int(pos), len(data)):min(len(data), int(pos)+len(buf))]
+			if !bytes.Equal(buf[:n], want) || (err != nil && n == len(buf)) {
+				t.Fatalf("read %d at %d = %d, %v; want %d bytes", len(buf), pos, n, err, len(want))
+			}
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A read after a seek fetches the chunk it needs, nothing ahead; reading
+// on in order soon has ReadAhead chunks in flight, fetches each chunk
+// once, and the end of the file stops the stream.
+func TestReadAheadGrows(t *testing.T) {
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize, opt.Inline = 1024, 0
+	data := randBytes(12, 64*1024)
+	s := newMemStore()
+	root := build(t, s, data, opt).Root
+	g := &countingGetter{Getter: s}
+	f := mustOpen(t, g, root)
+	f.ReadAhead = 4
+	f.Seek(10*1024+100, io.SeekStart)
+	buf := make([]byte, 200)
+	if _, err := io.ReadFull(f, buf); err != nil || !bytes.Equal(buf, data[10*1024+100:10*1024+300]) {
+		t.Fatalf("short read after seek: %v", err)
+	}
+	f.Close()
+	if gets, _ := g.counts(); gets != 1 {
+		t.Fatalf("a 200-byte read inside one chunk fetched %d chunks, want 1", gets)
+	}
+
+	g = &countingGetter{Getter: s, gate: make(chan struct{})}
+	f = mustOpen(t, g, root)
+	f.ReadAhead = 4
+	go func() { // let fetches through one at a time, so several queue up
+		for range 64 {
+			g.gate <- struct{}{}
+		}
+	}()
+	var out bytes.Buffer
+	small := make([]byte, 300)
+	for {
+		n, err := f.Read(small)
+		out.Write(small[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("reading in order gave other bytes")
+	}
+	gets, most := g.counts()
+	if gets != 64 {
+		t.Fatalf("reading 64 chunks in order fetched %d", gets)
+	}
+	if most < 2 || most > f.ReadAhead+1 {
+		t.Fatalf("%d chunks in flight at most, want 2..%d", most, f.ReadAhead+1)
+	}
+}
+
+// Under a Budget the chunks in flight across Files never exceed it, and
+// every reader still finishes.
+func TestReadBudget(t *testing.T) {
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize, opt.Inline = 1024, 0
+	data := randBytes(13, 40*1024)
+	s := newMemStore()
+	root := build(t, s, data, opt).Root
+	g := &countingGetter{Getter: s}
+	budget := semaphore.NewWeighted(3 * 1024)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			f := mustOpen(t, g, root)
+			defer f.Close()
+			f.ReadAhead, f.Budget = 8, budget
+			got, err := io.ReadAll(f)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("read under a budget: %d bytes, %v", len(got), err)
+			}
+		})
+	}
+	wg.Wait()
+	if _, most := g.counts(); most > 3 {
+		t.Fatalf("%d chunks in flight under a budget of 3", most)
+	}
+	if !budget.TryAcquire(3 * 1024) {
+		t.Fatal("readers did not give their budget back")
+	}
+}
+
+// Closing a File in the middle of a read-ahead stops its fetches.
+func TestCloseStopsReadAhead(t *testing.T) {
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize, opt.Inline = 1024, 0
+	data := randBytes(14, 32*1024)
+	s := newMemStore()
+	root := build(t, s, data, opt).Root
+	g := &countingGetter{Getter: s, gate: make(chan struct{})}
+	f := mustOpen(t, g, root)
+	f.ReadAhead = 8
+	go func() { g.gate <- struct{}{}; g.gate <- struct{}{} }()
+	buf := make([]byte, 1500)
+	if _, err := io.ReadFull(f, buf); err != nil {
+		t.Fatal(err)
+	}
+	f.Close() // fetches blocked on the gate end with the stream; goleak checks
+	go func() { g.gate <- struct{}{} }()
+	if _, err := io.ReadFull(f, buf[:100]); err != nil || !bytes.Equal(buf[:100], data[1500:1600]) { // a later read starts again
+		t.Fatalf("read after Close: %v", err)
+	}
+	f.Close()
+}
