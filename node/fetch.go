@@ -240,6 +240,7 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bo
 		g.mu.Unlock()
 		data, err := g.fetcher.ReadPiece(ctx, c, buf)
 		if err == nil {
+			g.n.fetched.Add(uint64(len(data)))
 			g.keep(kept{c: c, data: data, replace: replace})
 			return data, nil
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -82,6 +83,8 @@ type Node struct {
 	verifier *bucket.Verifier // grant chains checked once per token
 
 	joined chan struct{} // closed once the first bootstrap is over
+
+	fetched atomic.Uint64 // bytes of pieces fetched from other nodes
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -358,3 +361,7 @@ func (n *Node) FilesIn(ctx context.Context, in *In, fn func(repo.FileInfo) error
 	}
 	return n.repo.BucketFiles(ctx, in.Bucket, fn)
 }
+
+// Fetched is how many bytes of pieces the node has fetched from other
+// nodes since it started: what reads of pieces it lacked cost the network.
+func (n *Node) Fetched() uint64 { return n.fetched.Load() }

@@ -87,17 +87,16 @@ func appendUvarint(b []byte, v uint64) []byte {
 	return append(b, byte(v))
 }
 
-// CheckCID reports whether c is a CID ddc can hold: CIDv1, codec raw or
-// dag-cbor, a supported hash with a 32-byte digest.
+// CheckCID reports whether c names a block ddc can hold: CIDv1 and a
+// supported hash with a 32-byte digest. Any codec will do: blocks of
+// codecs ddc does not read (imported from a CAR, say) are kept and served
+// as opaque bytes; CheckPieceCID is for what ddc reads as a piece.
 func CheckCID(c cid.Cid) error {
 	if !c.Defined() {
 		return fmt.Errorf("%w: empty CID", ErrInvalidCID)
 	}
 	if c.Version() != 1 {
 		return fmt.Errorf("%w %s: version %d, ddc uses CIDv1", ErrInvalidCID, c, c.Version())
-	}
-	if t := c.Type(); t != CodecRaw && t != CodecDagCBOR {
-		return fmt.Errorf("%w %s: codec 0x%x, ddc pieces are raw (0x55) or dag-cbor (0x71)", ErrInvalidCID, c, t)
 	}
 	dec, err := mh.Decode(c.Hash())
 	if err != nil {
@@ -112,7 +111,21 @@ func CheckCID(c cid.Cid) error {
 	return nil
 }
 
-// ParseCID parses a CID string and checks that ddc can hold it.
+// CheckPieceCID is CheckCID for a ddc piece: a data piece (raw) or a
+// descriptor (dag-cbor).
+func CheckPieceCID(c cid.Cid) error {
+	if err := CheckCID(c); err != nil {
+		return err
+	}
+	if t := c.Type(); t != CodecRaw && t != CodecDagCBOR {
+		return fmt.Errorf("%w %s: codec 0x%x, ddc pieces are raw (0x55) or dag-cbor (0x71)", ErrInvalidCID, c, t)
+	}
+	return nil
+}
+
+// ParseCID parses a CID string and checks that ddc can hold the block it
+// names. A CIDv0 (Qm…, what older IPFS tools print) becomes the CIDv1 of
+// the same dag-pb block.
 func ParseCID(s string) (cid.Cid, error) {
 	if s == "" {
 		return cid.Undef, fmt.Errorf("%w: empty string", ErrInvalidCID)
@@ -125,6 +138,9 @@ func ParseCID(s string) (cid.Cid, error) {
 			msg = strings.TrimPrefix(msg, "invalid cid: ")
 		}
 		return cid.Undef, fmt.Errorf("%w %q: %s", ErrInvalidCID, s, msg)
+	}
+	if c.Version() == 0 {
+		c = cid.NewCidV1(c.Type(), c.Hash())
 	}
 	if err := CheckCID(c); err != nil {
 		return cid.Undef, err

@@ -170,7 +170,7 @@ func (t *cidTag) UnmarshalCBOR(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("link cid: %w", err)
 	}
-	if err := CheckCID(c); err != nil {
+	if err := CheckPieceCID(c); err != nil {
 		return fmt.Errorf("link cid: %w", err)
 	}
 	t.c = c
@@ -190,7 +190,7 @@ func (p *Piece) Validate() error {
 	}
 	total := uint64(len(p.Data))
 	for i, l := range p.Links {
-		if err := CheckCID(l.CID); err != nil {
+		if err := CheckPieceCID(l.CID); err != nil {
 			return fmt.Errorf("links[%d]: %w", i, err)
 		}
 		if l.Size == 0 {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multicodec"
 )
 
 // Getter returns the bytes of a piece. An implementation guarantees the
@@ -94,8 +96,12 @@ func Open(ctx context.Context, g Getter, c cid.Cid) (*File, error) {
 	if err := CheckCID(c); err != nil {
 		return nil, err
 	}
-	if c.Type() != CodecDagCBOR {
+	switch c.Type() {
+	case CodecDagCBOR:
+	case CodecRaw:
 		return nil, fmt.Errorf("%w %s: a data piece (raw), not a file descriptor", ErrInvalidCID, c)
+	default:
+		return nil, fmt.Errorf("%w %s: codec %s (0x%x) is not a ddc file descriptor (dag-cbor); the gateway serves such a block as it is at /ipfs/<cid>?format=raw", ErrInvalidCID, c, codecName(c.Type()), c.Type())
 	}
 	n, err := fetchNode(ctx, g, c)
 	if err != nil {
@@ -323,3 +329,11 @@ func (c *chunkCache) add(k cid.Cid, data []byte) {
 
 // errStop ends a walk early without an error.
 var errStop = errors.New("stop walk")
+
+// codecName is the multicodec name of code, or "unknown".
+func codecName(code uint64) string {
+	if name := multicodec.Code(code).String(); !strings.HasPrefix(name, "Code(") {
+		return name
+	}
+	return "unknown"
+}

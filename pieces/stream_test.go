@@ -105,11 +105,7 @@ func TestReadAheadGrows(t *testing.T) {
 	g = &countingGetter{Getter: s, gate: make(chan struct{})}
 	f = mustOpen(t, g, root)
 	f.ReadAhead = 4
-	go func() { // let fetches through one at a time, so several queue up
-		for range 64 {
-			g.gate <- struct{}{}
-		}
-	}()
+	defer g.open()() // one at a time, so several queue up
 	var out bytes.Buffer
 	small := make([]byte, 300)
 	for {
@@ -175,15 +171,32 @@ func TestCloseStopsReadAhead(t *testing.T) {
 	g := &countingGetter{Getter: s, gate: make(chan struct{})}
 	f := mustOpen(t, g, root)
 	f.ReadAhead = 8
-	go func() { g.gate <- struct{}{}; g.gate <- struct{}{} }()
+	stop := g.open()
 	buf := make([]byte, 1500)
 	if _, err := io.ReadFull(f, buf); err != nil {
 		t.Fatal(err)
 	}
-	f.Close() // fetches blocked on the gate end with the stream; goleak checks
-	go func() { g.gate <- struct{}{} }()
+	stop()
+	f.Close() // fetches held at the gate end with the stream; goleak checks
+	defer g.open()()
 	if _, err := io.ReadFull(f, buf[:100]); err != nil || !bytes.Equal(buf[:100], data[1500:1600]) { // a later read starts again
 		t.Fatalf("read after Close: %v", err)
 	}
 	f.Close()
+}
+
+// open lets fetches through the gate until the returned func is called.
+func (g *countingGetter) open() (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case g.gate <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }

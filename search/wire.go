@@ -126,7 +126,7 @@ func fromWire(ws []wireResult) ([]Result, error) {
 	for i, w := range ws {
 		c, err := cid.Cast(w.CID)
 		if err == nil {
-			err = pieces.CheckCID(c)
+			err = pieces.CheckPieceCID(c)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: results[%d]: %w", errBadResult, i, err)

@@ -115,7 +115,7 @@ func TestBadInputExitCodes(t *testing.T) {
 		want  string
 	}{
 		{"malformed CID", "", []string{"get", "bafy-nope"}, exitUsage, "invalid CID"},
-		{"dag-pb CID", "", []string{"cat", "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"}, exitUsage, "version 0"},
+		{"dag-pb CID", "", []string{"cat", "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"}, exitUsage, "not a ddc file descriptor"},
 		{"unknown hash", "x", []string{"put", "-", "--hash", "md5"}, exitUsage, `"md5"`},
 		{"tag without =", "x", []string{"put", "-", "-t", "novalue"}, exitUsage, `"novalue"`},
 		{"bad chunk size", "x", []string{"put", "-", "--chunk-size", "lots"}, exitUsage, "--chunk-size"},

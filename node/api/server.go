@@ -55,6 +55,8 @@ type Server struct {
 	closing  bool           // no handler starts any more
 	handlers sync.WaitGroup // HTTP handlers running
 
+	gateway atomic.Pointer[string] // the gateway's address, for /id
+
 	mu        sync.Mutex
 	downloads map[uint64]*download
 	nextID    uint64
@@ -101,6 +103,9 @@ func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
 	go s.srv.Serve(ln)
 	return s, nil
 }
+
+// SetGateway records the node's gateway address for GET /id to report.
+func (s *Server) SetGateway(addr string) { s.gateway.Store(&addr) }
 
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
@@ -198,12 +203,17 @@ type ID struct {
 	DHT             []dht.TableStatus `json:"dht"`   // the LAN DHT, then the WAN DHT
 	Announced       uint64            `json:"announced"`
 	AnnouncePending int               `json:"announce_pending"`
+	Fetched         uint64            `json:"fetched_bytes"` // pieces fetched from other nodes since start
+	Gateway         string            `json:"gateway,omitempty"`
 }
 
 func (s *Server) id(w http.ResponseWriter, _ *http.Request) {
 	done, pending := s.n.Announcing()
 	out := ID{PeerID: s.n.ID().String(), Cluster: s.n.Cluster(), Addrs: []string{}, Peers: len(s.n.Peers()),
-		DHT: s.n.DHTStatus(), Announced: done, AnnouncePending: pending}
+		DHT: s.n.DHTStatus(), Announced: done, AnnouncePending: pending, Fetched: s.n.Fetched()}
+	if g := s.gateway.Load(); g != nil {
+		out.Gateway = *g
+	}
 	for _, a := range s.n.Addrs() {
 		out.Addrs = append(out.Addrs, a.String())
 	}

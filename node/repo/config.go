@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -25,6 +26,69 @@ type Config struct {
 	PeerID  string        `json:"peer_id"` // derived from identity.key, for people to read
 	Store   StoreConfig   `json:"store"`
 	Network NetworkConfig `json:"network"`
+	Gateway GatewayConfig `json:"gateway"`
+}
+
+// GatewayConfig is the HTTP gateway: read-only, safe to expose.
+type GatewayConfig struct {
+	// Address is the host:port the gateway listens on; empty: no gateway.
+	// It is on loopback by default: browsers and players on this machine
+	// can stream with no setup, and serving others is a choice to make
+	// (ddc init --gateway 0.0.0.0:8040).
+	Address string `json:"address"`
+	// MaxRequests bounds the requests served at once; more get 503.
+	MaxRequests int `json:"max_requests"`
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes int `json:"max_header_bytes"`
+	// RequestTimeout bounds a whole request, body included.
+	RequestTimeout Duration `json:"request_timeout"`
+	// RetrievalTimeout bounds the wait for the first bytes of a piece the
+	// node lacks; past it the answer is 504.
+	RetrievalTimeout Duration `json:"retrieval_timeout"`
+	// ReadAheadMiB bounds the bytes of chunks that all requests together
+	// hold in flight, in MiB.
+	ReadAheadMiB int `json:"read_ahead_mib"`
+}
+
+// Duration is a time.Duration written as "30s" in the config.
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: want a number with a unit, such as 30s or 1h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultGatewayAddress is where the gateway listens unless told.
+const DefaultGatewayAddress = "127.0.0.1:8040"
+
+// Validate reports the first bad gateway setting.
+func (g GatewayConfig) Validate() error {
+	if g.Address != "" {
+		if _, port, err := net.SplitHostPort(g.Address); err != nil {
+			return fmt.Errorf("address %q: %w (want host:port, or empty for no gateway)", g.Address, err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("address %q: bad port", g.Address)
+		}
+	}
+	switch {
+	case g.MaxRequests < 1:
+		return fmt.Errorf("max_requests %d: want at least 1", g.MaxRequests)
+	case g.MaxHeaderBytes < 1024:
+		return fmt.Errorf("max_header_bytes %d: want at least 1024", g.MaxHeaderBytes)
+	case g.RequestTimeout <= 0 || g.RetrievalTimeout <= 0:
+		return fmt.Errorf("request_timeout %s and retrieval_timeout %s: want positive durations", time.Duration(g.RequestTimeout), time.Duration(g.RetrievalTimeout))
+	case g.ReadAheadMiB < 1:
+		return fmt.Errorf("read_ahead_mib %d: want at least 1", g.ReadAheadMiB)
+	}
+	return nil
 }
 
 // NetworkConfig is how the node joins its cluster.
@@ -76,6 +140,14 @@ func DefaultConfig() Config {
 			ConnsLow:  100,
 			ConnsHigh: 400,
 		},
+		Gateway: GatewayConfig{
+			Address:          DefaultGatewayAddress,
+			MaxRequests:      1024,
+			MaxHeaderBytes:   16 << 10,
+			RequestTimeout:   Duration(time.Hour),
+			RetrievalTimeout: Duration(30 * time.Second),
+			ReadAheadMiB:     128,
+		},
 	}
 }
 
@@ -89,6 +161,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Network.Validate(); err != nil {
 		return fmt.Errorf("%w: network: %w", ErrConfig, err)
+	}
+	if err := c.Gateway.Validate(); err != nil {
+		return fmt.Errorf("%w: gateway: %w", ErrConfig, err)
 	}
 	return nil
 }
