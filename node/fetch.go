@@ -395,3 +395,21 @@ func (n *Node) begin(b *bucket.ID) *store.Tx {
 	}
 	return tx
 }
+
+// Block returns the bytes of the one block c, of any codec, from the
+// store or, verified, from the cluster, in bucket in (none when nil). A
+// block fetched is kept like the pieces of a read.
+func (n *Node) Block(ctx context.Context, c cid.Cid, in *In) ([]byte, error) {
+	if err := pieces.CheckCID(c); err != nil {
+		return nil, err
+	}
+	g := n.newGetter(c, in)
+	if err := g.enter(ctx); err != nil {
+		return nil, errors.Join(err, g.close())
+	}
+	data, err := g.ReadPiece(ctx, c, nil)
+	if err != nil {
+		return nil, errors.Join(err, g.close())
+	}
+	return data, g.close() // after close the keeper is done with data
+}

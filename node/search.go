@@ -6,11 +6,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
 	"github.com/ddc-project/ddc/search"
 )
@@ -195,4 +197,32 @@ func (n *Node) startSearch() {
 	}
 	access := func(p peer.ID, b, token []byte) error { return n.bucketAccess(p, bucket.ID(b), token) }
 	n.search = search.NewServer(n.host, n.Cluster(), index, access, n.log)
+}
+
+// Newest finds the newest file of the bucket in with the file-path tag p
+// (see search.Newest), asking the bucket's holders as Search does. A path
+// no file has is an error wrapping pieces.ErrNotFound.
+func (n *Node) Newest(ctx context.Context, in *In, p string) (cid.Cid, error) {
+	req := SearchRequest{In: in, Terms: []string{pieces.TagFilePath + "=" + p}, Limit: search.MaxLimit}
+	var newest search.Newest
+	for {
+		a, err := n.Search(ctx, req)
+		if err != nil {
+			return cid.Undef, err
+		}
+		for _, r := range a.Results {
+			newest.Add(r.CID, r.Tags)
+		}
+		if a.Cursor == "" {
+			if !newest.Best().Defined() {
+				partial := ""
+				if a.Partial {
+					partial = " (some holders did not answer)"
+				}
+				return cid.Undef, fmt.Errorf("%w: no file with path %q in bucket %s%s", pieces.ErrNotFound, p, in.Bucket, partial)
+			}
+			return newest.Best(), nil
+		}
+		req.Cursor = a.Cursor
+	}
 }

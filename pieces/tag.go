@@ -18,3 +18,24 @@ func ParseTag(s string) (Tag, error) {
 	}
 	return t, nil
 }
+
+// Tags with a meaning ddc knows: put --path sets them, get --path and the
+// gateway read them. The timestamp is UTC at nanoseconds in a fixed width
+// (TimestampLayout), so that byte order is time order: the newest file of
+// a path sorts last, and timestamp>=2026-11 finds what was put since.
+const (
+	TagFilePath     = "file-path"
+	TagContentType  = "content-type"
+	TagTimestamp    = "timestamp"
+	TimestampLayout = "2006-01-02T15:04:05.000000000Z"
+)
+
+// Value returns the value of the first tag with key k.
+func (p *Piece) Value(k string) (string, bool) {
+	for _, t := range p.Tags {
+		if t.Key == k {
+			return string(t.Value), true
+		}
+	}
+	return "", false
+}

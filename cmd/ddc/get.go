@@ -232,33 +232,29 @@ func (e *env) newestAt(ctx context.Context, p string) (string, error) {
 	if e.bucket == "" {
 		return "", usageErr(errors.New("--path needs -b: paths are looked up in a bucket"))
 	}
-	sq := api.SearchQuery{Terms: []string{TagFilePath + "=" + p}, Limit: search.MaxLimit}
-	best, bestTime := "", ""
+	sq := api.SearchQuery{Terms: []string{pieces.TagFilePath + "=" + p}, Limit: search.MaxLimit}
+	var newest search.Newest
 	for {
 		a, err := e.search(ctx, sq)
 		if err != nil {
 			return "", err
 		}
 		for _, r := range a.Results {
-			ts := ""
-			for _, t := range r.Tags {
-				if t.Key == TagTimestamp && string(t.Value) > ts {
-					ts = string(t.Value)
-				}
+			c, err := pieces.ParseCID(r.CID)
+			if err != nil {
+				return "", fmt.Errorf("search result: %w", err)
 			}
-			if best == "" || ts > bestTime || (ts == bestTime && r.CID > best) {
-				best, bestTime = r.CID, ts
-			}
+			newest.Add(c, r.Tags)
 		}
 		if a.Cursor == "" {
-			if best == "" {
+			if !newest.Best().Defined() {
 				partial := ""
 				if a.Partial {
 					partial = " (some holders did not answer)"
 				}
 				return "", fmt.Errorf("%w: no file with path %q in bucket %s%s", pieces.ErrNotFound, p, e.bucket, partial)
 			}
-			return best, nil
+			return newest.Best().String(), nil
 		}
 		sq.Cursor = a.Cursor
 	}

@@ -174,16 +174,6 @@ func openInput(e *env, path string) (io.ReadCloser, int64, error) {
 	return f, fi.Size(), nil
 }
 
-// Tags a put with --path sets. The timestamp is UTC at nanoseconds in a
-// fixed width, so that byte order is time order: the newest file of a
-// path sorts last, and timestamp>=2026-11 finds what was put since.
-const (
-	TagFilePath    = "file-path"
-	TagContentType = "content-type"
-	TagTimestamp   = "timestamp"
-	timestampForm  = "2006-01-02T15:04:05.000000000Z"
-)
-
 // unindexed marks the tags named in keys as not searchable.
 func unindexed(opt *pieces.BuildOptions, keys []string) error {
 	for _, k := range keys {
@@ -215,17 +205,17 @@ func pathTags(opt *pieces.BuildOptions, p string, in io.Reader, now time.Time) (
 			opt.Tags = append(opt.Tags, pieces.Tag{Key: k, Value: []byte(v), Searchable: true})
 		}
 	}
-	add(TagFilePath, p)
-	if !has(TagContentType) {
+	add(pieces.TagFilePath, p)
+	if !has(pieces.TagContentType) {
 		ct := mime.TypeByExtension(path.Ext(p))
 		if ct == "" {
 			br := bufio.NewReaderSize(in, 512)
 			head, _ := br.Peek(512) // a shorter file sniffs on what it has
 			ct, in = http.DetectContentType(head), br
 		}
-		add(TagContentType, ct)
+		add(pieces.TagContentType, ct)
 	}
-	add(TagTimestamp, now.UTC().Format(timestampForm))
+	add(pieces.TagTimestamp, now.UTC().Format(pieces.TimestampLayout))
 	if err := opt.Validate(); err != nil {
 		return nil, usageErr(fmt.Errorf("--path: %w", err))
 	}

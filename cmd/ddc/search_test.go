@@ -35,7 +35,7 @@ func TestSearchOffline(t *testing.T) {
 	if tags["content-type"] != "application/pdf" || tags["file-path"] != "/talks/notes" {
 		t.Fatalf("put --path of a PDF without an extension: tags %v", tags)
 	}
-	if ts, err := time.Parse(timestampForm, tags["timestamp"]); err != nil || time.Since(ts) > time.Hour {
+	if ts, err := time.Parse(pieces.TimestampLayout, tags["timestamp"]); err != nil || time.Since(ts) > time.Hour {
 		t.Fatalf("timestamp tag %q: %v", tags["timestamp"], err)
 	}
 	if out := c.ok("", "search", "year>=2000"); !strings.Contains(out, keynote) || strings.Contains(out, notes) {
