@@ -35,6 +35,7 @@ type PieceReader interface {
 // relative to the end of its inline data, for binary search.
 type node struct {
 	cid  cid.Cid
+	raw  []byte // the encoded descriptor
 	p    *Piece
 	ends []uint64
 	size uint64
@@ -119,7 +120,9 @@ func fetchNode(ctx context.Context, g Getter, c cid.Cid) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newNode(c, p), nil
+	n := newNode(c, p)
+	n.raw = b
+	return n, nil
 }
 
 // SeekRange moves to offset for reading length bytes (-1: to the end) and
@@ -201,6 +204,7 @@ func (f *File) readSome(p []byte, off uint64) (int, error) {
 // descriptor, or a chunk link; skip bytes at its start are not wanted, and
 // a copy takes the take bytes after them.
 type segment struct {
+	desc *node // a descriptor the walk enters; none of the fields below are set
 	data []byte
 	link Link
 	skip uint64

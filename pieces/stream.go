@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"sync"
+
+	"github.com/ipfs/go-cid"
 )
 
 // Budget bounds the bytes of chunks that many Files hold in flight at
@@ -43,6 +45,7 @@ type stream struct {
 	issued  int         // tokens made so far
 	max     int         // the most tokens there may be: ReadAhead+1
 	reuse   bool        // fetched data is ours to hand back as a buffer
+	blocks  bool        // hand out whole blocks, descriptors too, not bytes
 	fetches sync.WaitGroup
 	walked  chan struct{} // closed when the walker returns
 	walkErr error
@@ -59,8 +62,9 @@ type stream struct {
 
 // newStream starts fetching [pos, end) with tokens chunks allowed in
 // flight; the reader adds more, up to ReadAhead+1, as it shows it reads on.
-func (f *File) newStream(pos, end int64, tokens int) *stream {
-	s := &stream{f: f, queue: make(chan *fetched, max(f.ReadAhead, 1)), max: max(f.ReadAhead, 1) + 1,
+// In blocks mode it hands out whole blocks instead (see Blocks).
+func (f *File) newStream(pos, end int64, tokens int, blocks bool) *stream {
+	s := &stream{f: f, blocks: blocks, queue: make(chan *fetched, max(f.ReadAhead, 1)), max: max(f.ReadAhead, 1) + 1,
 		walked: make(chan struct{}), pos: pos, released: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(f.ctx)
 	s.tokens = make(chan []byte, s.max)
@@ -89,12 +93,23 @@ func (s *stream) walk(at, end uint64) {
 		if at >= end {
 			return errStop
 		}
+		if seg.desc != nil || (s.blocks && !seg.link.CID.Defined()) {
+			if !s.blocks || seg.desc == nil {
+				return nil // a descriptor's inline data is in its block
+			}
+			fe := &fetched{seg: segment{link: Link{CID: seg.desc.cid}, take: uint64(len(seg.desc.raw))}, data: seg.desc.raw, done: make(chan struct{})}
+			close(fe.done)
+			return s.enqueue(fe)
+		}
 		size := seg.link.Size
 		if !seg.link.CID.Defined() {
 			size = uint64(len(seg.data))
 		}
 		seg.take = min(size-seg.skip, end-at)
 		at += seg.take
+		if s.blocks {
+			seg.skip, seg.take = 0, size
+		}
 		fe := &fetched{seg: seg, done: make(chan struct{})}
 		if !seg.link.CID.Defined() {
 			fe.data = seg.data
@@ -114,15 +129,20 @@ func (s *stream) walk(at, end uint64) {
 				fe.data, fe.err = fetchChunkInto(s.ctx, s.f.get, seg.link, fe.buf[:cap(fe.buf)])
 			})
 		}
-		select {
-		case s.queue <- fe:
-			return nil
-		case <-s.ctx.Done():
-			<-fe.done // never queued: the reader will not release it
-			s.release(fe)
-			return errStop
-		}
+		return s.enqueue(fe)
 	})
+}
+
+// enqueue hands fe to the reader, unless the stream is closing.
+func (s *stream) enqueue(fe *fetched) error {
+	select {
+	case s.queue <- fe:
+		return nil
+	case <-s.ctx.Done():
+		<-fe.done // never queued: the reader will not release it
+		s.release(fe)
+		return errStop
+	}
 }
 
 // budget takes n bytes from the File's Budget for fe: waiting for them
@@ -253,6 +273,33 @@ func (s *stream) close() {
 	}
 }
 
+// Blocks calls fn with each block of the file's DAG that holds content in
+// [from, to) (to past the end: to the end), in depth-first order, each
+// descriptor before the blocks it links to, as a CAR of the file lists
+// them. Data pieces are fetched ahead as by CopyRange; data is valid only
+// during the call.
+func (f *File) Blocks(from, to int64, fn func(c cid.Cid, data []byte) error) error {
+	f.stopStream()
+	to = min(to, f.Size())
+	if from < 0 || from >= to {
+		return fn(f.root.cid, f.root.raw)
+	}
+	s := f.newStream(from, to, max(f.ReadAhead, 1)+1, true)
+	defer s.close()
+	for {
+		b, err := s.next(-1)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(s.head.seg.link.CID, b); err != nil {
+			return err
+		}
+	}
+}
+
 // WriteTo implements io.WriterTo: it writes the content from the current
 // position to the end; see CopyRange.
 func (f *File) WriteTo(w io.Writer) (int64, error) {
@@ -269,7 +316,7 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 	if f.pos >= end {
 		return 0, nil
 	}
-	s := f.newStream(f.pos, end, max(f.ReadAhead, 1)+1)
+	s := f.newStream(f.pos, end, max(f.ReadAhead, 1)+1, false)
 	defer s.close()
 	var written int64
 	for {
@@ -306,7 +353,7 @@ func (f *File) Read(p []byte) (int, error) {
 		f.stopStream()
 	}
 	if f.rs == nil {
-		f.rs = f.newStream(f.pos, f.Size(), 1)
+		f.rs = f.newStream(f.pos, f.Size(), 1, false)
 	}
 	total := 0
 	for total < len(p) {

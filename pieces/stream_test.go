@@ -200,3 +200,50 @@ func (g *countingGetter) open() (stop func()) {
 	}()
 	return func() { close(done); <-stopped }
 }
+
+// Blocks lists each block once, descriptors before what they link to,
+// and for a range only the blocks that hold it: put back together, they
+// read as the file's bytes.
+func TestBlocks(t *testing.T) {
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize, opt.Inline, opt.MaxLinks = 700, 50, 3
+	data := randBytes(15, 20_000)
+	s := newMemStore()
+	root := build(t, s, data, opt).Root
+	f := mustOpen(t, s, root)
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range 100 {
+		from, to := int64(r.IntN(len(data))), int64(r.IntN(len(data)+100))
+		if i == 0 {
+			from, to = 0, int64(len(data))
+		}
+		got := newMemStore()
+		seen := map[cid.Cid]bool{}
+		err := f.Blocks(from, to, func(c cid.Cid, b []byte) error {
+			if seen[c] {
+				t.Fatalf("block %s twice", c)
+			}
+			if c != root && c.Type() == pieces.CodecRaw && len(seen) == 0 {
+				t.Fatal("a data piece before the root")
+			}
+			seen[c] = true
+			return got.PutPiece(c, b)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && len(got.m) != len(s.m) {
+			t.Fatalf("the whole range gave %d blocks of %d", len(got.m), len(s.m))
+		}
+		sub := mustOpen(t, got, root)
+		if from < to {
+			buf := make([]byte, min(to, int64(len(data)))-from)
+			if _, err := sub.ReadAt(buf, from); err != nil || !bytes.Equal(buf, data[from:from+int64(len(buf))]) {
+				t.Fatalf("blocks of [%d, %d) do not hold it: %v", from, to, err)
+			}
+		}
+		if len(got.m) > 2*int(max(to-from, 0))/700+2*3+8 {
+			t.Fatalf("[%d, %d) gave %d blocks, more than it needs", from, to, len(got.m))
+		}
+	}
+}

@@ -7,7 +7,8 @@ import (
 )
 
 // walk calls fn for each segment of content from off to the end, in order,
-// descending into sub-descriptors as it reaches them.
+// descending into sub-descriptors as it reaches them; before the segments
+// of each descriptor, it calls fn with a segment naming the descriptor.
 func (f *File) walk(off uint64, fn func(segment) error) error {
 	err := f.walkNode(f.root, off, 0, fn)
 	if errors.Is(err, errStop) {
@@ -19,6 +20,9 @@ func (f *File) walk(off uint64, fn func(segment) error) error {
 func (f *File) walkNode(n *node, off uint64, depth int, fn func(segment) error) error {
 	if depth > MaxTreeDepth {
 		return &CorruptError{CID: f.root.cid, Reason: fmt.Sprintf("tree deeper than %d levels", MaxTreeDepth)}
+	}
+	if err := fn(segment{desc: n}); err != nil {
+		return err
 	}
 	if off < uint64(len(n.p.Data)) {
 		if err := fn(segment{data: n.p.Data, skip: off}); err != nil {
