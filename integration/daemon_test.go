@@ -17,7 +17,7 @@ import (
 // and a DHT server, as nodes on one machine must be to find each other.
 var loopbackFlags = []string{
 	"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
-	"--api", "127.0.0.1:0", "--no-mdns",
+	"--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--no-mdns",
 }
 
 // daemon is a `ddc node run` process.
@@ -30,10 +30,11 @@ type daemon struct {
 }
 
 type nodeState struct {
-	PID    int      `json:"pid"`
-	PeerID string   `json:"peer_id"`
-	API    string   `json:"api"`
-	Addrs  []string `json:"addrs"`
+	PID     int      `json:"pid"`
+	PeerID  string   `json:"peer_id"`
+	API     string   `json:"api"`
+	Gateway string   `json:"gateway"`
+	Addrs   []string `json:"addrs"`
 }
 
 // startDaemon runs a node on loopback on r (created by the node when

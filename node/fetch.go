@@ -234,6 +234,13 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bo
 	g.discover(c)
 	deadline := time.NewTimer(g.n.opts.FindTimeout)
 	defer deadline.Stop()
+	var corrupt error // bad bytes a holder sent, dropped with it: the news when none serves
+	giveUp := func(err error) error {
+		if corrupt != nil && !errors.Is(err, pieces.ErrCorrupt) {
+			return fmt.Errorf("%w; before: %w", err, corrupt)
+		}
+		return err
+	}
 	for {
 		g.mu.Lock()
 		changed, searching := g.changed, g.lookups > 0
@@ -247,18 +254,21 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bo
 		if !errors.Is(err, pieces.ErrNotFound) || ctx.Err() != nil {
 			return nil, err
 		}
+		if errors.Is(err, pieces.ErrCorrupt) {
+			corrupt = err
+		}
 		select {
 		case <-changed:
 			continue // new holders, or a lookup ended: ask again
 		default:
 		}
 		if !searching {
-			return nil, fmt.Errorf("%w (asked connected peers and the %s cluster's DHT)", err, g.n.Cluster())
+			return nil, giveUp(fmt.Errorf("%w (asked connected peers and the %s cluster's DHT)", err, g.n.Cluster()))
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			return nil, fmt.Errorf("%w: no holder found within %s", err, g.n.opts.FindTimeout)
+			return nil, giveUp(fmt.Errorf("%w: no holder found within %s", err, g.n.opts.FindTimeout))
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

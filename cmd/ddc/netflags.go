@@ -15,6 +15,7 @@ import (
 type netFlags struct {
 	listen, announce, bootstrap []string
 	api, cluster, dhtMode       string
+	gateway                     string
 	swarmKey                    string
 	noMDNS                      bool
 }
@@ -25,15 +26,23 @@ func (f *netFlags) add(c *cobra.Command) {
 	fl.StringArrayVar(&f.announce, "announce", nil, "address to tell peers instead of the listen addresses, repeatable")
 	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID, repeatable")
 	fl.StringVar(&f.api, "api", "", "HTTP API address, loopback only (default 127.0.0.1:5040)")
+	fl.StringVar(&f.gateway, "gateway", "", "HTTP gateway address, or off (default "+repo.DefaultGatewayAddress+": on loopback; 0.0.0.0:8040 serves other machines, read-only)")
 	fl.StringVar(&f.cluster, "cluster", "", "cluster to join (default \"default\")")
 	fl.StringVar(&f.swarmKey, "swarm-key", "", "the cluster's swarm key file ('ddc cluster key gen'): connect only to nodes holding it; init copies it into the repo")
 	fl.StringVar(&f.dhtMode, "dht-mode", "", "DHT mode: auto, server or client (default auto)")
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network with mDNS")
 }
 
-// apply writes the flags that were given over nc.
-func (f *netFlags) apply(c *cobra.Command, nc *repo.NetworkConfig) {
+// apply writes the flags that were given over cfg.
+func (f *netFlags) apply(c *cobra.Command, cfg *repo.Config) {
+	nc := &cfg.Network
 	set := c.Flags().Changed
+	if set("gateway") {
+		cfg.Gateway.Address = f.gateway
+		if f.gateway == "off" {
+			cfg.Gateway.Address = ""
+		}
+	}
 	if set("listen") {
 		nc.Listen = f.listen
 	}
@@ -63,8 +72,8 @@ func (f *netFlags) apply(c *cobra.Command, nc *repo.NetworkConfig) {
 // initRepo creates the repo with the defaults and the flags.
 func (e *env) initRepo(c *cobra.Command, nf *netFlags) (string, error) {
 	cfg := repo.DefaultConfig()
-	nf.apply(c, &cfg.Network)
-	if err := cfg.Network.Validate(); err != nil {
+	nf.apply(c, &cfg)
+	if err := cfg.Validate(); err != nil {
 		return "", usageErr(err)
 	}
 	if nf.swarmKey != "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/api"
+	"github.com/ddc-project/ddc/node/gateway"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces/store"
 )
@@ -59,8 +60,8 @@ SIGINT or SIGTERM stops the node cleanly; a second one forces it.`,
 			if err != nil {
 				return err
 			}
-			nf.apply(cmd, &r.Config.Network)
-			if err := r.Config.Network.Validate(); err != nil {
+			nf.apply(cmd, &r.Config)
+			if err := r.Config.Validate(); err != nil {
 				r.Close()
 				return usageErr(err)
 			}
@@ -114,6 +115,24 @@ func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error 
 		return err
 	}
 	st := repo.State{PID: os.Getpid(), PeerID: n.ID().String(), Cluster: n.Cluster(), API: srv.Addr()}
+	var gw *gateway.Server
+	if r.Config.Gateway.Address != "" {
+		opts := gateway.OptionsFrom(r.Config.Gateway)
+		opts.Logger = log
+		if gw, err = gateway.Listen(n, opts); err != nil {
+			srv.Close()
+			n.Close()
+			return err
+		}
+		st.Gateway = gw.Addr()
+		srv.SetGateway(gw.Addr())
+	}
+	closeGateway := func() error {
+		if gw == nil {
+			return nil
+		}
+		return gw.Close()
+	}
 	if sock, err := filepath.Abs(repo.SocketPath(r.Path)); err == nil && len(sock) < 108 {
 		if err := srv.ListenCopy(sock); err != nil {
 			log.Warn("copy socket off; gets stream through the HTTP API", "err", err)
@@ -127,11 +146,15 @@ func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error 
 		st.Addrs = append(st.Addrs, a.String())
 	}
 	if err := r.WriteState(st); err != nil {
+		closeGateway()
 		srv.Close()
 		n.Close()
 		return err
 	}
 	fmt.Fprintf(e.stdout, "peer ID %s\ncluster %s\nAPI http://%s\n", st.PeerID, st.Cluster, st.API)
+	if st.Gateway != "" {
+		fmt.Fprintf(e.stdout, "gateway http://%s\n", st.Gateway)
+	}
 	for _, a := range st.Addrs {
 		fmt.Fprintf(e.stdout, "listening on %s\n", a)
 	}
@@ -153,7 +176,7 @@ func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error 
 			os.Exit(exitError)
 		}
 	}()
-	err = errors.Join(srv.Close(), r.RemoveState(), n.Close())
+	err = errors.Join(closeGateway(), srv.Close(), r.RemoveState(), n.Close())
 	if err == nil {
 		log.Info("stopped")
 	}
@@ -176,6 +199,9 @@ stop a node from starting on the repo. --json adds what 'node status' shows.`,
 				}
 				for _, a := range id.Addrs {
 					fmt.Fprintln(e.stdout, a)
+				}
+				if id.Gateway != "" {
+					fmt.Fprintf(e.stdout, "gateway http://%s\n", id.Gateway)
 				}
 				return nil
 			})

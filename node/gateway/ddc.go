@@ -169,6 +169,10 @@ func (s *Server) failErr(w http.ResponseWriter, ctx context.Context, err error, 
 		fail(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: not retrieved from the cluster within %s", what, s.opts.RetrievalTimeout))
 		return
 	}
+	if errors.Is(err, pieces.ErrCorrupt) { // what holders sent failed its hash
+		fail(w, http.StatusBadGateway, fmt.Sprintf("%s: %v", what, err))
+		return
+	}
 	switch api.Classify(err) {
 	case api.ClassUsage:
 		fail(w, http.StatusBadRequest, err.Error())
@@ -177,7 +181,7 @@ func (s *Server) failErr(w http.ResponseWriter, ctx context.Context, err error, 
 	case api.ClassNotFound:
 		fail(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: not found in the cluster: %v", what, err))
 	case api.ClassCorrupt:
-		fail(w, http.StatusBadGateway, fmt.Sprintf("%s: %v", what, err))
+		fail(w, http.StatusBadGateway, fmt.Sprintf("%s: %v", what, err)) // malformed, from a holder
 	case api.ClassCanceled:
 		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", what, err))
 	default:

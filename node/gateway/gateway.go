@@ -101,6 +101,9 @@ func Listen(n *node.Node, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Active is how many requests the gateway is serving now.
+func (s *Server) Active() int { return len(s.slots) }
+
 // Addr is the address the gateway listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 

@@ -26,9 +26,10 @@ type State struct {
 	PID     int      `json:"pid"`
 	PeerID  string   `json:"peer_id"`
 	Cluster string   `json:"cluster"`
-	API     string   `json:"api"`              // host:port of the HTTP API
-	Socket  string   `json:"socket,omitempty"` // the copy socket (see api.Server.ListenCopy)
-	Addrs   []string `json:"addrs"`            // listen addresses actually bound
+	API     string   `json:"api"`               // host:port of the HTTP API
+	Socket  string   `json:"socket,omitempty"`  // the copy socket (see api.Server.ListenCopy)
+	Gateway string   `json:"gateway,omitempty"` // host:port of the HTTP gateway, when on
+	Addrs   []string `json:"addrs"`             // listen addresses actually bound
 }
 
 // SocketPath is where a node on the repo at path listens for copies.
