@@ -56,6 +56,9 @@ type FetcherOptions struct {
 	// the bucket the file is read in, and a grant for it.
 	Bucket, Token []byte
 	Logger        *slog.Logger
+	// Pool, when set, is where sessions come from: shared with the other
+	// Fetchers of the pool, and left open at Close.
+	Pool *Pool
 }
 
 // MaxWindow bounds FetcherOptions.Window: each request in flight holds a
@@ -395,7 +398,7 @@ func (f *Fetcher) banLocked(h *holder, err error) {
 	f.banned[h.id] = err
 	delete(f.holders, h.id)
 	if h.sess != nil {
-		h.sess.Close()
+		h.sess.Close() // a holder that lies is dropped by every reader sharing it
 	}
 }
 
@@ -405,11 +408,17 @@ var errDial = errors.New("dial failed")
 
 // get requests c from h over its session, dialling one first if needed.
 func (f *Fetcher) get(ctx context.Context, h *holder, c cid.Cid, buf []byte) ([]byte, error) {
-	sess, err := f.session(ctx, h)
-	if err != nil {
-		return nil, err
+	for tries := 0; ; tries++ {
+		sess, err := f.session(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		data, err := sess.GetInto(ctx, c, buf)
+		if f.opts.Pool != nil && tries < 2 && ctx.Err() == nil && errors.Is(err, ErrAbandoned) {
+			continue // another reader that gave up reset the shared session
+		}
+		return data, err
 	}
-	return sess.GetInto(ctx, c, buf)
 }
 
 // session returns h's session. It starts a dial when h has none yet, when
@@ -461,7 +470,13 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 	f.mu.Lock()
 	opts := f.opts
 	f.mu.Unlock()
-	sess, err := Dial(ctx, f.h, h.id, opts.Cluster, opts.Window)
+	var sess *Session
+	var err error
+	if opts.Pool != nil {
+		sess, err = opts.Pool.session(ctx, h.id, opts.Bucket, opts.Token)
+	} else {
+		sess, err = Dial(ctx, f.h, h.id, opts.Cluster, opts.Window)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer close(ready)
@@ -474,11 +489,21 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 	}
 	h.fails = 0
 	if f.closed {
-		sess.Close()
+		f.end(sess)
 		h.err = ErrClosed
 		return
 	}
-	h.sess = sess.WithGrant(opts.Bucket, opts.Token)
+	if opts.Pool == nil {
+		sess = sess.WithGrant(opts.Bucket, opts.Token)
+	}
+	h.sess = sess
+}
+
+// end closes sess unless the pool it came from shares it.
+func (f *Fetcher) end(sess *Session) {
+	if f.opts.Pool == nil {
+		sess.Close()
+	}
 }
 
 // Close ends every session and dial; it is safe to call more than once.
@@ -487,7 +512,7 @@ func (f *Fetcher) Close() error {
 	f.closed = true
 	for _, h := range f.holders {
 		if h.sess != nil {
-			h.sess.Close()
+			f.end(h.sess)
 		}
 	}
 	f.mu.Unlock()

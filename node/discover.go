@@ -43,6 +43,7 @@ func (g *netGetter) signalLocked() {
 // holders that appear during a long download join it.
 func (g *netGetter) discover(c cid.Cid) {
 	g.once.Do(func() {
+		g.started.Store(true)
 		g.watchConnects()
 		g.startLookup(g.probeConnected)
 		g.startLookup(func() { g.findOnceRouted(g.root) })

@@ -146,7 +146,9 @@ type netGetter struct {
 	kept    []cid.Cid
 	keepErr error
 
-	asked atomic.Int64 // peers asked for holders: probes and DHT queries
+	asked      atomic.Int64 // peers asked for holders: probes and DHT queries
+	remembered bool         // the fetcher starts with the holders that served root lately
+	started    atomic.Bool  // discovery has started
 
 	mu         sync.Mutex
 	keeping    map[*byte]bool // first bytes of buffers the keeper still reads
@@ -163,11 +165,15 @@ var _ pieces.PieceReader = (*netGetter)(nil)
 func (n *Node) newGetter(root cid.Cid, in *In) *netGetter {
 	g := &netGetter{n: n, root: root, in: in, changed: make(chan struct{}), probed: make(map[peer.ID]bool)}
 	g.ctx, g.cancel = context.WithCancel(n.ctx)
-	f, err := exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log})
+	f, err := exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log, Pool: n.pool})
 	if err != nil {
 		panic(fmt.Sprintf("fetcher options checked at Start: %v", err))
 	}
 	g.fetcher = f
+	if peers := n.holders.get(root); len(peers) > 0 {
+		f.AddHolders(peers...)
+		g.remembered = true
+	}
 	return g
 }
 
@@ -231,6 +237,19 @@ func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byt
 // for up to FindTimeout. replace says the store's copy of c is corrupt and
 // is to be replaced by the one fetched.
 func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, error) {
+	if g.remembered && !g.discovering() {
+		// The holders that served root lately first: discovery only if
+		// they cannot serve c.
+		data, err := g.fetcher.ReadPiece(ctx, c, buf)
+		if err == nil {
+			g.n.fetched.Add(uint64(len(data)))
+			g.keep(kept{c: c, data: data, replace: replace})
+			return data, nil
+		}
+		if !errors.Is(err, pieces.ErrNotFound) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
 	g.discover(c)
 	deadline := time.NewTimer(g.n.opts.FindTimeout)
 	defer deadline.Stop()
@@ -352,11 +371,23 @@ func (g *netGetter) store(k kept) {
 	g.kept = append(g.kept, k.c)
 }
 
+// discovering reports whether discovery has started.
+func (g *netGetter) discovering() bool { return g.started.Load() }
+
 // close stops discovery, waits for the keeper and commits what it kept.
 // The reader's fetches are over by now: no keep comes after.
 func (g *netGetter) close() error {
 	g.cancel()
 	g.wg.Wait()
+	var served []peer.ID
+	for p, st := range g.fetcher.Stats() {
+		if st.Banned == nil && st.Pieces > 0 {
+			served = append(served, p)
+		}
+	}
+	if len(served) > 0 {
+		g.n.holders.put(g.root, served)
+	}
 	g.fetcher.Close()
 	g.mu.Lock()
 	g.closed = true

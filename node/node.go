@@ -80,6 +80,8 @@ type Node struct {
 	log    *slog.Logger
 
 	records  records          // the bucket records the access rule reads
+	holders  holderMemory     // who served each file lately
+	pool     *exchange.Pool   // sessions to holders, shared by reads
 	verifier *bucket.Verifier // grant chains checked once per token
 
 	joined chan struct{} // closed once the first bootstrap is over
@@ -131,6 +133,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	if n.srv, err = exchange.NewServer(n.host, r.Store, so); err != nil {
 		return nil, err
 	}
+	n.pool = exchange.NewPool(n.host, n.Cluster(), 0)
 	n.startSearch()
 	boot, err := bootstrapPeers(r)
 	if err != nil {
@@ -251,6 +254,9 @@ func (n *Node) close() error {
 	}
 	if n.srv != nil {
 		errs = append(errs, n.srv.Close())
+	}
+	if n.pool != nil {
+		errs = append(errs, n.pool.Close())
 	}
 	if n.search != nil {
 		errs = append(errs, n.search.Close())

@@ -76,6 +76,8 @@ func newRoot(e *env) *cobra.Command {
 		newStatCmd(e),
 		newLsCmd(e),
 		newSearchCmd(e),
+		newExportCmd(e),
+		newImportCmd(e),
 		newRepoCmd(e),
 		newNodeCmd(e),
 		newPeersCmd(e),

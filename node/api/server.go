@@ -161,6 +161,8 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("POST /api/v1/cat/{cid}", s.cat) // pin=true needs POST
 	m.HandleFunc("GET /api/v1/stat/{cid}", s.stat)
 	m.HandleFunc("GET /api/v1/ls", s.ls)
+	m.HandleFunc("GET /api/v1/export/{cid}", s.export)
+	m.HandleFunc("POST /api/v1/import", s.importCAR)
 	m.HandleFunc("GET /api/v1/search", s.search)
 	m.HandleFunc("GET /api/v1/downloads", s.listDownloads)
 	m.HandleFunc("GET /api/v1/repo/stat", s.repoStat)

@@ -115,3 +115,27 @@ func v1(c cid.Cid) cid.Cid {
 	}
 	return c
 }
+
+// Export writes a CAR of the whole DAG under root, reading blocks from g:
+// a ddc file's blocks in depth-first order, or root alone when it is a
+// block ddc does not walk (another codec, or dag-cbor that is not a ddc
+// descriptor).
+func Export(ctx context.Context, w io.Writer, g pieces.Getter, root cid.Cid) error {
+	f, err := pieces.Open(ctx, g, root)
+	if err != nil && !errors.Is(err, pieces.ErrMalformed) && !errors.Is(err, pieces.ErrInvalidCID) {
+		return err
+	}
+	cw, werr := NewWriter(w, root)
+	if werr != nil {
+		return werr
+	}
+	if err != nil { // not a ddc file: the block alone
+		data, err := g.GetPiece(ctx, root)
+		if err != nil {
+			return err
+		}
+		return cw.Put(root, data)
+	}
+	defer f.Close()
+	return cw.WriteFile(f, All)
+}

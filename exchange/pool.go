@@ -1,0 +1,114 @@
+package exchange
+
+import (
+	"context"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Pool shares sessions among Fetchers: many reads at once, such as a
+// gateway's range requests, then hold one stream to each holder instead
+// of one each, which a holder's StreamsPerPeer would refuse, and a read
+// after the first skips the dial. Sessions are shared by the reads that
+// send the same grant. A session that ends is dialled anew by the next
+// read that needs it.
+type Pool struct {
+	h       host.Host
+	cluster string
+	window  int
+
+	mu     sync.Mutex
+	m      map[poolKey]*pooled
+	closed bool
+}
+
+type poolKey struct {
+	p             peer.ID
+	bucket, token string
+}
+
+type pooled struct {
+	ready chan struct{} // closed when the dial ends
+	sess  *Session
+	err   error
+}
+
+// NewPool makes a pool of sessions for cluster on h, each with window
+// requests in flight (DefaultWindow when 0).
+func NewPool(h host.Host, cluster string, window int) *Pool {
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	return &Pool{h: h, cluster: cluster, window: window, m: make(map[poolKey]*pooled)}
+}
+
+// session returns the shared session to p for the grant, dialling one
+// when there is none that works.
+func (pl *Pool) session(ctx context.Context, p peer.ID, bucket, token []byte) (*Session, error) {
+	k := poolKey{p, string(bucket), string(token)}
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e := pl.m[k]
+	if e != nil {
+		select {
+		case <-e.ready:
+			if e.err != nil || e.sess.Err() != nil {
+				e = nil // failed or ended: dial anew
+			}
+		default: // a dial in progress: share it
+		}
+	}
+	if e == nil {
+		e = &pooled{ready: make(chan struct{})}
+		pl.m[k] = e
+		go pl.dial(e, p, bucket, token)
+	}
+	pl.mu.Unlock()
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return e.sess, e.err
+}
+
+func (pl *Pool) dial(e *pooled, p peer.ID, bucket, token []byte) {
+	defer close(e.ready)
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	sess, err := Dial(ctx, pl.h, p, pl.cluster, pl.window)
+	if err != nil {
+		e.err = err
+		return
+	}
+	pl.mu.Lock()
+	closed := pl.closed
+	pl.mu.Unlock()
+	if closed {
+		sess.Close()
+		e.err = ErrClosed
+		return
+	}
+	e.sess = sess.WithGrant(bucket, token)
+}
+
+// Close ends every session of the pool.
+func (pl *Pool) Close() error {
+	pl.mu.Lock()
+	pl.closed = true
+	m := pl.m
+	pl.m = make(map[poolKey]*pooled)
+	pl.mu.Unlock()
+	for _, e := range m {
+		<-e.ready
+		if e.sess != nil {
+			e.sess.Close()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// seekPage plays the video at src, seeks to its middle once it knows its
+// length, and reports to report what happened: the seek target and the
+// time playback reached past it, or the media error.
+const seekPage = `<!doctype html>
+<html><body>
+<video id="v" src="%s" preload="metadata" muted playsinline></video>
+<script>
+const v = document.getElementById('v');
+const report = (o) => { new Image().src = '%s?' + new URLSearchParams(o); };
+v.addEventListener('error', () => report({error: (v.error && v.error.message) || 'media error ' + (v.error && v.error.code)}));
+v.addEventListener('loadedmetadata', () => {
+  const target = v.duration / 2;
+  v.addEventListener('seeked', () => {
+    v.play().catch((e) => report({error: 'play: ' + e}));
+    const check = () => {
+      if (v.currentTime > target + 1) report({target: target, reached: v.currentTime, duration: v.duration});
+      else setTimeout(check, 100);
+    };
+    check();
+  }, {once: true});
+  v.currentTime = target;
+});
+</script>
+</body></html>
+`
+
+// TestBrowserSeeksVideo: a video put on one node plays in headless
+// Chromium from the gateway of another node, resumes after a seek to its
+// middle, and the gateway's node fetched well under the whole file.
+func TestBrowserSeeksVideo(t *testing.T) {
+	chromium, err1 := exec.LookPath("chromium")
+	ffmpeg, err2 := exec.LookPath("ffmpeg")
+	if err1 != nil || err2 != nil {
+		t.Fatalf("this test needs Debian's chromium and ffmpeg (apt-get install chromium ffmpeg; .ci/run installs them): %v, %v", err1, err2)
+	}
+	dir := t.TempDir()
+	video := filepath.Join(dir, "clip.webm")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// Ten minutes of a test pattern at a low rate: about 22 MB, encoded
+	// in seconds.
+	if out, err := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=10:duration=600",
+		"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "50", video).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	st, err := os.Stat(video)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	holder := startDaemon(t, newDaemonRepo(t))
+	gw := startDaemon(t, newDaemonRepo(t), "--bootstrap", holder.tcpAddr())
+	vc := holder.put(video, "--path", "/videos/clip.webm")
+
+	reports := make(chan url.Values, 1)
+	rl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case reports <- r.URL.Query():
+		default:
+		}
+	})}
+	go rs.Serve(rl)
+	defer rs.Close()
+	page := filepath.Join(dir, "seek.html")
+	os.WriteFile(page, fmt.Appendf(nil, seekPage, "/ddc/file/"+vc, "http://"+rl.Addr().String()+"/report"), 0o644)
+	pc := holder.put(page, "--path", "/videos/seek.html")
+	before := gw.fetchedBytes(t)
+
+	browser := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio",
+		"--autoplay-policy=no-user-gesture-required", "--user-data-dir="+filepath.Join(dir, "profile"),
+		gw.gateway()+"/ddc/file/"+pc)
+	var logs syncBuffer
+	browser.Stdout, browser.Stderr = &logs, &logs
+	if err := browser.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { browser.Process.Kill(); browser.Wait() }()
+	var rep url.Values
+	select {
+	case rep = <-reports:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("no report from the page within 90s; chromium said:\n%s", logs.String())
+	}
+	if e := rep.Get("error"); e != "" {
+		t.Fatalf("the video failed in the browser: %s", e)
+	}
+	target, _ := strconv.ParseFloat(rep.Get("target"), 64)
+	reached, _ := strconv.ParseFloat(rep.Get("reached"), 64)
+	if target < 200 || reached <= target {
+		t.Fatalf("seek to %.1fs, playback at %.1fs: want it past the seek point", target, reached)
+	}
+	fetched := gw.fetchedBytes(t) - before
+	t.Logf("seek to %.1fs of %ss, played to %.1fs; the gateway's node fetched %d of %d bytes", target, rep.Get("duration"), reached, fetched, st.Size())
+	if fetched > uint64(st.Size())/2 {
+		t.Fatalf("the gateway's node fetched %d bytes of a %d-byte video to play from its middle", fetched, st.Size())
+	}
+}
