@@ -104,6 +104,7 @@ type holder struct {
 	id       peer.ID
 	ready    chan struct{} // closed when the dial in progress ends; nil before the first
 	sess     *Session
+	release  func()    // lets a pooled sess go; nil when sess is the Fetcher's own
 	err      error     // the last dial's failure
 	fails    int       // dials failed in a row
 	retryAt  time.Time // no dial before then, after a failure
@@ -400,6 +401,7 @@ func (f *Fetcher) banLocked(h *holder, err error) {
 	if h.sess != nil {
 		h.sess.Close() // a holder that lies is dropped by every reader sharing it
 	}
+	f.end(h)
 }
 
 // errDial marks a request that failed because its holder could not be
@@ -444,7 +446,8 @@ func (f *Fetcher) session(ctx context.Context, h *holder) (*Session, error) {
 	}
 	if h.ready == nil {
 		ready := make(chan struct{})
-		h.ready, h.sess, h.err = ready, nil, nil
+		f.end(h)
+		h.ready, h.err = ready, nil
 		f.dials.Go(func() { f.dial(h, ready) })
 	}
 	ready := h.ready
@@ -471,9 +474,10 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 	opts := f.opts
 	f.mu.Unlock()
 	var sess *Session
+	var release func()
 	var err error
 	if opts.Pool != nil {
-		sess, err = opts.Pool.session(ctx, h.id, opts.Bucket, opts.Token)
+		sess, release, err = opts.Pool.session(ctx, h.id, opts.Bucket, opts.Token)
 	} else {
 		sess, err = Dial(ctx, f.h, h.id, opts.Cluster, opts.Window)
 	}
@@ -488,22 +492,26 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 		return
 	}
 	h.fails = 0
-	if f.closed {
-		f.end(sess)
-		h.err = ErrClosed
-		return
-	}
+	f.end(h) // the session this one replaces
 	if opts.Pool == nil {
 		sess = sess.WithGrant(opts.Bucket, opts.Token)
 	}
-	h.sess = sess
+	h.sess, h.release = sess, release
+	if f.closed {
+		f.end(h)
+		h.err = ErrClosed
+	}
 }
 
-// end closes sess unless the pool it came from shares it.
-func (f *Fetcher) end(sess *Session) {
-	if f.opts.Pool == nil {
-		sess.Close()
+// end closes h's session, or lets the pool have it back.
+func (f *Fetcher) end(h *holder) {
+	switch {
+	case h.release != nil:
+		h.release()
+	case h.sess != nil:
+		h.sess.Close()
 	}
+	h.sess, h.release = nil, nil
 }
 
 // Close ends every session and dial; it is safe to call more than once.
@@ -511,9 +519,7 @@ func (f *Fetcher) Close() error {
 	f.mu.Lock()
 	f.closed = true
 	for _, h := range f.holders {
-		if h.sess != nil {
-			f.end(h.sess)
-		}
+		f.end(h)
 	}
 	f.mu.Unlock()
 	f.cancel()

@@ -13,7 +13,9 @@ import (
 // of one each, which a holder's StreamsPerPeer would refuse, and a read
 // after the first skips the dial. Sessions are shared by the reads that
 // send the same grant. A session that ends is dialled anew by the next
-// read that needs it.
+// read that needs it. Public sessions (no grant) stay open for the next
+// reads; one with a grant closes when its last reader lets it go, so that
+// many grants do not pile up streams at a holder.
 type Pool struct {
 	h       host.Host
 	cluster string
@@ -33,6 +35,7 @@ type pooled struct {
 	ready chan struct{} // closed when the dial ends
 	sess  *Session
 	err   error
+	refs  int // readers holding it; guarded by the pool's mu
 }
 
 // NewPool makes a pool of sessions for cluster on h, each with window
@@ -45,13 +48,13 @@ func NewPool(h host.Host, cluster string, window int) *Pool {
 }
 
 // session returns the shared session to p for the grant, dialling one
-// when there is none that works.
-func (pl *Pool) session(ctx context.Context, p peer.ID, bucket, token []byte) (*Session, error) {
+// when there is none that works, and the func that lets it go.
+func (pl *Pool) session(ctx context.Context, p peer.ID, bucket, token []byte) (*Session, func(), error) {
 	k := poolKey{p, string(bucket), string(token)}
 	pl.mu.Lock()
 	if pl.closed {
 		pl.mu.Unlock()
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	e := pl.m[k]
 	if e != nil {
@@ -68,13 +71,34 @@ func (pl *Pool) session(ctx context.Context, p peer.ID, bucket, token []byte) (*
 		pl.m[k] = e
 		go pl.dial(e, p, bucket, token)
 	}
+	e.refs++
 	pl.mu.Unlock()
+	release := func() {
+		pl.mu.Lock()
+		e.refs--
+		last := e.refs == 0 && k.token != "" && pl.m[k] == e
+		if last {
+			delete(pl.m, k)
+		}
+		pl.mu.Unlock()
+		if last {
+			<-e.ready
+			if e.sess != nil {
+				e.sess.Close()
+			}
+		}
+	}
 	select {
 	case <-e.ready:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		release()
+		return nil, nil, ctx.Err()
 	}
-	return e.sess, e.err
+	if e.err != nil {
+		release()
+		return nil, nil, e.err
+	}
+	return e.sess, release, nil
 }
 
 func (pl *Pool) dial(e *pooled, p peer.ID, bucket, token []byte) {

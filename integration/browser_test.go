@@ -53,10 +53,12 @@ func TestBrowserSeeksVideo(t *testing.T) {
 	video := filepath.Join(dir, "clip.webm")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// Ten minutes of a test pattern at a low rate: about 22 MB, encoded
-	// in seconds.
-	if out, err := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=10:duration=600",
-		"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "50", video).CombinedOutput(); err != nil {
+	// Two hours of a small test pattern: over 100 MB, encoded in about
+	// half a minute. A player buffers a few MB around where it plays, and
+	// loopback TCP buffers hold several MB more of what the gateway sent:
+	// the file must be large for "only what it needs" to show.
+	if out, err := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=5:duration=7200",
+		"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "25", video).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
 	st, err := os.Stat(video)
@@ -107,12 +109,12 @@ func TestBrowserSeeksVideo(t *testing.T) {
 	}
 	target, _ := strconv.ParseFloat(rep.Get("target"), 64)
 	reached, _ := strconv.ParseFloat(rep.Get("reached"), 64)
-	if target < 200 || reached <= target {
+	if target < 3000 || reached <= target {
 		t.Fatalf("seek to %.1fs, playback at %.1fs: want it past the seek point", target, reached)
 	}
 	fetched := gw.fetchedBytes(t) - before
 	t.Logf("seek to %.1fs of %ss, played to %.1fs; the gateway's node fetched %d of %d bytes", target, rep.Get("duration"), reached, fetched, st.Size())
-	if fetched > uint64(st.Size())/2 {
-		t.Fatalf("the gateway's node fetched %d bytes of a %d-byte video to play from its middle", fetched, st.Size())
+	if fetched == 0 || fetched > uint64(st.Size())/3 {
+		t.Fatalf("the gateway's node fetched %d bytes of a %d-byte video to play from its middle; its log:\n%s", fetched, st.Size(), gw.logs.String())
 	}
 }

@@ -275,6 +275,10 @@ func statusJSON(id api.ID, online bool) map[string]any {
 		out["dht"] = id.DHT
 		out["announced"] = id.Announced
 		out["announce_pending"] = id.AnnouncePending
+		out["fetched_bytes"] = id.Fetched
+		if id.Gateway != "" {
+			out["gateway"] = id.Gateway
+		}
 	}
 	return out
 }

@@ -52,7 +52,7 @@ func main() {
 	disk := flag.String("disk", "/var/tmp", "a directory on disk")
 	runs := flag.Int("runs", 3, "repetitions of each timed step (the median is reported)")
 	reads := flag.Int("reads", 2000, "random 64 KiB ReadAt samples")
-	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) or search (a bucket search across ten daemons)")
+	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons) or gateway (seeks and streams through a node's HTTP gateway)")
 	fresh := flag.Int("fresh", 20, "cli: fresh nodes whose first get of 1 MiB is timed")
 	stream := flag.Int64("stream", 10<<30, "net: bytes streamed between two daemons for the peak RSS figure (0 skips it)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
@@ -84,8 +84,10 @@ func main() {
 		err = runPrivate(*size, *disk, *runs)
 	case "search":
 		err = runSearch(*disk, *runs)
+	case "gateway":
+		err = runGateway(*size, *disk, *runs, *reads)
 	default:
-		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private or search", *suite)
+		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private, search or gateway", *suite)
 	}
 	pprof.StopCPUProfile() // does nothing when not profiling
 	if err != nil {

@@ -320,6 +320,7 @@ func streamRSS(work string, stream int64) ([]result, error) {
 type benchDaemon struct {
 	cmd        *exec.Cmd
 	repo, addr string
+	gateway    string // host:port
 	pid        int
 }
 
@@ -328,7 +329,7 @@ type benchDaemon struct {
 func startDaemon(bin, path string, args ...string) (*benchDaemon, error) {
 	return startDaemonCmd(exec.Command(bin, append([]string{"--repo", path, "node", "run",
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
-		"--api", "127.0.0.1:0", "--no-mdns", "--log-level", "warn"}, args...)...), path)
+		"--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--no-mdns", "--log-level", "warn"}, args...)...), path)
 }
 
 // startDaemonCmd starts the node command cmd on the repo at path and waits
@@ -343,7 +344,7 @@ func startDaemonCmd(cmd *exec.Cmd, path string) (*benchDaemon, error) {
 	for time.Now().Before(deadline) {
 		var st repo.State
 		if b, err := os.ReadFile(filepath.Join(path, "node.json")); err == nil && json.Unmarshal(b, &st) == nil && st.PID == d.pid {
-			d.addr = st.Addrs[0]
+			d.addr, d.gateway = st.Addrs[0], st.Gateway
 			return d, nil
 		}
 		time.Sleep(20 * time.Millisecond) // polling for the file the node writes when ready

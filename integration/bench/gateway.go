@@ -1,0 +1,194 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// runGateway measures a daemon's HTTP gateway serving a file of size that
+// another daemon holds, as a browser or curl would use it, from this
+// process:
+//   - seek: time to the first body byte of 64 KiB ranges at random
+//     offsets, each in a chunk the gateway's node has not fetched, against
+//     the same request for a range its node already holds (HTTP and the
+//     local store: the floor);
+//   - sequential: the whole file through the gateway of a fresh node,
+//     against 'ddc get' on another fresh node in the same run;
+//   - memory: the peak RSS of a fresh gateway node serving 200 requests
+//     at once, each for 8 MiB at a random offset.
+func runGateway(size int64, dir string, runs, reads int) error {
+	work, bin, err := workWithDDC(dir, "ddc-gatewaybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	holder, err := startDaemon(bin, filepath.Join(work, "holder"))
+	if err != nil {
+		return err
+	}
+	defer holder.stop()
+	id, err := cliPut(bin, holder.repo, size, 7)
+	if err != nil {
+		return err
+	}
+	fresh := func(name string) (*benchDaemon, error) {
+		return startDaemon(bin, filepath.Join(work, name), "--bootstrap", holder.addr)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
+
+	// Seeks.
+	gw, err := fresh("seeks")
+	if err != nil {
+		return err
+	}
+	url := "http://" + gw.gateway + "/ddc/file/" + id
+	if _, err := ttfb(client, url, 0); err != nil { // the root, and a connection
+		gw.stop()
+		return err
+	}
+	chunks := size >> 20
+	r := rand.New(rand.NewPCG(7, 8))
+	order := r.Perm(int(chunks))[:min(int(chunks)-1, max(reads, 1), 200)]
+	var remote, local []time.Duration
+	for _, k := range order {
+		off := int64(k)<<20 + r.Int64N(1<<20-65536)
+		d, err := ttfb(client, url, off)
+		if err != nil {
+			gw.stop()
+			return err
+		}
+		remote = append(remote, d)
+		if d, err = ttfb(client, url, off); err != nil { // now held
+			gw.stop()
+			return err
+		}
+		local = append(local, d)
+	}
+	gw.stop()
+	p50, p90 := pct(remote, 50), pct(remote, 90)
+	l50 := pct(local, 50)
+	rows := []result{{name: fmt.Sprintf("seek: first byte of a random 64 KiB range of a remote %s file, median (%d seeks)", human(size), len(remote)),
+		value: fmt.Sprintf("%.1f ms", ms(p50)), baseline: fmt.Sprintf("same range once held %.2f ms", ms(l50)),
+		ratio: fmt.Sprintf("%.1f× that", p50.Seconds()/l50.Seconds()), target: "< 10 ms (IPFS gateway ~65 ms)", ok: p50 < 10*time.Millisecond},
+		{name: "seek: first byte, p90", value: fmt.Sprintf("%.1f ms", ms(p90)), baseline: fmt.Sprintf("same range once held %.2f ms", ms(pct(local, 90))),
+			ratio: fmt.Sprintf("%.1f× that", p90.Seconds()/pct(local, 90).Seconds()), target: "< 25 ms (IPFS gateway ~120 ms)", ok: p90 < 25*time.Millisecond}}
+
+	// Sequential, each run on fresh nodes.
+	var viaGateway, viaGet []time.Duration
+	for i := range runs {
+		gw, err := fresh(fmt.Sprintf("stream-%d", i))
+		if err != nil {
+			return err
+		}
+		d, err := streamAll(client, "http://"+gw.gateway+"/ddc/file/"+id, size)
+		gw.stop()
+		if err != nil {
+			return err
+		}
+		viaGateway = append(viaGateway, d)
+		g, err := freshCLIGet(bin, filepath.Join(work, fmt.Sprintf("get-%d", i)), holder, id, size)
+		if err != nil {
+			return err
+		}
+		viaGet = append(viaGet, g)
+	}
+	gr, cr := float64(size)/med(viaGateway).Seconds()/1e9, float64(size)/med(viaGet).Seconds()/1e9
+	rows = append(rows, ratioRow(fmt.Sprintf("sequential: the whole %s through the gateway of a fresh node", human(size)), gr, "ddc get on a fresh node", cr, 0.9))
+
+	// Memory under 200 requests at once.
+	gw, err = fresh("concurrent")
+	if err != nil {
+		return err
+	}
+	url = "http://" + gw.gateway + "/ddc/file/" + id
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		off := rand.New(rand.NewPCG(uint64(i), 9)).Int64N(size - 8<<20)
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+8<<20-1))
+			resp, err := client.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			n, err := io.Copy(io.Discard, resp.Body)
+			if err != nil || resp.StatusCode != http.StatusPartialContent || n != 8<<20 {
+				errs <- fmt.Errorf("range at %d: %s, %d bytes, %v", off, resp.Status, n, err)
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(t0)
+	close(errs)
+	failed := 0
+	for err := range errs {
+		failed++
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
+	rss, err := peakRSS(gw.pid)
+	gw.stop()
+	if err != nil {
+		return err
+	}
+	rows = append(rows, result{name: fmt.Sprintf("peak RSS of the gateway's node, 200 requests at once of 8 MiB each (%d failed, %.1f s)", failed, took.Seconds()),
+		value: fmt.Sprintf("%d MiB", rss>>20), baseline: "1.6 GB served", ratio: "-", target: "< 300 MiB, no failures", ok: rss < 300<<20 && failed == 0})
+	return report(fmt.Sprintf("gateway suite (%s file)", human(size)), rows)
+}
+
+// ttfb times a request for 64 KiB at off up to its first body byte, then
+// reads the rest.
+func ttfb(c *http.Client, url string, off int64) (time.Duration, error) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+65535))
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var one [1]byte
+	if _, err := io.ReadFull(resp.Body, one[:]); err != nil {
+		return 0, fmt.Errorf("range at %d: %s: %w", off, resp.Status, err)
+	}
+	d := time.Since(t0)
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != 65535 {
+		return 0, fmt.Errorf("range at %d: %d bytes, %v", off, n+1, err)
+	}
+	return d, nil
+}
+
+// streamAll times a GET of the whole file, discarding it.
+func streamAll(c *http.Client, url string, size int64) (time.Duration, error) {
+	t0 := time.Now()
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size {
+		return 0, fmt.Errorf("gateway GET: %s, %d of %d bytes, %v", resp.Status, n, size, err)
+	}
+	return time.Since(t0), nil
+}
+
+// pct is the p-th percentile of ds.
+func pct(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
