@@ -477,7 +477,7 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 	var release func()
 	var err error
 	if opts.Pool != nil {
-		sess, release, err = opts.Pool.session(ctx, h.id, opts.Bucket, opts.Token)
+		sess, release, err = opts.Pool.Session(ctx, h.id, opts.Bucket, opts.Token)
 	} else {
 		sess, err = Dial(ctx, f.h, h.id, opts.Cluster, opts.Window)
 	}

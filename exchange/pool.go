@@ -47,9 +47,10 @@ func NewPool(h host.Host, cluster string, window int) *Pool {
 	return &Pool{h: h, cluster: cluster, window: window, m: make(map[poolKey]*pooled)}
 }
 
-// session returns the shared session to p for the grant, dialling one
-// when there is none that works, and the func that lets it go.
-func (pl *Pool) session(ctx context.Context, p peer.ID, bucket, token []byte) (*Session, func(), error) {
+// Session returns the shared session to p for the grant (none: nil),
+// dialling one when there is none that works, and the func that lets it
+// go.
+func (pl *Pool) Session(ctx context.Context, p peer.ID, bucket, token []byte) (*Session, func(), error) {
 	k := poolKey{p, string(bucket), string(token)}
 	pl.mu.Lock()
 	if pl.closed {

@@ -169,11 +169,11 @@ func (g *netGetter) probe(p peer.ID) {
 	g.asked.Add(1)
 	ctx, cancel := context.WithTimeout(g.ctx, probeTimeout)
 	defer cancel()
-	s, err := exchange.Dial(ctx, g.n.host, p, g.n.Cluster(), 1)
+	s, release, err := g.n.pool.Session(ctx, p, nil, nil) // shared: many reads at once probe over one stream
 	if err != nil {
 		return
 	}
-	defer s.Close()
+	defer release()
 	// A denial means p holds the file too: the fetcher's requests, with
 	// the grant, hear its answer.
 	if _, err := s.GetRangeUnverified(ctx, g.root, 0, 1); err == nil || errors.Is(err, exchange.ErrDenied) {

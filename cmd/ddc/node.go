@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -105,6 +106,9 @@ const forceDebounce = 250 * time.Millisecond
 // runNode serves r until ctx ends, then stops in order: the API, the
 // node (announcements, streams, host), the repo.
 func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error {
+	if lim := r.Config.MemoryLimitMiB; lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(lim) << 20)
+	}
 	n, err := node.Start(r, node.Options{Logger: log})
 	if err != nil {
 		return err

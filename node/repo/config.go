@@ -27,6 +27,11 @@ type Config struct {
 	Store   StoreConfig   `json:"store"`
 	Network NetworkConfig `json:"network"`
 	Gateway GatewayConfig `json:"gateway"`
+	// MemoryLimitMiB is the node's soft memory limit for Go's garbage
+	// collector, which collects harder as the heap nears it instead of
+	// letting it grow to twice what is live (0: none; the GOMEMLIMIT
+	// environment variable, when set, wins).
+	MemoryLimitMiB int `json:"memory_limit_mib"`
 }
 
 // GatewayConfig is the HTTP gateway: read-only, safe to expose.
@@ -140,13 +145,14 @@ func DefaultConfig() Config {
 			ConnsLow:  100,
 			ConnsHigh: 400,
 		},
+		MemoryLimitMiB: 256,
 		Gateway: GatewayConfig{
 			Address:          DefaultGatewayAddress,
 			MaxRequests:      1024,
 			MaxHeaderBytes:   16 << 10,
 			RequestTimeout:   Duration(time.Hour),
 			RetrievalTimeout: Duration(30 * time.Second),
-			ReadAheadMiB:     128,
+			ReadAheadMiB:     64,
 		},
 	}
 }
@@ -164,6 +170,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Gateway.Validate(); err != nil {
 		return fmt.Errorf("%w: gateway: %w", ErrConfig, err)
+	}
+	if c.MemoryLimitMiB < 0 {
+		return fmt.Errorf("%w: memory_limit_mib %d: want 0 (none) or more", ErrConfig, c.MemoryLimitMiB)
 	}
 	return nil
 }
