@@ -240,14 +240,9 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bo
 	if g.remembered && !g.discovering() {
 		// The holders that served root lately first: discovery only if
 		// they cannot serve c.
-		data, err := g.fetcher.ReadPiece(ctx, c, buf)
-		if err == nil {
-			g.n.fetched.Add(uint64(len(data)))
-			g.keep(kept{c: c, data: data, replace: replace})
-			return data, nil
-		}
-		if !errors.Is(err, pieces.ErrNotFound) || ctx.Err() != nil {
-			return nil, err
+		data, err := g.fromHolders(ctx, c, buf, replace)
+		if err == nil || !errors.Is(err, pieces.ErrNotFound) || ctx.Err() != nil {
+			return data, err
 		}
 	}
 	g.discover(c)
@@ -264,14 +259,9 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bo
 		g.mu.Lock()
 		changed, searching := g.changed, g.lookups > 0
 		g.mu.Unlock()
-		data, err := g.fetcher.ReadPiece(ctx, c, buf)
-		if err == nil {
-			g.n.fetched.Add(uint64(len(data)))
-			g.keep(kept{c: c, data: data, replace: replace})
-			return data, nil
-		}
-		if !errors.Is(err, pieces.ErrNotFound) || ctx.Err() != nil {
-			return nil, err
+		data, err := g.fromHolders(ctx, c, buf, replace)
+		if err == nil || !errors.Is(err, pieces.ErrNotFound) || ctx.Err() != nil {
+			return data, err
 		}
 		if errors.Is(err, pieces.ErrCorrupt) {
 			corrupt = err
@@ -292,6 +282,18 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bo
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// fromHolders asks the holders the fetcher knows for c; a piece fetched
+// is counted and handed to the keeper.
+func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, error) {
+	data, err := g.fetcher.ReadPiece(ctx, c, buf)
+	if err != nil {
+		return nil, err
+	}
+	g.n.fetched.Add(uint64(len(data)))
+	g.keep(kept{c: c, data: data, replace: replace})
+	return data, nil
 }
 
 type kept struct {

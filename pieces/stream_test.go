@@ -84,11 +84,7 @@ func TestReadRandomSeeks(t *testing.T) {
 // on in order soon has ReadAhead chunks in flight, fetches each chunk
 // once, and the end of the file stops the stream.
 func TestReadAheadGrows(t *testing.T) {
-	opt := pieces.DefaultBuildOptions()
-	opt.ChunkSize, opt.Inline = 1024, 0
-	data := randBytes(12, 64*1024)
-	s := newMemStore()
-	root := build(t, s, data, opt).Root
+	s, data, root := kibChunks(t, 12, 64*1024)
 	g := &countingGetter{Getter: s}
 	f := mustOpen(t, g, root)
 	f.ReadAhead = 4
@@ -133,11 +129,7 @@ func TestReadAheadGrows(t *testing.T) {
 // Under a Budget the chunks in flight across Files never exceed it, and
 // every reader still finishes.
 func TestReadBudget(t *testing.T) {
-	opt := pieces.DefaultBuildOptions()
-	opt.ChunkSize, opt.Inline = 1024, 0
-	data := randBytes(13, 40*1024)
-	s := newMemStore()
-	root := build(t, s, data, opt).Root
+	s, data, root := kibChunks(t, 13, 40*1024)
 	g := &countingGetter{Getter: s}
 	budget := semaphore.NewWeighted(3 * 1024)
 	var wg sync.WaitGroup
@@ -163,11 +155,7 @@ func TestReadBudget(t *testing.T) {
 
 // Closing a File in the middle of a read-ahead stops its fetches.
 func TestCloseStopsReadAhead(t *testing.T) {
-	opt := pieces.DefaultBuildOptions()
-	opt.ChunkSize, opt.Inline = 1024, 0
-	data := randBytes(14, 32*1024)
-	s := newMemStore()
-	root := build(t, s, data, opt).Root
+	s, data, root := kibChunks(t, 14, 32*1024)
 	g := &countingGetter{Getter: s, gate: make(chan struct{})}
 	f := mustOpen(t, g, root)
 	f.ReadAhead = 8
@@ -246,4 +234,14 @@ func TestBlocks(t *testing.T) {
 			t.Fatalf("[%d, %d) gave %d blocks, more than it needs", from, to, len(got.m))
 		}
 	}
+}
+
+// kibChunks builds size seeded bytes in 1 KiB chunks with nothing inline.
+func kibChunks(t *testing.T, seed uint64, size int) (*memStore, []byte, cid.Cid) {
+	t.Helper()
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize, opt.Inline = 1024, 0
+	data := randBytes(seed, size)
+	s := newMemStore()
+	return s, data, build(t, s, data, opt).Root
 }

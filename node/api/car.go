@@ -31,14 +31,8 @@ func ImportedOf(res node.ImportResult) Imported {
 // export serves GET /export/{cid}: a CAR of the file's DAG. Failures
 // after the first bytes go in the X-Ddc-Error trailers, as for cat.
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
-	c, err := pathCID(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	in, err := requestIn(r)
-	if err != nil {
-		s.fail(w, err)
+	c, in, ok := s.cidIn(w, r)
+	if !ok {
 		return
 	}
 	h := w.Header()
@@ -47,7 +41,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", car.ContentType)
 		w.WriteHeader(http.StatusOK)
 	}}
-	err = s.n.ExportCAR(r.Context(), dw, c, in)
+	err := s.n.ExportCAR(r.Context(), dw, c, in)
 	if err != nil && !dw.started {
 		h.Del("Trailer")
 		s.fail(w, err)

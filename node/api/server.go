@@ -447,15 +447,23 @@ type Stat struct {
 	Tags        []pieces.Tag `json:"tags"`
 }
 
-func (s *Server) stat(w http.ResponseWriter, r *http.Request) {
+// cidIn reads the CID in the path and the bucket and grant of the
+// request, or answers with what is wrong.
+func (s *Server) cidIn(w http.ResponseWriter, r *http.Request) (cid.Cid, *node.In, bool) {
 	c, err := pathCID(r)
-	if err != nil {
-		s.fail(w, err)
-		return
+	if err == nil {
+		var in *node.In
+		if in, err = requestIn(r); err == nil {
+			return c, in, true
+		}
 	}
-	in, err := requestIn(r)
-	if err != nil {
-		s.fail(w, err)
+	s.fail(w, err)
+	return cid.Undef, nil, false
+}
+
+func (s *Server) stat(w http.ResponseWriter, r *http.Request) {
+	c, in, ok := s.cidIn(w, r)
+	if !ok {
 		return
 	}
 	st, err := s.n.StatIn(r.Context(), c, in)
