@@ -1,0 +1,61 @@
+package gateway
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+func TestWantFormat(t *testing.T) {
+	for _, tc := range []struct {
+		query, accept, want string
+		status              int
+	}{
+		{"?format=raw", "", mediaRaw, 0},
+		{"?format=car", "application/vnd.ipld.raw", mediaCAR, 0}, // format wins
+		{"", "application/vnd.ipld.car; version=1; order=dfs", mediaCAR, 0},
+		{"", "application/vnd.ipld.raw;q=0.5, application/vnd.ipld.car;q=0.9", mediaCAR, 0},
+		{"", "application/vnd.ipld.car;q=0, application/vnd.ipld.raw", mediaRaw, 0},
+		{"", "application/vnd.ipld.car; version=2", "", 406},
+		{"?format=car&car-version=2", "", "", 406},
+		{"", "text/html,*/*", "", 400},
+		{"?format=dag-json", "", "", 400},
+	} {
+		r := httptest.NewRequest("GET", "/ipfs/x"+tc.query, nil)
+		if tc.accept != "" {
+			r.Header.Set("Accept", tc.accept)
+		}
+		got, status, err := wantFormat(r)
+		if got != tc.want || status != tc.status || (tc.status != 0) != (err != nil) {
+			t.Errorf("%s Accept %q: %q, %d, %v; want %q, %d", tc.query, tc.accept, got, status, err, tc.want, tc.status)
+		}
+	}
+}
+
+func TestParseEntityBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in                   string
+		from, to             int64
+		fromEnd, toEnd, star bool
+		bad                  bool
+	}{
+		{in: "0:99", to: 99},
+		{in: "-1024:*", from: -1024, fromEnd: true, star: true},
+		{in: "499:-1000", from: 499, to: -1000, toEnd: true},
+		{in: "5:2", bad: true},
+		{in: "5", bad: true},
+		{in: "a:b", bad: true},
+	} {
+		from, to, fe, te, star, err := parseEntityBytes(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && (from != tc.from || to != tc.to || fe != tc.fromEnd || te != tc.toEnd || star != tc.star)) {
+			t.Errorf("%s: %d %d %v %v %v %v", tc.in, from, to, fe, te, star, err)
+		}
+	}
+}
+
+func TestNoneMatch(t *testing.T) {
+	for h, want := range map[string]bool{`"a"`: true, `"b", "a"`: true, `W/"a"`: true, `*`: true, `"b"`: false, ``: false} {
+		if noneMatch(h, `"a"`) != want {
+			t.Errorf("If-None-Match %q: want %v", h, want)
+		}
+	}
+}
