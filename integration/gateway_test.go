@@ -18,15 +18,17 @@ import (
 	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/gateway"
+	noderepo "github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/car"
 )
 
-// gatewayOptions are the config's defaults with a short retrieval
-// timeout, so a test of a missing CID ends soon.
+// gatewayOptions are the config's defaults but for a short retrieval
+// timeout, so that the test of a CID no one holds ends soon.
 func gatewayOptions() gateway.Options {
-	return gateway.Options{MaxRequests: 256, MaxHeaderBytes: 16 << 10, RequestTimeout: time.Minute,
-		RetrievalTimeout: 3 * time.Second, ReadAhead: 128 << 20}
+	o := gateway.OptionsFrom(noderepo.DefaultConfig().Gateway)
+	o.RetrievalTimeout = 3 * time.Second
+	return o
 }
 
 // serveGateway serves n's gateway on a loopback test server.

@@ -64,19 +64,12 @@ func (n *Node) ExportCAR(ctx context.Context, w io.Writer, c cid.Cid, in *In) er
 		if err != nil {
 			return err
 		}
-		cw, err := car.NewWriter(w, c)
-		if err != nil {
-			return err
-		}
-		return cw.Put(c, data)
+		return car.WriteBlock(w, c, data)
 	}
 	if err != nil {
 		rd.Close()
 		return err
 	}
-	cw, err := car.NewWriter(w, c)
-	if err == nil {
-		err = cw.WriteFile(rd.File, car.All)
-	}
+	err = car.WriteFile(w, rd.File, car.All)
 	return errors.Join(err, rd.Close())
 }

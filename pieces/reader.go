@@ -142,6 +142,9 @@ func (f *File) SeekRange(offset, length int64) (int64, error) {
 // Root is the decoded root descriptor (inline data, links, tags).
 func (f *File) Root() *Piece { return f.root.p }
 
+// CID is the file's root descriptor CID.
+func (f *File) CID() cid.Cid { return f.root.cid }
+
 // Size is the file's length in bytes.
 func (f *File) Size() int64 { return int64(f.root.size) }
 

@@ -187,11 +187,7 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		if r.Method == http.MethodHead {
 			return
 		}
-		cw, err := car.NewWriter(w, c)
-		if err == nil {
-			err = cw.Put(c, data)
-		}
-		if err != nil {
+		if err := car.WriteBlock(w, c, data); err != nil {
 			s.log.Debug("car response cut short", "cid", c, "err", err)
 		}
 	}
@@ -236,11 +232,7 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	cw, err := car.NewWriter(w, c)
-	if err == nil {
-		err = cw.WriteFile(rd.File, sc)
-	}
-	if err != nil {
+	if err := car.WriteFile(w, rd.File, sc); err != nil {
 		s.log.Warn("car response cut short", "cid", c, "err", err)
 		panic(http.ErrAbortHandler) // the client must see the CAR is incomplete
 	}

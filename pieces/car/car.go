@@ -66,6 +66,24 @@ func (w *Writer) WriteFile(f *pieces.File, sc Scope) error {
 	return f.Blocks(sc.From, to, w.Put)
 }
 
+// WriteBlock writes a CARv1 of the one block c to w.
+func WriteBlock(w io.Writer, c cid.Cid, data []byte) error {
+	cw, err := NewWriter(w, c)
+	if err != nil {
+		return err
+	}
+	return cw.Put(c, data)
+}
+
+// WriteFile writes a CARv1 rooted at the file f of the blocks sc names.
+func WriteFile(w io.Writer, f *pieces.File, sc Scope) error {
+	cw, err := NewWriter(w, f.CID())
+	if err != nil {
+		return err
+	}
+	return cw.WriteFile(f, sc)
+}
+
 // MaxSection bounds a CAR section a reader accepts: the largest piece and
 // its CID, with room to spare.
 const MaxSection = pieces.MaxPieceSize + 1024
@@ -125,17 +143,13 @@ func Export(ctx context.Context, w io.Writer, g pieces.Getter, root cid.Cid) err
 	if err != nil && !errors.Is(err, pieces.ErrMalformed) && !errors.Is(err, pieces.ErrInvalidCID) {
 		return err
 	}
-	cw, werr := NewWriter(w, root)
-	if werr != nil {
-		return werr
-	}
 	if err != nil { // not a ddc file: the block alone
 		data, err := g.GetPiece(ctx, root)
 		if err != nil {
 			return err
 		}
-		return cw.Put(root, data)
+		return WriteBlock(w, root, data)
 	}
 	defer f.Close()
-	return cw.WriteFile(f, All)
+	return WriteFile(w, f, All)
 }
