@@ -121,6 +121,16 @@ func TestGrants(t *testing.T) {
 	req := func(op bucket.Ops, by *bucket.PublicKey, at time.Time) bucket.Request {
 		return bucket.Request{Bucket: r.Bucket, Owner: owner.Public(), Op: op, Requester: by, Now: at}
 	}
+	holder, requester := []byte("holder-node"), []byte("requester-node")
+	proved := func(with bucket.PrivateKey, b bucket.ID) bucket.Request {
+		sig, err := bucket.Prove(with, b, holder, requester)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rq := req(bucket.OpGet, nil, now)
+		rq.Proof = &bucket.Proof{Holder: holder, Requester: requester, Sig: sig}
+		return rq
+	}
 	day := now.Add(24 * time.Hour)
 	toA, err := bucket.NewGrant(owner, r.Bucket, pub(a), bucket.OpGet|bucket.OpPut, day, true, now)
 	if err != nil {
@@ -148,8 +158,13 @@ func TestGrants(t *testing.T) {
 		{"to A, after expiry", toA, req(bucket.OpGet, pub(a), day.Add(bucket.ClockSkew)), bucket.ErrExpired},
 		{"to A, within the skew after expiry", toA, req(bucket.OpGet, pub(a), day.Add(bucket.ClockSkew/2)), nil},
 		{"to A, before issue", toA, req(bucket.OpGet, pub(a), now.Add(-2*bucket.ClockSkew)), bucket.ErrBadGrant},
-		{"bearer, by anyone", bearer, req(bucket.OpGet, nil, now), nil},
-		{"bearer, put", bearer, req(bucket.OpPut, nil, now), bucket.ErrOpNotGranted},
+		{"bearer, by its key's holder", bearer, req(bucket.OpGet, pub(*bearer.Key), now), nil},
+		{"bearer, with a proof by its key", bearer, proved(*bearer.Key, r.Bucket), nil},
+		{"bearer, with a proof for another bucket", bearer, proved(*bearer.Key, other.Bucket), bucket.ErrNotSubject},
+		{"bearer, with a proof by another key", bearer, proved(a, r.Bucket), bucket.ErrNotSubject},
+		{"bearer, with no proof", bearer, req(bucket.OpGet, nil, now), bucket.ErrNotSubject},
+		{"bearer, put", bearer, req(bucket.OpPut, pub(*bearer.Key), now), bucket.ErrOpNotGranted},
+		{"to A, with a proof by A", toA, proved(a, r.Bucket), nil},
 		{"A to B, by B", toB, req(bucket.OpGet, pub(b), now), nil},
 		{"A to B, put by B", toB, req(bucket.OpPut, pub(b), now), bucket.ErrOpNotGranted},
 		{"A to B, after its own expiry", toB, req(bucket.OpGet, pub(b), now.Add(2*time.Hour)), bucket.ErrExpired},
@@ -192,6 +207,60 @@ func TestGrants(t *testing.T) {
 	}
 	if _, err := bucket.NewGrant(owner, r.Bucket, pub(a), bucket.OpGet, now.Add(bucket.MaxLifetime+time.Hour), false, now); err == nil {
 		t.Fatal("a grant living past the maximum was issued")
+	}
+}
+
+// TestBearerTokens: a bearer token carries the secret of the key its
+// grant is to; its chain alone is what requests carry, with a proof bound
+// to the node asked, which a node that saw it cannot use at another.
+func TestBearerTokens(t *testing.T) {
+	owner := key(t)
+	r, _ := bucket.NewRecord(owner, "default", true, "")
+	bearer, err := bucket.NewGrant(owner, r.Bucket, nil, bucket.OpGet, now.Add(time.Hour), true, now)
+	if err != nil || bearer.Key == nil || bearer.Subject() != bearer.Key.Public() {
+		t.Fatalf("a bearer grant: %+v, %v; want one with its subject's key", bearer, err)
+	}
+	text := bearer.String()
+	got, err := bucket.ParseToken(text)
+	if err != nil || got.Key == nil || got.Key.Public() != bearer.Key.Public() || got.String() != text {
+		t.Fatalf("round trip of %s: %v", text, err)
+	}
+	chain, err := bucket.ParseToken(bearer.Chain())
+	if err != nil || chain.Key != nil || chain.Subject() != bearer.Subject() || !strings.HasPrefix(text, bearer.Chain()+".") {
+		t.Fatalf("the chain of a bearer token: %+v, %v", chain, err)
+	}
+	// Another key's secret beside the chain is refused.
+	other, _ := bucket.NewGrant(owner, r.Bucket, nil, bucket.OpGet, now.Add(time.Hour), false, now)
+	mixed := bearer.Chain() + other.String()[len(other.Chain()):]
+	if _, err := bucket.ParseToken(mixed); !errors.Is(err, bucket.ErrMalformed) {
+		t.Fatalf("a chain with another grant's key: %v", err)
+	}
+	// A proof made for one holder does not serve at another.
+	sig, _ := bucket.Prove(*bearer.Key, r.Bucket, []byte("rogue"), []byte("getter"))
+	rq := bucket.Request{Bucket: r.Bucket, Owner: owner.Public(), Op: bucket.OpGet, Now: now,
+		Proof: &bucket.Proof{Holder: []byte("owner"), Requester: []byte("rogue"), Sig: sig}}
+	if err := bucket.NewVerifier().Verify(bearer.Chain(), rq); !errors.Is(err, bucket.ErrNotSubject) {
+		t.Fatalf("a proof replayed at another holder: %v", err)
+	}
+	rq.Proof.Holder, rq.Proof.Requester = []byte("rogue"), []byte("getter")
+	if err := bucket.NewVerifier().Verify(bearer.Chain(), rq); err != nil {
+		t.Fatalf("the proof where it was made for: %v", err)
+	}
+	// The holder of a delegable bearer token delegates with its key.
+	sub, err := bearer.Delegate(*bearer.Key, nil, bucket.OpGet, now.Add(time.Minute), false, now)
+	if err != nil || sub.Key == nil || sub.Key.Public() == bearer.Key.Public() {
+		t.Fatalf("delegating a bearer token: %v", err)
+	}
+	if err := sub.Verify(bucket.Request{Bucket: r.Bucket, Owner: owner.Public(), Op: bucket.OpGet, Requester: pub(*sub.Key), Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	// A grant to any bearer with no key, as an older ddc made: refused.
+	old := bearer
+	old.Key = nil
+	old.Links = append([]bucket.Link(nil), bearer.Links...)
+	old.Links[0].Subject = nil
+	if err := old.Verify(bucket.Request{Bucket: r.Bucket, Owner: owner.Public(), Op: bucket.OpGet, Now: now}); !errors.Is(err, bucket.ErrBadGrant) {
+		t.Fatalf("a keyless bearer grant: %v", err)
 	}
 }
 

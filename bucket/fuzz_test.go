@@ -17,6 +17,7 @@ func FuzzParseToken(f *testing.F) {
 	f.Add(tok.String())
 	bearer, _ := bucket.NewGrant(owner, r.Bucket, nil, bucket.OpGet|bucket.OpPut, now.Add(time.Hour), false, now)
 	f.Add(bearer.String())
+	f.Add(bearer.Chain())
 	f.Add("ddct1gA")
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := bucket.ParseToken(s)

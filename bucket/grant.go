@@ -55,9 +55,10 @@ func ParseOps(s string) (Ops, error) {
 	return o, nil
 }
 
-// Link is one grant in a chain: Issuer allows Subject (any holder of the
-// token when Subject is nil: a bearer grant) the operations Ops on Bucket
-// until Expires; with Delegate, Subject may grant a subset onwards.
+// Link is one grant in a chain: Issuer allows Subject the operations Ops
+// on Bucket until Expires; with Delegate, Subject may grant a subset
+// onwards. Every link names its subject's key; a bearer grant's subject is
+// a key made for it, whose secret travels with the token (Token.Key).
 type Link struct {
 	Bucket   ID
 	Issuer   PublicKey
@@ -70,8 +71,15 @@ type Link struct {
 }
 
 // Token is a chain of grants: the first issued by the bucket's owner, each
-// later one by the subject of the one before, never wider than it.
-type Token struct{ Links []Link }
+// later one by the subject of the one before, never wider than it. A
+// bearer token also carries Key, the secret of its last grant's subject:
+// whoever holds the token's text can act as that subject, and proves it
+// to each node it asks (Prove) without handing the secret over, so that
+// a node that sees the request cannot reuse it.
+type Token struct {
+	Links []Link
+	Key   *PrivateKey // the last subject's secret, in a bearer token; nil otherwise
+}
 
 // Grant limits.
 const (
@@ -94,7 +102,7 @@ var (
 )
 
 // linkWire is a link on the wire: a CBOR array, in this order. An empty
-// Subject is a bearer grant.
+// Subject was a bearer grant of an older ddc, which no node accepts now.
 type linkWire struct {
 	_        struct{} `cbor:",toarray"`
 	Bucket   []byte
@@ -135,15 +143,17 @@ func (l *Link) subject() string {
 	return l.Subject.String()
 }
 
-// NewGrant is a token of one link: the bucket's owner grants subject (nil:
-// any bearer) ops until expires.
+// NewGrant is a token of one link: the bucket's owner grants subject ops
+// until expires. A nil subject makes a bearer token: the grant goes to a
+// new key, whose secret the token carries.
 func NewGrant(owner PrivateKey, bucket ID, subject *PublicKey, ops Ops, expires time.Time, delegate bool, now time.Time) (Token, error) {
 	return Token{}.extend(owner, bucket, subject, ops, expires, delegate, now)
 }
 
-// Delegate extends t with a grant from its subject, holder, to subject:
-// never wider than t (a subset of its operations, expiring no later, the
-// same bucket), and only when t may be delegated.
+// Delegate extends t with a grant from its subject, holder, to subject
+// (nil: a bearer token, as NewGrant makes): never wider than t (a subset
+// of its operations, expiring no later, the same bucket), and only when t
+// may be delegated.
 func (t Token) Delegate(holder PrivateKey, subject *PublicKey, ops Ops, expires time.Time, delegate bool, now time.Time) (Token, error) {
 	if len(t.Links) == 0 {
 		return Token{}, fmt.Errorf("%w: nothing to delegate", ErrBadGrant)
@@ -152,18 +162,41 @@ func (t Token) Delegate(holder PrivateKey, subject *PublicKey, ops Ops, expires 
 }
 
 func (t Token) extend(issuer PrivateKey, bucket ID, subject *PublicKey, ops Ops, expires time.Time, delegate bool, now time.Time) (Token, error) {
-	l := Link{Bucket: bucket, Issuer: issuer.Public(), Subject: subject, Ops: ops,
-		IssuedAt: now.Truncate(time.Second), Expires: expires.Truncate(time.Second), Delegate: delegate}
-	if subject != nil {
-		s := *subject
-		l.Subject = &s
+	var secret *PrivateKey
+	if subject == nil {
+		k, err := NewKey()
+		if err != nil {
+			return Token{}, err
+		}
+		p := k.Public()
+		secret, subject = &k, &p
 	}
-	next := Token{Links: append(append([]Link(nil), t.Links...), l)}
+	s := *subject
+	l := Link{Bucket: bucket, Issuer: issuer.Public(), Subject: &s, Ops: ops,
+		IssuedAt: now.Truncate(time.Second), Expires: expires.Truncate(time.Second), Delegate: delegate}
+	next := Token{Links: append(append([]Link(nil), t.Links...), l), Key: secret}
 	if err := next.checkChain(len(next.Links) - 1); err != nil {
 		return Token{}, err
 	}
 	next.Links[len(next.Links)-1].Sig = issuer.Sign(l.signed())
 	return next, nil
+}
+
+// Subject is the key the token's last grant is to: the key that acts
+// with it.
+func (t Token) Subject() PublicKey {
+	if len(t.Links) == 0 || t.Links[len(t.Links)-1].Subject == nil {
+		return PublicKey{}
+	}
+	return *t.Links[len(t.Links)-1].Subject
+}
+
+// Bucket is the bucket the token is for.
+func (t Token) Bucket() ID {
+	if len(t.Links) == 0 {
+		return ID{}
+	}
+	return t.Links[0].Bucket
 }
 
 // checkChain checks link i's fields and its place after link i-1, all but
@@ -180,6 +213,8 @@ func (t Token) checkChain(i int) error {
 		return fmt.Errorf("%w for bucket %s: expires at %s, not after it was issued at %s", ErrBadGrant, b, l.Expires.UTC().Format(time.RFC3339), l.IssuedAt.UTC().Format(time.RFC3339))
 	case l.Expires.Sub(l.IssuedAt) > MaxLifetime:
 		return fmt.Errorf("%w for bucket %s: lives %s, at most %s", ErrBadGrant, b, l.Expires.Sub(l.IssuedAt).Round(time.Hour), MaxLifetime)
+	case l.Subject == nil:
+		return fmt.Errorf("%w for bucket %s: grant %d is to any bearer, with no key of its own (a token of an older ddc): ask for a new one", ErrBadGrant, b, i+1)
 	}
 	if i == 0 {
 		return nil
@@ -190,7 +225,7 @@ func (t Token) checkChain(i int) error {
 		return fmt.Errorf("%w: a grant for bucket %s delegates one for %s", ErrBadGrant, p.Bucket, l.Bucket)
 	case !p.Delegate:
 		return fmt.Errorf("%w for bucket %s: %s may not delegate", ErrBadGrant, b, p.subject())
-	case p.Subject == nil || *p.Subject != l.Issuer:
+	case *p.Subject != l.Issuer:
 		return fmt.Errorf("%w for bucket %s: grant %d is issued by %s, not by %s, the subject of the grant before", ErrBadGrant, b, i+1, l.Issuer, p.subject())
 	case l.Ops&^p.Ops != 0:
 		return fmt.Errorf("%w for bucket %s: grant %d widens %s to %s", ErrBadGrant, b, i+1, p.Ops, l.Ops)
@@ -223,19 +258,23 @@ func (t Token) checkSignatures(owner PublicKey) error {
 }
 
 // Request is what a token is checked against: an operation on a bucket
-// (whose record names its owner), by a requester proven to hold a key (nil
-// when it proved none), at a time.
+// (whose record names its owner), at a time, by a requester that shows it
+// holds the key the token's last grant is to, in one of two ways:
+// Requester, a key it proved to hold otherwise (the key of its libp2p
+// connection, or the secret a bearer token carries), or Proof, its
+// signature with that key bound to the node it asks (see Prove).
 type Request struct {
 	Bucket    ID
 	Owner     PublicKey
 	Op        Ops
 	Requester *PublicKey
+	Proof     *Proof
 	Now       time.Time
 }
 
 // Verify checks t for r: every signature, the chain back to the owner,
 // the operation, the expiry and issue times (with ClockSkew), and that the
-// last grant is to r's requester or to any bearer.
+// requester holds the key the last grant is to.
 func (t Token) Verify(r Request) error {
 	if len(t.Links) > 0 && t.Links[0].Bucket != r.Bucket {
 		return fmt.Errorf("%w: it is for bucket %s, not %s", ErrWrongBucket, t.Links[0].Bucket, r.Bucket)
@@ -243,7 +282,7 @@ func (t Token) Verify(r Request) error {
 	if err := t.checkSignatures(r.Owner); err != nil {
 		return err
 	}
-	return summarize(t).allows(r)
+	return summarize(t).allows(r, Proof.by)
 }
 
 // summary is what a verified chain allows, for checking requests without
@@ -272,7 +311,9 @@ func summarize(t Token) summary {
 	return s
 }
 
-func (s summary) allows(r Request) error {
+// allows checks r against what the chain allows; proven checks a proof
+// by the chain's last subject.
+func (s summary) allows(r Request, proven func(Proof, PublicKey, ID) bool) error {
 	b := r.Bucket
 	switch {
 	case s.bucket != b:
@@ -285,15 +326,31 @@ func (s summary) allows(r Request) error {
 		return fmt.Errorf("%w for bucket %s: at %s", ErrExpired, b, s.expires.UTC().Format(time.RFC3339))
 	case s.ops&r.Op != r.Op:
 		return fmt.Errorf("%w on bucket %s: the grant allows %s, not %s", ErrOpNotGranted, b, s.ops, r.Op)
-	case s.subject != nil && (r.Requester == nil || *r.Requester != *s.subject):
+	case s.subject == nil:
+		return fmt.Errorf("%w for bucket %s: a grant to any bearer, with no key of its own", ErrBadGrant, b)
+	case r.Requester != nil && *r.Requester == *s.subject:
+	case r.Proof != nil && proven(*r.Proof, *s.subject, b):
+	default:
 		return fmt.Errorf("%w: the grant on bucket %s is for %s", ErrNotSubject, b, s.subject)
 	}
 	return nil
 }
 
 // String returns the token's text form: "ddct1" and base64url (no
-// padding) of the CBOR array of its links. It is URL- and header-safe.
+// padding) of the CBOR array of its links; a bearer token adds "." and
+// base64url of its key's 32-byte seed. It is URL- and header-safe.
 func (t Token) String() string {
+	s := t.Chain()
+	if t.Key != nil {
+		s += secretSep + base64.RawURLEncoding.EncodeToString(t.Key.Seed())
+	}
+	return s
+}
+
+// Chain is the text form of the token's grants alone, without a bearer
+// token's secret: what a request carries to the nodes it asks, with a
+// proof that it holds the key (Prove).
+func (t Token) Chain() string {
 	ws := make([]linkWire, len(t.Links))
 	for i := range t.Links {
 		ws[i] = t.Links[i].wire(true)
@@ -305,6 +362,10 @@ func (t Token) String() string {
 	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// secretSep separates a bearer token's grants from its secret: not a
+// letter of base64url, and safe in URLs and headers.
+const secretSep = "."
+
 // ParseToken reads a token's text form. It checks the form and the
 // bounds, not the signatures: Verify does.
 func ParseToken(s string) (Token, error) {
@@ -315,6 +376,7 @@ func ParseToken(s string) (Token, error) {
 	if len(s) > maxToken {
 		return Token{}, fmt.Errorf("%w token: %d bytes, at most %d", ErrMalformed, len(s), maxToken)
 	}
+	rest, secret, bearer := strings.Cut(rest, secretSep)
 	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
 	if err != nil {
 		return Token{}, fmt.Errorf("%w token: not base64url: %v", ErrMalformed, err)
@@ -344,6 +406,20 @@ func ParseToken(s string) (Token, error) {
 		}
 		l.Ops, l.Delegate, l.Sig = Ops(w.Ops), w.Delegate, w.Sig
 		l.IssuedAt, l.Expires = time.Unix(w.IssuedAt, 0), time.Unix(w.Expires, 0)
+	}
+	if bearer {
+		seed, err := base64.RawURLEncoding.Strict().DecodeString(secret)
+		if err != nil {
+			return Token{}, fmt.Errorf("%w token: its key is not base64url: %v", ErrMalformed, err)
+		}
+		k, err := KeyFromSeed(seed)
+		if err != nil {
+			return Token{}, fmt.Errorf("%w token: its key: %v", ErrMalformed, err)
+		}
+		if last := t.Links[len(t.Links)-1].Subject; last == nil || *last != k.Public() {
+			return Token{}, fmt.Errorf("%w token: its key is not the key its last grant is to", ErrMalformed)
+		}
+		t.Key = &k
 	}
 	if t.String() != s { // base64 skips line breaks: one token, one text
 		return Token{}, fmt.Errorf("%w token: not in canonical form", ErrMalformed)

@@ -23,19 +23,31 @@ func (t *Tx) InBucket(b Bucket) { t.bucket = &b }
 // Buckets lists the buckets piece c belongs to; none for a piece put
 // without a bucket.
 func (s *Store) Buckets(c cid.Cid) ([]Bucket, error) {
+	out, _, err := s.Reach(c)
+	return out, err
+}
+
+// Reach says what piece c was put or fetched for: the buckets it belongs
+// to, and whether it belongs to no bucket too (none: put or fetched
+// outside any bucket). A piece stored before ddc recorded membership of
+// no bucket has neither; one not stored has neither either.
+func (s *Store) Reach(c cid.Cid) (buckets []Bucket, none bool, err error) {
 	prefix := append([]byte{prefMember}, c.Bytes()...)
-	var out []Bucket
-	err := s.scanKeys(context.Background(), prefix, func(k, _ []byte) error {
+	err = s.scanKeys(context.Background(), prefix, func(k, _ []byte) error {
 		if len(k) != len(prefix)+len(Bucket{}) {
 			return fmt.Errorf("%w: bucket membership key %x of %s", ErrIndexCorrupt, k, c)
 		}
-		out = append(out, Bucket(k[len(prefix):]))
+		if b := Bucket(k[len(prefix):]); b != NoBucket {
+			buckets = append(buckets, b)
+		} else {
+			none = true
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("look up the buckets of %s: %w", c, err)
+		return nil, false, fmt.Errorf("look up the buckets of %s: %w", c, err)
 	}
-	return out, nil
+	return buckets, none, nil
 }
 
 // InBucketFile reports whether root was put into, or fetched for, bucket b.

@@ -95,3 +95,69 @@ func TestBucketMembership(t *testing.T) {
 		t.Errorf("piece deleted and put again without a bucket is in %x", got)
 	}
 }
+
+// TestReach: a piece put in no bucket and in a bucket, in either order,
+// is in both, so a public file sharing a chunk with a private one keeps
+// it public; a piece from before memberships of no bucket were recorded
+// stays in no bucket when it joins one; a Tx records what Member says.
+func TestReach(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	b1, b2 := store.Bucket{1}, store.Bucket{2}
+	put := func(b *store.Bucket, pieces ...int) {
+		t.Helper()
+		tx := s.Begin()
+		if b != nil {
+			tx.InBucket(*b)
+		}
+		for _, i := range pieces {
+			c, data := piece(i, 1000)
+			if err := tx.PutPiece(c, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reach := func(i int, buckets []store.Bucket, none bool) {
+		t.Helper()
+		c, _ := piece(i, 1000)
+		got, gotNone, err := s.Reach(c)
+		if err != nil || !slices.Equal(got, buckets) || gotNone != none {
+			t.Errorf("piece %d: in %x, none %v (%v); want %x, none %v", i, got, gotNone, err, buckets, none)
+		}
+	}
+	put(nil, 1)
+	put(&b1, 1, 2)
+	put(&b1, 3)
+	put(nil, 3)
+	reach(1, []store.Bucket{b1}, true)
+	reach(2, []store.Bucket{b1}, false)
+	reach(3, []store.Bucket{b1}, true)
+	reach(9, nil, false) // not stored
+
+	// A piece of an older store: no membership at all.
+	put(nil, 4)
+	s.Close()
+	store.DropNoBucket(t, dir)
+	s = open(t, dir, 0)
+	reach(4, nil, false)
+	put(&b2, 4)
+	reach(4, []store.Bucket{b2}, true)
+
+	tx := s.Begin()
+	c5, d5 := piece(5, 1000)
+	if err := tx.PutPiece(c5, d5); err != nil {
+		t.Fatal(err)
+	}
+	tx.Member(c5, b2)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	reach(5, []store.Bucket{b2}, true)
+	if err := s.Delete(c5); err != nil {
+		t.Fatal(err)
+	}
+	reach(5, nil, false)
+}

@@ -81,3 +81,26 @@ func ClearTags(t testing.TB, s *Store) {
 		t.Fatal(err)
 	}
 }
+
+// DropNoBucket deletes every membership of no bucket from the closed
+// store in dir, as a store from before ddc recorded them has none.
+func DropNoBucket(t *testing.T, dir string) {
+	t.Helper()
+	db, err := leveldb.OpenFile(filepath.Join(dir, "index"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	it := db.NewIterator(nil, nil)
+	defer it.Release()
+	b := new(leveldb.Batch)
+	for it.Next() {
+		k := it.Key()
+		if len(k) > 33 && k[0] == prefMember && [32]byte(k[len(k)-32:]) == NoBucket {
+			b.Delete(append([]byte(nil), k...))
+		}
+	}
+	if err := db.Write(b, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -403,7 +403,7 @@ func (s *Store) Delete(c cid.Cid) error {
 	if err != nil {
 		return err
 	}
-	members, err := s.Buckets(c)
+	members, none, err := s.Reach(c)
 	if err != nil {
 		return err
 	}
@@ -412,6 +412,9 @@ func (s *Store) Delete(c cid.Cid) error {
 	b.Delete(pieceKey(c))
 	for _, m := range members { // a piece stored again starts with no bucket
 		b.Delete(memberKey(c, m))
+	}
+	if none {
+		b.Delete(memberKey(c, NoBucket))
 	}
 	s.unindexTags(b, c, members)
 	b.Put([]byte(keyStats), st.encode())

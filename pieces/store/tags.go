@@ -161,14 +161,22 @@ func tagKeys(b Bucket, tags []pieces.Tag, c cid.Cid) [][]byte {
 }
 
 // indexTags adds to batch the entries of descriptors put in one commit:
-// into bucket (nil for none) and out of the space of no bucket when they
-// join one; a descriptor put again without a bucket keeps the spaces it
-// has. Called under cmu.
-func (s *Store) indexTags(batch *leveldb.Batch, bucket *Bucket, ds []tagged) error {
+// into the buckets the commit makes them members of, and out of the space
+// of no bucket when they join one; a descriptor put again in no bucket
+// keeps the spaces it has. Called under cmu.
+func (s *Store) indexTags(batch *leveldb.Batch, members []member, ds []tagged) error {
+	joins := make(map[string][]Bucket)
+	for _, m := range members {
+		if m.b != NoBucket && m.c.Type() == pieces.CodecDagCBOR {
+			joins[m.c.KeyString()] = append(joins[m.c.KeyString()], m.b)
+		}
+	}
 	for _, d := range ds {
-		if bucket != nil {
-			for _, k := range tagKeys(*bucket, d.p.Tags, d.c) {
-				batch.Put(k, d.val)
+		if in := joins[d.c.KeyString()]; len(in) > 0 {
+			for _, b := range in {
+				for _, k := range tagKeys(b, d.p.Tags, d.c) {
+					batch.Put(k, d.val)
+				}
 			}
 			for _, k := range tagKeys(NoBucket, d.p.Tags, d.c) {
 				batch.Delete(k)
@@ -436,7 +444,7 @@ func (s *Store) readDescriptor(ctx context.Context, c cid.Cid, loc, buf []byte) 
 }
 
 // membersOf returns the buckets of every piece from first to last in CID
-// order, by the piece's CID key.
+// order, by the piece's CID key; membership of no bucket is left out.
 func (s *Store) membersOf(ctx context.Context, first, last cid.Cid) (map[string][]Bucket, error) {
 	r := &util.Range{
 		Start: append([]byte{prefMember}, first.Bytes()...),
@@ -448,7 +456,9 @@ func (s *Store) membersOf(ctx context.Context, first, last cid.Cid) (map[string]
 			return fmt.Errorf("%w: bucket membership key %x", ErrIndexCorrupt, k)
 		}
 		cb := k[1 : len(k)-len(Bucket{})]
-		out[string(cb)] = append(out[string(cb)], Bucket(k[len(k)-len(Bucket{}):]))
+		if b := Bucket(k[len(k)-len(Bucket{}):]); b != NoBucket { // the space of no bucket is for files in none else
+			out[string(cb)] = append(out[string(cb)], b)
+		}
 		return nil
 	})
 	return out, err

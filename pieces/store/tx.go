@@ -29,8 +29,8 @@ type Tx struct {
 	seen    map[string]struct{}
 	touched map[uint32]*os.File
 	pins    []cid.Cid
-	bucket  *Bucket   // set by InBucket
-	members []cid.Cid // pieces put since InBucket, made members at commit
+	bucket  *Bucket  // set by InBucket
+	members []member // memberships recorded at commit
 	tagged  []tagged  // descriptors whose tags the commit indexes
 	done    bool
 	scratch []byte // for checking stored copies
@@ -40,6 +40,12 @@ type Tx struct {
 	// if Store.epoch moves past epoch (a block write or sync failed).
 	open  bool
 	epoch uint64
+}
+
+// member is a piece's membership of a bucket, or of none (NoBucket).
+type member struct {
+	c cid.Cid
+	b Bucket
 }
 
 type pending struct {
@@ -69,13 +75,24 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	if _, ok := t.seen[k]; ok {
 		return nil
 	}
+	in := NoBucket
 	if t.bucket != nil {
-		t.members = append(t.members, c)
+		in = *t.bucket
 	}
+	t.members = append(t.members, member{c, in})
 	repair := false
 	has, err := t.s.Has(c)
 	if err != nil {
 		return err
+	}
+	if has && t.bucket != nil {
+		// A piece stored before ddc recorded membership of no bucket has
+		// none at all, and was put in no bucket: it stays readable so.
+		if buckets, none, err := t.s.Reach(c); err != nil {
+			return err
+		} else if len(buckets) == 0 && !none {
+			t.members = append(t.members, member{c, NoBucket})
+		}
 	}
 	if has {
 		// The stored copy is kept if it is intact; one that fails its
@@ -110,6 +127,12 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	t.touched[e.block] = f
 	t.pending = append(t.pending, pending{c: c, e: e, repair: repair})
 	return t.flushIfFull()
+}
+
+// Member makes piece c, put in t, a member of bucket b too at commit
+// (NoBucket: of no bucket): what a holder said it served c for.
+func (t *Tx) Member(c cid.Cid, b Bucket) {
+	t.members = append(t.members, member{c, b})
 }
 
 // flushIfFull commits what t holds once it reaches maxTxEntries entries.
@@ -220,10 +243,10 @@ func (t *Tx) flush() error {
 			b.Put(bucketKey(*t.bucket, c), now)
 		}
 	}
-	for _, c := range t.members {
-		b.Put(memberKey(c, *t.bucket), nil)
+	for _, m := range t.members {
+		b.Put(memberKey(m.c, m.b), nil)
 	}
-	if err := s.indexTags(b, t.bucket, t.tagged); err != nil {
+	if err := s.indexTags(b, t.members, t.tagged); err != nil {
 		return t.notStored(fmt.Errorf("index tags: %w", err))
 	}
 	recorded := s.recorded
