@@ -31,7 +31,7 @@ type Tx struct {
 	pins    []cid.Cid
 	bucket  *Bucket  // set by InBucket
 	members []member // memberships recorded at commit
-	tagged  []tagged  // descriptors whose tags the commit indexes
+	tagged  []tagged // descriptors whose tags the commit indexes
 	done    bool
 	scratch []byte // for checking stored copies
 
