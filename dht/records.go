@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/routing"
@@ -44,36 +45,63 @@ func (d *DHT) PutBucketRecord(ctx context.Context, r bucket.Record) error {
 	return nil
 }
 
+// ErrNoRecord means a lookup that asked the peers closest to a bucket's
+// key, and none had a record of it.
+var ErrNoRecord = errors.New("no record in the DHT")
+
 // GetBucketRecord finds the newest valid record of bucket id in either
 // table. With first, each table's lookup ends at the first valid record it
 // finds instead of asking every close peer: quick, but possibly not the
-// newest version.
+// newest version. When no table found one and a lookup got as far as the
+// closest peers, the error wraps ErrNoRecord.
 func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID, first bool) (bucket.Record, error) {
 	key := bucket.RecordKey(id)
-	var best bucket.Record
-	found := false
-	var errs []error
 	var opts []routing.Option
 	if first {
 		opts = append(opts, kaddht.Quorum(1))
 	}
-	for _, t := range d.tables() {
-		b, err := t.kad.GetValue(ctx, key, opts...)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s dht: %w", t.name, err))
+	tables := d.tables()
+	type answer struct {
+		r      bucket.Record
+		err    error
+		looked bool // the table had peers to ask
+	}
+	answers := make([]answer, len(tables))
+	var wg sync.WaitGroup
+	for i, t := range tables {
+		wg.Go(func() {
+			a := &answers[i]
+			a.looked = t.kad.RoutingTable().Size() > 0
+			b, err := t.kad.GetValue(ctx, key, opts...) // a table without peers still gives its own store's copy
+			if err == nil {
+				if a.r, err = bucket.ParseRecord(b); err == nil && a.r.Bucket != id {
+					err = fmt.Errorf("%w: a record of %s under the key of %s", bucket.ErrBadRecord, a.r.Bucket, id)
+				}
+			}
+			if err != nil {
+				a.err = fmt.Errorf("%s dht: %w", t.name, err)
+			}
+		})
+	}
+	wg.Wait()
+	var best bucket.Record
+	found, completed := false, false
+	var errs []error
+	for _, a := range answers {
+		if a.err != nil {
+			errs = append(errs, a.err)
+			completed = completed || (a.looked && errors.Is(a.err, routing.ErrNotFound))
 			continue
 		}
-		r, err := bucket.ParseRecord(b)
-		if err != nil || r.Bucket != id {
-			errs = append(errs, fmt.Errorf("%s dht: %w", t.name, err))
-			continue
-		}
-		if !found || bucket.Newer(r, best) {
-			best, found = r, true
+		if !found || bucket.Newer(a.r, best) {
+			best, found = a.r, true
 		}
 	}
-	if !found {
-		return best, fmt.Errorf("bucket %s: no record found: %w", id, errors.Join(errs...))
+	switch {
+	case found:
+		return best, nil
+	case completed && ctx.Err() == nil:
+		return best, fmt.Errorf("bucket %s: %w (%w)", id, ErrNoRecord, errors.Join(errs...))
 	}
-	return best, nil
+	return best, fmt.Errorf("bucket %s: no record found: %w", id, errors.Join(errs...))
 }

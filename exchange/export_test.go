@@ -3,17 +3,8 @@ package exchange
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// DialV1ForTest opens a session as a peer that speaks only 1.0.0 would.
-func DialV1ForTest(ctx context.Context, h host.Host, p peer.ID, cluster string) (*Session, error) {
-	return dial(ctx, h, p, cluster, 1, ProtocolIDV1(cluster))
-}
 
 // EncodeFrameForTest frames v as the wire does.
 func EncodeFrameForTest(v any) ([]byte, error) {

@@ -52,10 +52,10 @@ const (
 type FetcherOptions struct {
 	Cluster string
 	Window  int // requests in flight per holder, up to MaxWindow; DefaultWindow when 0
-	// Bucket and Token go with every request (see Session.WithGrant):
-	// the bucket the file is read in, and a grant for it.
-	Bucket, Token []byte
-	Logger        *slog.Logger
+	// Grant goes with every request (see Session.WithGrant): the bucket
+	// the file is read in, a grant for it and its proofs; nil: none.
+	Grant  *Grant
+	Logger *slog.Logger
 	// Pool, when set, is where sessions come from: shared with the other
 	// Fetchers of the pool, and left open at Close.
 	Pool *Pool
@@ -72,12 +72,8 @@ func (o FetcherOptions) Validate() error {
 		return errors.New("exchange: empty cluster name")
 	case o.Window < 0 || o.Window > MaxWindow:
 		return fmt.Errorf("exchange: window %d out of range [1, %d] (0: the default, %d)", o.Window, MaxWindow, DefaultWindow)
-	case len(o.Bucket) != 0 && len(o.Bucket) != 32:
-		return fmt.Errorf("exchange: bucket ID of %d bytes, want 32", len(o.Bucket))
-	case len(o.Token) > MaxToken:
-		return fmt.Errorf("exchange: token of %d bytes, at most %d", len(o.Token), MaxToken)
 	}
-	return nil
+	return o.Grant.check()
 }
 
 // Fetcher gets pieces from every holder it knows at once. It implements
@@ -132,13 +128,13 @@ func NewFetcher(h host.Host, opts FetcherOptions) (*Fetcher, error) {
 	return f, nil
 }
 
-// SetGrant sets the bucket and token later sessions send (see
-// FetcherOptions): call it before the first request.
-func (f *Fetcher) SetGrant(bucket, token []byte) error {
+// SetGrant sets the grant later sessions send (see FetcherOptions): call
+// it before the first request.
+func (f *Fetcher) SetGrant(g *Grant) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	o := f.opts
-	o.Bucket, o.Token = bucket, token
+	o.Grant = g
 	if err := o.Validate(); err != nil {
 		return err
 	}
@@ -187,9 +183,9 @@ func (f *Fetcher) Stats() map[peer.ID]HolderStats {
 }
 
 type attempt struct {
-	h    *holder
-	data []byte
-	err  error
+	h         *holder
+	data, via []byte
+	err       error
 }
 
 // GetPiece fetches c from the best holder, asks a second one when the first
@@ -202,6 +198,13 @@ func (f *Fetcher) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 // asked reads into it, others into slices of their own. It implements
 // pieces.PieceReader; when it returns, buf is no longer written to.
 func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	data, _, err := f.Fetch(ctx, c, buf)
+	return data, err
+}
+
+// Fetch is ReadPiece that also returns the bucket the holder that served
+// c served it for (see Session.Fetch).
+func (f *Fetcher) Fetch(ctx context.Context, c cid.Cid, buf []byte) (data, via []byte, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tried := make(map[peer.ID]bool)
@@ -229,12 +232,12 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 		into, done := buf, bufDone
 		buf = nil
 		go func() {
-			data, err := f.fetchFrom(ctx, h, c, into)
+			data, via, err := f.fetchFrom(ctx, h, c, into)
 			if into != nil {
 				close(done)
 			}
 			select {
-			case results <- attempt{h: h, data: data, err: err}:
+			case results <- attempt{h: h, data: data, via: via, err: err}:
 			case <-ctx.Done():
 			}
 		}()
@@ -244,7 +247,7 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 		if buf != nil { // no attempt took it
 			close(bufDone)
 		}
-		return nil, fmt.Errorf("%w: no holders known", &pieces.NotFoundError{CID: c})
+		return nil, nil, fmt.Errorf("%w: no holders known", &pieces.NotFoundError{CID: c})
 	}
 	hedge := time.NewTimer(f.hedgeAfter())
 	defer hedge.Stop()
@@ -261,10 +264,10 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 		case a := <-results:
 			running--
 			if a.err == nil {
-				return a.data, nil
+				return a.data, a.via, nil
 			}
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			}
 			errs = append(errs, a.err)
 			if errors.Is(a.err, ErrBusy) {
@@ -279,7 +282,7 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 			select {
 			case <-time.After(busyWait):
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			}
 			busyWait = min(2*busyWait, maxBusyWait)
 			for _, p := range busy {
@@ -296,18 +299,18 @@ func (f *Fetcher) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 				hedge.Reset(f.hedgeAfter())
 			}
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 	if allNotFound(errs) {
-		return nil, fmt.Errorf("%w: none of %d holders has it", &pieces.NotFoundError{CID: c}, asked)
+		return nil, nil, fmt.Errorf("%w: none of %d holders has it", &pieces.NotFoundError{CID: c}, asked)
 	}
 	for _, err := range errs {
 		if errors.Is(err, ErrDenied) { // what the user must hear: they need a grant
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return nil, fmt.Errorf("%w: no holder served it (asked %d): %w", &pieces.NotFoundError{CID: c}, asked, errors.Join(errs...))
+	return nil, nil, fmt.Errorf("%w: no holder served it (asked %d): %w", &pieces.NotFoundError{CID: c}, asked, errors.Join(errs...))
 }
 
 func allNotFound(errs []error) bool {
@@ -359,9 +362,9 @@ func (f *Fetcher) hedgeAfter() time.Duration {
 }
 
 // fetchFrom asks h for c and books the outcome.
-func (f *Fetcher) fetchFrom(ctx context.Context, h *holder, c cid.Cid, buf []byte) ([]byte, error) {
+func (f *Fetcher) fetchFrom(ctx context.Context, h *holder, c cid.Cid, buf []byte) ([]byte, []byte, error) {
 	start := time.Now()
-	data, err := f.get(ctx, h, c, buf)
+	data, via, err := f.get(ctx, h, c, buf)
 	took := time.Since(start)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -380,8 +383,16 @@ func (f *Fetcher) fetchFrom(ctx context.Context, h *holder, c cid.Cid, buf []byt
 	case errors.Is(err, pieces.ErrCorrupt):
 		f.log.Warn("dropping holder that sent bad bytes", "peer", h.id, "cid", c, "err", err)
 		f.banLocked(h, err)
-	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, ErrBusy), errors.Is(err, ErrBadRequest), errors.Is(err, ErrServer),
-		errors.Is(err, ErrDenied):
+	case errors.Is(err, ErrDenied):
+		// A holder that refuses this reader's requests serves it nothing
+		// (a rogue peer may refuse anything): it is no holder of this
+		// read, nor asked again by it.
+		f.log.Info("dropping holder that refused", "peer", h.id, "cid", c, "err", err)
+		if f.holders[h.id] == h {
+			delete(f.holders, h.id)
+			f.end(h)
+		}
+	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, ErrBusy), errors.Is(err, ErrBadRequest), errors.Is(err, ErrServer):
 		// The holder works; it just cannot serve c now.
 	case errors.Is(err, errDial), errors.Is(err, ErrAbandoned):
 		// Dialled again after a back-off; or this side reset the
@@ -392,7 +403,7 @@ func (f *Fetcher) fetchFrom(ctx context.Context, h *holder, c cid.Cid, buf []byt
 			delete(f.holders, h.id)
 		}
 	}
-	return data, err
+	return data, via, err
 }
 
 func (f *Fetcher) banLocked(h *holder, err error) {
@@ -409,17 +420,17 @@ func (f *Fetcher) banLocked(h *holder, err error) {
 var errDial = errors.New("dial failed")
 
 // get requests c from h over its session, dialling one first if needed.
-func (f *Fetcher) get(ctx context.Context, h *holder, c cid.Cid, buf []byte) ([]byte, error) {
+func (f *Fetcher) get(ctx context.Context, h *holder, c cid.Cid, buf []byte) ([]byte, []byte, error) {
 	for tries := 0; ; tries++ {
 		sess, err := f.session(ctx, h)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		data, err := sess.GetInto(ctx, c, buf)
+		data, via, err := sess.Fetch(ctx, c, buf)
 		if f.opts.Pool != nil && tries < 2 && ctx.Err() == nil && errors.Is(err, ErrAbandoned) {
 			continue // another reader that gave up reset the shared session
 		}
-		return data, err
+		return data, via, err
 	}
 }
 
@@ -476,9 +487,10 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 	var sess *Session
 	var release func()
 	var err error
+	var proof []byte
 	if opts.Pool != nil {
-		sess, release, err = opts.Pool.Session(ctx, h.id, opts.Bucket, opts.Token)
-	} else {
+		sess, release, err = opts.Pool.Session(ctx, h.id, opts.Grant)
+	} else if proof, err = opts.Grant.proof(h.id); err == nil {
 		sess, err = Dial(ctx, f.h, h.id, opts.Cluster, opts.Window)
 	}
 	f.mu.Lock()
@@ -493,8 +505,8 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 	}
 	h.fails = 0
 	f.end(h) // the session this one replaces
-	if opts.Pool == nil {
-		sess = sess.WithGrant(opts.Bucket, opts.Token)
+	if opts.Pool == nil && opts.Grant != nil {
+		sess.WithGrant(opts.Grant.Bucket, opts.Grant.Token, proof)
 	}
 	h.sess, h.release = sess, release
 	if f.closed {

@@ -44,7 +44,7 @@ func fakeHolder(t *testing.T, answer func(str network.Stream, id uint64, c []byt
 // until the stream goes.
 func stallAfter(t *testing.T, n int) func(network.Stream, uint64, []byte) {
 	return func(str network.Stream, id uint64, _ []byte) {
-		str.Write(frame(t, []any{id, uint64(exchange.StatusOK), uint64(1 << 20)}))
+		str.Write(frame(t, []any{id, uint64(exchange.StatusOK), uint64(1 << 20), nil}))
 		str.Write(make([]byte, n))
 		str.SetReadDeadline(time.Now().Add(time.Minute))
 		str.Read(make([]byte, 1)) // until reset
@@ -119,11 +119,11 @@ func TestBusyHolderIsAskedAgain(t *testing.T) {
 	var asked atomic.Int32
 	h := fakeHolder(t, func(str network.Stream, id uint64, c []byte) {
 		if asked.Add(1) <= 2 {
-			str.Write(frame(t, []any{id, uint64(exchange.StatusBusy), uint64(0)}))
+			str.Write(frame(t, []any{id, uint64(exchange.StatusBusy), uint64(0), nil}))
 			return
 		}
 		b, _ := store.GetPiece(context.Background(), cids[0])
-		str.Write(frame(t, []any{id, uint64(exchange.StatusOK), uint64(len(b))}))
+		str.Write(frame(t, []any{id, uint64(exchange.StatusOK), uint64(len(b)), nil}))
 		str.Write(b)
 	})
 	cli := newHost(t)
@@ -255,7 +255,7 @@ func TestServeMemoryIsBounded(t *testing.T) {
 			}
 			defer str.Reset()
 			for i := range 8 {
-				str.Write(frame(t, []any{uint64(exchange.TypeGet), uint64(i), cids[i].Bytes(), uint64(0), uint64(0), []byte{}, []byte{}}))
+				str.Write(frame(t, []any{uint64(exchange.TypeGet), uint64(i), cids[i].Bytes(), uint64(0), uint64(0), []byte{}, []byte{}, []byte{}}))
 			}
 			str.SetReadDeadline(time.Now().Add(10 * time.Second))
 			_, st, _, err := exchange.ReadResponseHeaderForTest(bufio.NewReader(str))

@@ -49,9 +49,13 @@ func NewPool(h host.Host, cluster string, window int) *Pool {
 
 // Session returns the shared session to p for the grant (none: nil),
 // dialling one when there is none that works, and the func that lets it
-// go.
-func (pl *Pool) Session(ctx context.Context, p peer.ID, bucket, token []byte) (*Session, func(), error) {
-	k := poolKey{p, string(bucket), string(token)}
+// go. Reads that send the same bucket and token share a session.
+func (pl *Pool) Session(ctx context.Context, p peer.ID, g *Grant) (*Session, func(), error) {
+	if err := g.check(); err != nil {
+		return nil, nil, err
+	}
+	b, t := g.key()
+	k := poolKey{p, b, t}
 	pl.mu.Lock()
 	if pl.closed {
 		pl.mu.Unlock()
@@ -70,7 +74,7 @@ func (pl *Pool) Session(ctx context.Context, p peer.ID, bucket, token []byte) (*
 	if e == nil {
 		e = &pooled{ready: make(chan struct{})}
 		pl.m[k] = e
-		go pl.dial(e, p, bucket, token)
+		go pl.dial(e, p, g)
 	}
 	e.refs++
 	pl.mu.Unlock()
@@ -102,8 +106,13 @@ func (pl *Pool) Session(ctx context.Context, p peer.ID, bucket, token []byte) (*
 	return e.sess, release, nil
 }
 
-func (pl *Pool) dial(e *pooled, p peer.ID, bucket, token []byte) {
+func (pl *Pool) dial(e *pooled, p peer.ID, g *Grant) {
 	defer close(e.ready)
+	proof, err := g.proof(p)
+	if err != nil {
+		e.err = &PeerError{Peer: p, Err: err}
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
 	sess, err := Dial(ctx, pl.h, p, pl.cluster, pl.window)
@@ -119,7 +128,10 @@ func (pl *Pool) dial(e *pooled, p peer.ID, bucket, token []byte) {
 		e.err = ErrClosed
 		return
 	}
-	e.sess = sess.WithGrant(bucket, token)
+	if g != nil {
+		sess.WithGrant(g.Bucket, g.Token, proof)
+	}
+	e.sess = sess
 }
 
 // Close ends every session of the pool.

@@ -7,16 +7,14 @@ import (
 )
 
 // ProtocolID is the exchange protocol of a cluster: each cluster is its own
-// network, so its transfers never meet another cluster's. Version 1.1.0
-// requests name the bucket they read in and carry a grant token for it.
+// network, so its transfers never meet another cluster's. Version 1.2.0
+// requests name the bucket they read in and carry a grant token's chain
+// for it with a proof, bound to the holder asked, that the requester holds
+// the grant's key; responses say which bucket a piece was served for.
+// Earlier versions, whose requests carried tokens anyone who saw them
+// could reuse, are not spoken.
 func ProtocolID(cluster string) protocol.ID {
-	return protocol.ID("/ddc/" + cluster + "/exchange/1.1.0")
-}
-
-// ProtocolIDV1 is version 1.0.0, still served: its requests carry no
-// bucket or token, so its peers get public pieces only.
-func ProtocolIDV1(cluster string) protocol.ID {
-	return protocol.ID("/ddc/" + cluster + "/exchange/1.0.0")
+	return protocol.ID("/ddc/" + cluster + "/exchange/1.2.0")
 }
 
 // Request types.
@@ -38,7 +36,7 @@ const (
 	StatusError      Status = 5 // the server failed to read the piece (corrupt, I/O)
 	// StatusDenied refuses a piece of a private bucket: no grant, or one
 	// that does not allow the request. Its body, up to maxReason bytes,
-	// says why in words. Version 1.1.0 only: 1.0.0 peers hear not found.
+	// says why in words.
 	StatusDenied Status = 6
 )
 
@@ -63,18 +61,18 @@ func (s Status) String() string {
 }
 
 const (
-	// maxRequestFrameV1 caps a 1.0.0 request: a CID is under 100 bytes.
-	maxRequestFrameV1 = 256
-	// maxRequestFrame caps a 1.1.0 request: a bucket ID and a token
-	// besides.
-	maxRequestFrame = maxRequestFrameV1 + 32 + MaxToken
+	// maxRequestFrame caps a request: a CID is under 100 bytes, with room
+	// for the fields; then a bucket ID, a token and a proof.
+	maxRequestFrame = 256 + 32 + MaxToken + MaxProof
 	// MaxToken caps the token a request carries: the bucket package's
 	// limit on a token's text.
 	MaxToken = 4096
+	// MaxProof caps a request's proof: an ed25519 signature.
+	MaxProof = 64
 	// maxReason caps the words of a denial.
 	maxReason = 512
-	// maxResponseFrame caps a response header.
-	maxResponseFrame = 64
+	// maxResponseFrame caps a response header: with a bucket ID.
+	maxResponseFrame = 128
 
 	// DefaultIdleTimeout closes a server stream that sends no request for
 	// this long, so abandoned streams do not pin server memory.

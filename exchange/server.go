@@ -28,10 +28,12 @@ type ServerOptions struct {
 	ConcurrentReads int
 	ServeMemory     int64 // bytes of piece buffers over all streams
 	// Access, when set, is asked before each piece is served: nil serves
-	// it, an error refuses it with StatusDenied and the error's words.
-	// bucket and token are what the request carries (nil from 1.0.0
-	// peers). It must be quick: a transfer asks it for every piece.
-	Access func(p peer.ID, c cid.Cid, bucket, token []byte) error
+	// it, for the bucket via says (nil: as a piece of no bucket), which
+	// the response carries; an error wrapping ErrBusy answers busy, any
+	// other refuses the piece with StatusDenied and the error's words.
+	// bucket, token and proof are what the request carries. It must be
+	// quick: a transfer asks it for every piece.
+	Access func(p peer.ID, c cid.Cid, bucket, token, proof []byte) (via []byte, err error)
 	Logger *slog.Logger
 }
 
@@ -64,14 +66,13 @@ func (o ServerOptions) Validate() error {
 
 // Server answers exchange requests from a store of pieces.
 type Server struct {
-	h       host.Host
-	store   pieces.Getter
-	opts    ServerOptions
-	proto   protocol.ID // the current version; protoV1 is served too
-	protoV1 protocol.ID
-	log     *slog.Logger
-	reads   chan struct{} // one token per piece read in progress
-	mem     budget        // bytes of piece buffers held, over all streams
+	h     host.Host
+	store pieces.Getter
+	opts  ServerOptions
+	proto protocol.ID
+	log   *slog.Logger
+	reads chan struct{} // one token per piece read in progress
+	mem   budget        // bytes of piece buffers held, over all streams
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -88,7 +89,7 @@ func NewServer(h host.Host, store pieces.Getter, opts ServerOptions) (*Server, e
 		return nil, err
 	}
 	s := &Server{
-		h: h, store: store, opts: opts, proto: ProtocolID(opts.Cluster), protoV1: ProtocolIDV1(opts.Cluster),
+		h: h, store: store, opts: opts, proto: ProtocolID(opts.Cluster),
 		log:     opts.Logger,
 		reads:   make(chan struct{}, opts.ConcurrentReads),
 		mem:     budget{limit: opts.ServeMemory},
@@ -99,7 +100,6 @@ func NewServer(h host.Host, store pieces.Getter, opts ServerOptions) (*Server, e
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	h.SetStreamHandler(s.proto, s.handle)
-	h.SetStreamHandler(s.protoV1, s.handle)
 	return s, nil
 }
 
@@ -114,7 +114,6 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.h.RemoveStreamHandler(s.proto)
-	s.h.RemoveStreamHandler(s.protoV1)
 	s.cancel()
 	s.wg.Wait()
 	return nil
@@ -230,19 +229,11 @@ func (s *Server) serve(str network.Stream) error {
 // readRequests reads requests and their pieces into out until the stream
 // ends (io.EOF) or breaks.
 func (s *Server) readRequests(str network.Stream, out chan<- answered, bufs chan []byte) error {
-	v1 := str.Protocol() == s.protoV1
 	r := bufio.NewReaderSize(str, 16<<10)
 	for {
 		str.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
 		var req request
-		var err error
-		if v1 {
-			var old requestV1
-			err = readFrame(r, maxRequestFrameV1, &old)
-			req = request{Type: old.Type, ID: old.ID, CID: old.CID, Offset: old.Offset, Length: old.Length}
-		} else {
-			err = readFrame(r, maxRequestFrame, &req)
-		}
+		err := readFrame(r, maxRequestFrame, &req)
 		if errors.Is(err, io.EOF) {
 			return io.EOF
 		}
@@ -251,9 +242,6 @@ func (s *Server) readRequests(str network.Stream, out chan<- answered, bufs chan
 		}
 		buf := <-bufs
 		a := s.answer(str.Conn().RemotePeer(), &req, buf)
-		if v1 && a.hdr.Status == StatusDenied { // a status 1.0.0 does not know
-			a.hdr.Status, a.hdr.Size, a.data = StatusNotFound, 0, nil
-		}
 		a.hdr.ID = req.ID
 		out <- a
 	}
@@ -276,16 +264,23 @@ func (s *Server) answer(p peer.ID, req *request, buf []byte) answered {
 		return reply(StatusBadRequest, nil)
 	}
 	c, err := cid.Cast(req.CID)
-	if err != nil || pieces.CheckCID(c) != nil || len(req.Token) > MaxToken || (len(req.Bucket) != 0 && len(req.Bucket) != 32) {
+	if err != nil || pieces.CheckCID(c) != nil || len(req.Token) > MaxToken || len(req.Proof) > MaxProof || (len(req.Bucket) != 0 && len(req.Bucket) != 32) {
 		return reply(StatusBadRequest, nil)
 	}
+	var via []byte
 	if s.opts.Access != nil {
-		if err := s.opts.Access(p, c, req.Bucket, req.Token); err != nil {
+		if via, err = s.opts.Access(p, c, req.Bucket, req.Token, req.Proof); errors.Is(err, ErrBusy) {
+			return reply(StatusBusy, nil)
+		} else if err != nil {
 			reason := err.Error()
 			if len(reason) > maxReason {
 				reason = reason[:maxReason]
 			}
 			return reply(StatusDenied, []byte(reason))
+		}
+		if len(via) != 0 && len(via) != 32 {
+			s.log.Error("exchange: the access rule named a bucket of the wrong size", "cid", c, "bytes", len(via))
+			return reply(StatusError, nil)
 		}
 	}
 	select {
@@ -337,6 +332,7 @@ func (s *Server) answer(p peer.ID, req *request, buf []byte) answered {
 		data = data[req.Offset:end]
 	}
 	a := reply(StatusOK, data)
+	a.hdr.Via = via
 	a.temp = temp
 	return a
 }

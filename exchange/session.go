@@ -51,9 +51,8 @@ func bodyTimeout(size uint64, rate float64) time.Duration {
 type Session struct {
 	peer peer.ID
 	str  network.Stream
-	v1   bool // the holder speaks 1.0.0: no bucket or token goes out
 
-	bucket, token []byte // sent with every request; see WithGrant
+	bucket, token, proof []byte // sent with every request; see WithGrant
 
 	wmu    sync.Mutex // guards w, nextID and the order of calls
 	w      *bufio.Writer
@@ -72,6 +71,7 @@ type call struct {
 	c    cid.Cid
 	buf  []byte // where the bytes go when large enough; the caller's
 	data []byte
+	via  []byte // the bucket the holder served the piece for; nil: none
 	err  error
 	done chan struct{}
 
@@ -122,22 +122,21 @@ func (cl *call) abandon(s *Session) {
 // Dial opens a session to p for cluster's exchange protocol. window is the
 // number of requests kept in flight (DefaultWindow when 0).
 func Dial(ctx context.Context, h host.Host, p peer.ID, cluster string, window int) (*Session, error) {
-	return dial(ctx, h, p, cluster, window, ProtocolID(cluster), ProtocolIDV1(cluster))
+	return dial(ctx, h, p, window, ProtocolID(cluster))
 }
 
-// dial opens a session speaking the first of versions that p speaks.
-func dial(ctx context.Context, h host.Host, p peer.ID, cluster string, window int, versions ...protocol.ID) (*Session, error) {
+// dial opens a session speaking proto.
+func dial(ctx context.Context, h host.Host, p peer.ID, window int, proto protocol.ID) (*Session, error) {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	str, err := h.NewStream(ctx, p, versions...)
+	str, err := h.NewStream(ctx, p, proto)
 	if err != nil {
 		return nil, &PeerError{Peer: p, Err: err}
 	}
 	s := &Session{
 		peer:  p,
 		str:   str,
-		v1:    str.Protocol() == ProtocolIDV1(cluster),
 		w:     bufio.NewWriterSize(str, 4<<10),
 		calls: make(chan *call, window),
 		done:  make(chan struct{}),
@@ -147,11 +146,12 @@ func dial(ctx context.Context, h host.Host, p peer.ID, cluster string, window in
 }
 
 // WithGrant makes every request of s name bucket (32 bytes) and carry
-// token, a grant for it in its text form (empty: none): holders serve a
-// private bucket's pieces only so. Call it before the first request. A
-// holder that speaks only 1.0.0 gets neither, and serves public pieces.
-func (s *Session) WithGrant(bucket, token []byte) *Session {
-	s.bucket, s.token = bucket, token
+// token, a grant's chain for it in its text form (empty: none), with
+// proof, that this node holds the grant's key, made for s's holder (see
+// Grant): holders serve a private bucket's pieces only so. Call it before
+// the first request.
+func (s *Session) WithGrant(bucket, token, proof []byte) *Session {
+	s.bucket, s.token, s.proof = bucket, token, proof
 	return s
 }
 
@@ -168,14 +168,23 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 // is then buf, and otherwise a new slice. When GetInto returns, for any
 // reason, the session no longer touches buf.
 func (s *Session) GetInto(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
-	data, err := s.request(ctx, c, buf, 0, 0)
+	data, _, err := s.Fetch(ctx, c, buf)
+	return data, err
+}
+
+// Fetch is GetInto that also returns the bucket the holder served the
+// piece for: a public bucket's, or the grant's; nil for a piece it holds
+// in no bucket. A reader keeping the piece keeps it in that bucket, so
+// that it serves the piece by the same rule.
+func (s *Session) Fetch(ctx context.Context, c cid.Cid, buf []byte) (data, via []byte, err error) {
+	data, via, err = s.request(ctx, c, buf, 0, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := pieces.Verify(c, data); err != nil {
-		return nil, &PeerError{Peer: s.peer, Err: err}
+		return nil, nil, &PeerError{Peer: s.peer, Err: err}
 	}
-	return data, nil
+	return data, via, nil
 }
 
 // GetRangeUnverified returns n bytes at off in piece c. The bytes cannot be
@@ -185,24 +194,24 @@ func (s *Session) GetRangeUnverified(ctx context.Context, c cid.Cid, off, n uint
 	if n == 0 {
 		return nil, nil
 	}
-	data, err := s.request(ctx, c, nil, off, n)
+	data, _, err := s.request(ctx, c, nil, off, n)
 	if err == nil && uint64(len(data)) != n {
 		err = &PeerError{Peer: s.peer, Err: fmt.Errorf("%w: asked %d bytes of %s, got %d", ErrProtocol, n, c, len(data))}
 	}
 	return data, err
 }
 
-func (s *Session) request(ctx context.Context, c cid.Cid, buf []byte, off, n uint64) ([]byte, error) {
+func (s *Session) request(ctx context.Context, c cid.Cid, buf []byte, off, n uint64) ([]byte, []byte, error) {
 	cl := &call{c: c, buf: buf, done: make(chan struct{})}
 	if err := s.send(ctx, cl, off, n); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	select {
 	case <-cl.done:
-		return cl.data, cl.err
+		return cl.data, cl.via, cl.err
 	case <-ctx.Done():
 		cl.abandon(s) // the reader still takes the response off the stream
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 }
 
@@ -224,12 +233,8 @@ func (s *Session) send(ctx context.Context, cl *call, off, n uint64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var err error
-	if s.v1 {
-		err = writeFrame(s.w, &requestV1{Type: TypeGet, ID: cl.id, CID: cl.c.Bytes(), Offset: off, Length: n})
-	} else {
-		err = writeFrame(s.w, &request{Type: TypeGet, ID: cl.id, CID: cl.c.Bytes(), Offset: off, Length: n, Bucket: s.bucket, Token: s.token})
-	}
+	err := writeFrame(s.w, &request{Type: TypeGet, ID: cl.id, CID: cl.c.Bytes(), Offset: off, Length: n,
+		Bucket: s.bucket, Token: s.token, Proof: s.proof})
 	if err == nil {
 		err = s.w.Flush()
 	}
@@ -262,10 +267,15 @@ func (s *Session) readLoop() {
 			s.fail1(cl, fmt.Errorf("%w: response %d to request %d", ErrProtocol, h.ID, cl.id))
 			return
 		}
-		if h.Status != StatusOK && h.Size != 0 && (h.Status != StatusDenied || s.v1 || h.Size > maxReason) {
+		if h.Status != StatusOK && h.Size != 0 && (h.Status != StatusDenied || h.Size > maxReason) {
 			s.fail1(cl, fmt.Errorf("%w: %s response with %d bytes", ErrProtocol, h.Status, h.Size))
 			return
 		}
+		if len(h.Via) != 0 && (len(h.Via) != 32 || h.Status != StatusOK) {
+			s.fail1(cl, fmt.Errorf("%w: %s response naming a bucket of %d bytes", ErrProtocol, h.Status, len(h.Via)))
+			return
+		}
+		cl.via = h.Via
 		if h.Status == StatusDenied {
 			reason := make([]byte, h.Size)
 			if _, err := io.ReadFull(r, reason); err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/ddc-project/ddc/internal/frame"
 )
 
-// request is a version 1.1.0 request.
+// request is a version 1.2.0 request.
 type request struct {
 	_      struct{} `cbor:",toarray"`
 	Type   uint64
@@ -18,17 +18,8 @@ type request struct {
 	Offset uint64
 	Length uint64 // 0: to the end of the piece
 	Bucket []byte // the bucket the requester reads in; empty: none
-	Token  []byte // a grant for Bucket, in its text form; empty: none
-}
-
-// requestV1 is a version 1.0.0 request: no bucket, no token.
-type requestV1 struct {
-	_      struct{} `cbor:",toarray"`
-	Type   uint64
-	ID     uint64
-	CID    []byte
-	Offset uint64
-	Length uint64
+	Token  []byte // a grant's chain for Bucket, in its text form; empty: none
+	Proof  []byte // that the requester holds the grant's key, for this holder; empty: its connection's key is the subject
 }
 
 type responseHeader struct {
@@ -36,6 +27,7 @@ type responseHeader struct {
 	ID     uint64
 	Status Status
 	Size   uint64
+	Via    []byte // with StatusOK: the bucket the piece was served for (32 bytes), or none: it is in no bucket
 }
 
 var (

@@ -271,7 +271,7 @@ func TestGatewayCorrupt(t *testing.T) {
 		}
 	}
 	a := request(t, "GET", base+"/ddc/file/"+root.String(), "Range", "bytes=2000000-2000100")
-	if a.status != 502 || !strings.Contains(string(a.body), "corrupt") {
+	if a.status != 502 || !strings.Contains(string(a.body), "fail their hash") {
 		t.Fatalf("corrupt bytes from every holder: %d %q; want 502", a.status, a.body)
 	}
 

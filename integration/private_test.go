@@ -96,8 +96,8 @@ func TestPrivateBucket(t *testing.T) {
 	waitFor(t, "node 2 to find the bucket", 30*time.Second, func() bool { _, err := n2.bucket(b); return err == nil })
 
 	// No grant: with and without naming the bucket.
-	n2.denied(t, 6, "bucket "+b+" is private: no grant", c)
-	n2.denied(t, 6, "bucket "+b+" is private: no grant", "-b", b, c)
+	n2.denied(t, 6, "not found or not permitted (no grant: a file of a private bucket needs -b BUCKET", c)
+	n2.denied(t, 6, "not found or not permitted (no grant for bucket "+b, "-b", b, c)
 
 	now := time.Now()
 	get := func(ops string, to ...string) string {

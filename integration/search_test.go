@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -171,8 +172,26 @@ func TestSearchPrivateBucket(t *testing.T) {
 			t.Fatalf("%s, asking the holder directly: %d results, %v; want a refusal", name, len(page.Results), err)
 		}
 	}
-	bearer := strings.TrimSpace(owner.ok(nil, "bucket", "grant", b, "--bearer"))
-	page, err := search.Ask(ctx, h, "default", ai.ID, search.NewRequest(id[:], []byte(bearer), q, nil, 10))
+	// A bearer grant: its chain with a proof made for this holder reads;
+	// the chain alone, or with a proof made for another node, does not.
+	bearer, err := bucket.ParseToken(strings.TrimSpace(owner.ok(nil, "bucket", "grant", b, "--bearer")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(holder []byte) (search.Page, error) {
+		req := search.NewRequest(id[:], []byte(bearer.Chain()), q, nil, 10)
+		if holder != nil {
+			req.Proof, _ = bucket.Prove(*bearer.Key, id, holder, []byte(h.ID()))
+		}
+		return search.Ask(ctx, h, "default", ai.ID, req)
+	}
+	n2ID, _ := peer.Decode(n2.state.PeerID)
+	for name, holder := range map[string][]byte{"a bearer grant without a proof": nil, "a bearer grant with another holder's proof": []byte(n2ID)} {
+		if page, err := ask(holder); !errors.As(err, &denied) || len(page.Results) != 0 {
+			t.Fatalf("%s, asking the holder directly: %d results, %v; want a refusal", name, len(page.Results), err)
+		}
+	}
+	page, err := ask([]byte(ai.ID))
 	if err != nil || len(page.Results) != 1 || page.Results[0].CID.String() != c {
 		t.Fatalf("a bearer grant, asking the holder directly: %+v, %v", page, err)
 	}

@@ -6,33 +6,101 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
-// In names the bucket a put or a get works in, and the grant token that
-// lets it (empty: none, or one the node issues itself with the owner's key).
+// Who may read. One rule, mayRead (a piece) and mayReadBucket (a bucket
+// as a whole: search, paths), decides for every path that hands out bytes
+// or metadata, whether or not the node holds what is asked:
+//
+//   - A piece in no bucket, or in a bucket whose current record is
+//     public, is anyone's to read.
+//   - Otherwise the request must name one of the piece's buckets and be
+//     the bucket owner's own (another node whose connection proves the
+//     owner's key), or present a grant of get for it to a key the
+//     requester proves it holds: a node, by its connection's key or a
+//     proof made for this node (bucket.Prove); a gateway client, only by
+//     the secret a bearer token carries, so a grant bound to a node's key
+//     serves no HTTP client, on that node or any other.
+//   - The node's operator (its API and CLI: the zero reader) reads what
+//     the node stores, as it can read its disk; what the node fetches for
+//     it, holders judge by the grant the node presents for the operator
+//     (a token given, or one the node issues itself with the owner's key
+//     when its repo holds it). The node's own keys never stand in for a
+//     gateway client.
+//
+// Refusals tell a stranger little: peers and gateway clients hear "not
+// found or not permitted", or what is wrong with the grant they sent;
+// the detail goes to the node's log.
+
+// In names the bucket a put or a read works in, the grant token for it,
+// and who reads.
 type In struct {
-	Bucket bucket.ID
-	Token  string
+	Bucket bucket.ID // zero: no bucket (only a guest's In has none)
+	Token  string    // a grant for Bucket; empty: none, or for the operator one the node issues itself with the owner's key
+	// Guest marks a read for a gateway client (the world) rather than
+	// the node's operator: it reads only what the rule allows anyone,
+	// or what its bearer token grants.
+	Guest bool
 }
 
-// ErrTokenWithoutBucket means a grant token given without the bucket it
-// is for.
-var ErrTokenWithoutBucket = errors.New("a token without a bucket")
+func (in *In) inBucket() bool { return in != nil && in.Bucket != (bucket.ID{}) }
+
+func (in *In) reader() reader { return reader{guest: in != nil && in.Guest} }
+
+// Access errors.
+var (
+	// ErrTokenWithoutBucket means a grant token given without the bucket
+	// it is for.
+	ErrTokenWithoutBucket = errors.New("a token without a bucket")
+	// ErrNotPermitted is what every refusal to a peer or a gateway client
+	// wraps, and all it says unless what was wrong is the grant it sent.
+	ErrNotPermitted = errors.New("not found or not permitted")
+)
+
+// AccessError is a refusal of a read, with its detail: what the node's
+// log and operator see. Strangers hear Stranger().
+type AccessError struct {
+	What string // the CID or bucket asked for
+	Err  error
+}
+
+func (e *AccessError) Error() string {
+	return fmt.Sprintf("%s: %v: %v", e.What, ErrNotPermitted, e.Err)
+}
+
+// Unwrap gives ErrNotPermitted and the cause.
+func (e *AccessError) Unwrap() []error { return []error{ErrNotPermitted, e.Err} }
+
+// grantErrors are what a stranger may hear was wrong with the grant it
+// presented: its own token's fault, not a word about what is asked.
+var grantErrors = []error{bucket.ErrExpired, bucket.ErrNotSubject, bucket.ErrOpNotGranted, bucket.ErrWrongBucket, bucket.ErrBadGrant, bucket.ErrMalformed}
+
+// Stranger is what a peer hears of a refusal: "not found or not
+// permitted", with the kind of fault of the grant it sent when that was
+// it; never a bucket, a holder or the piece's place.
+func Stranger(err error) error {
+	for _, g := range grantErrors {
+		if errors.Is(err, g) {
+			return fmt.Errorf("%w: %w", ErrNotPermitted, g)
+		}
+	}
+	return ErrNotPermitted
+}
 
 // ParseIn reads a bucket's text ID and a token for it (either may be
-// empty); nil when no bucket is named. Both are checked for form here, so
-// a malformed one fails before any work; what the token allows is the
-// holders' to judge.
+// empty), for the operator; nil when no bucket is named. Both are checked
+// for form here, so a malformed one fails before any work; what the token
+// allows is the holders' to judge.
 func ParseIn(id, token string) (*In, error) {
 	if id == "" {
 		if token != "" {
@@ -52,96 +120,251 @@ func ParseIn(id, token string) (*In, error) {
 	return &In{Bucket: b, Token: token}, nil
 }
 
-// records caches the bucket records the repo keeps, for the exchange's
-// access rule, which looks one up for every piece it serves.
-type records struct {
-	repo string
-	mu   sync.Mutex
-	m    map[bucket.ID]bucket.Record
+// GuestIn reads a gateway client's bucket (its text ID, or empty) and
+// token (or empty). With no bucket named, a token reads in its own
+// bucket.
+func GuestIn(id, token string) (*In, error) {
+	in := &In{Guest: true, Token: token}
+	var t bucket.Token
+	if token != "" {
+		var err error
+		if t, err = bucket.ParseToken(token); err != nil {
+			return nil, err
+		}
+		in.Bucket = t.Bucket()
+	}
+	if id != "" {
+		b, err := bucket.ParseID(id)
+		if err != nil {
+			return nil, err
+		}
+		in.Bucket = b
+	}
+	return in, nil
 }
 
-// get returns the record of id, from the cache or the repo.
-func (rs *records) get(id bucket.ID) (bucket.Record, bool) {
-	rs.mu.Lock()
-	r, ok := rs.m[id]
-	rs.mu.Unlock()
-	if ok {
-		return r, true
-	}
-	bs, err := repo.Buckets(rs.repo)
+// reader is who asks: the node's operator (the zero reader), a gateway
+// client, or another node over libp2p.
+type reader struct {
+	peer  peer.ID // another node, whose connection proves its key
+	guest bool    // a gateway client
+}
+
+func (r reader) operator() bool { return r.peer == "" && !r.guest }
+
+// creds are what a read presents.
+type creds struct {
+	bucket *bucket.ID // the bucket it reads in
+	token  string     // a grant for it
+	proof  []byte     // a peer's: its proof, made for this node, that it holds the grant's key
+	key    *bucket.PublicKey
+	// key is a guest's: the key its bearer token's secret proves
+}
+
+// mayRead is the rule for reading piece c as who, presenting cr: nil
+// allows it, for the bucket it returns (nil: as a piece of no bucket, or
+// for the operator). It judges by the store's record of c's buckets; a
+// piece the store lacks has none, and its holders judge.
+func (n *Node) mayRead(ctx context.Context, who reader, c cid.Cid, cr creds) (*bucket.ID, error) {
+	buckets, none, err := n.repo.Store.Reach(c)
 	if err != nil {
-		return r, false
+		return nil, &AccessError{c.String(), fmt.Errorf("%w: %w", errCannotTell, err)}
 	}
-	if r, err = bs.Get(id); err != nil {
-		return r, false
+	if none || len(buckets) == 0 || who.operator() {
+		return nil, nil
 	}
-	rs.put(r)
-	return r, true
-}
-
-// put caches r unless a newer record of its bucket is cached.
-func (rs *records) put(r bucket.Record) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.m == nil {
-		rs.m = make(map[bucket.ID]bucket.Record)
-	}
-	if old, ok := rs.m[r.Bucket]; !ok || bucket.Newer(r, old) {
-		rs.m[r.Bucket] = r
-	}
-}
-
-// access is the exchange's rule: a piece in no bucket, or in a public one,
-// is served to anyone; a piece only in private buckets is served to a
-// request in one of them from the bucket's owner, or with a token that
-// grants get to the requesting peer's key or to any bearer. A bucket
-// whose record this node lacks counts as private.
-func (n *Node) access(p peer.ID, c cid.Cid, b, token []byte) error {
-	members, err := n.repo.Store.Buckets(c)
-	if err != nil {
-		return fmt.Errorf("cannot tell the buckets of %s: %v", c, err)
-	}
-	if len(members) == 0 {
-		return nil
-	}
-	for _, m := range members {
-		if r, ok := n.records.get(bucket.ID(m)); ok && !r.Private {
-			return nil
+	var unsure error // a bucket whose record cannot tell now whether it is public
+	for _, b := range buckets {
+		id := bucket.ID(b)
+		rec, err := n.records.current(ctx, id)
+		if err == nil && !rec.Private {
+			return &id, nil
+		}
+		if err != nil && unsure == nil {
+			unsure = err
 		}
 	}
-	first := bucket.ID(members[0])
-	if len(b) != len(bucket.ID{}) {
-		return fmt.Errorf("bucket %s is private: no grant (the request names no bucket)", first)
+	refuse := func(err error) (*bucket.ID, error) {
+		if errors.Is(unsure, exchange.ErrBusy) {
+			return nil, unsure // it may be public: ask again soon
+		}
+		return nil, &AccessError{c.String(), err}
 	}
-	id := bucket.ID(b)
-	if !slices.Contains(members, store.Bucket(id)) {
-		return fmt.Errorf("bucket %s is private: no grant (the piece is not in bucket %s)", first, id)
+	if cr.bucket == nil {
+		if unsure != nil {
+			return refuse(unsure)
+		}
+		return refuse(errors.New("in private buckets only; the request names none"))
 	}
-	return n.bucketAccess(p, id, token)
+	// The grant first: what is wrong with it says nothing of c.
+	if err := n.granted(ctx, who, *cr.bucket, cr); err != nil {
+		return refuse(err)
+	}
+	if !slices.Contains(buckets, store.Bucket(*cr.bucket)) {
+		return refuse(fmt.Errorf("in private buckets only, and not in %s", cr.bucket))
+	}
+	return cr.bucket, nil
 }
 
-// bucketAccess is the rule for peer p in bucket id as a whole: anyone in a
-// public bucket; in a private one its owner, or a token that grants get to
-// p's key or to any bearer. A search follows it as reads do.
-func (n *Node) bucketAccess(p peer.ID, id bucket.ID, token []byte) error {
-	r, ok := n.records.get(id)
+// mayReadBucket is the rule for bucket b as a whole, for search and
+// paths: anyone's while its current record is public; otherwise as
+// granted says.
+func (n *Node) mayReadBucket(ctx context.Context, who reader, b bucket.ID, cr creds) error {
+	rec, err := n.records.current(ctx, b)
+	if err == nil && !rec.Private {
+		return nil
+	}
+	if gerr := n.granted(ctx, who, b, cr); gerr != nil {
+		if err != nil && cr.token == "" {
+			gerr = err
+		}
+		if errors.Is(gerr, exchange.ErrBusy) {
+			return gerr
+		}
+		return &AccessError{b.String(), gerr}
+	}
+	return nil
+}
+
+// granted checks that who may read private bucket b: it is the owner's
+// own node, or cr holds a grant of get to a key who proves it holds.
+func (n *Node) granted(ctx context.Context, who reader, b bucket.ID, cr creds) error {
+	rec, ok := n.records.get(b) // any version: its owner never changes
 	if !ok {
-		return fmt.Errorf("bucket %s: this holder has no record of it", id)
+		var err error
+		if rec, err = n.records.current(ctx, b); err != nil && rec.Seq == 0 {
+			return err
+		}
 	}
-	if !r.Private {
-		return nil
+	req := bucket.Request{Bucket: b, Owner: rec.Owner, Op: bucket.OpGet, Now: time.Now()}
+	switch {
+	case who.peer != "":
+		acct, err := repo.AccountOfPeer(who.peer)
+		if err != nil {
+			return err
+		}
+		if acct == rec.Owner {
+			return nil
+		}
+		req.Requester = &acct
+		if len(cr.proof) > 0 {
+			req.Proof = &bucket.Proof{Holder: []byte(n.host.ID()), Requester: []byte(who.peer), Sig: cr.proof}
+		}
+	case who.guest:
+		req.Requester = cr.key // none for a grant bound to a node's key: it serves no gateway client
+	default:
+		return nil // the operator
 	}
-	requester, err := repo.AccountOfPeer(p)
+	if cr.token == "" {
+		return fmt.Errorf("%w for bucket %s", bucket.ErrNoGrant, b)
+	}
+	return n.verifier.Verify(cr.token, req)
+}
+
+// serveAccess is the exchange server's rule: mayRead for peer p.
+func (n *Node) serveAccess(p peer.ID, c cid.Cid, b, token, proof []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(n.ctx, recordWait)
+	defer cancel()
+	via, err := n.mayRead(ctx, reader{peer: p}, c, peerCreds(b, token, proof))
 	if err != nil {
-		return err
+		if errors.Is(err, exchange.ErrBusy) {
+			return nil, err
+		}
+		n.log.Debug("exchange refused", "peer", p, "cid", c, "err", err)
+		return nil, Stranger(err)
 	}
-	if requester == r.Owner {
-		return nil
+	if via == nil {
+		return nil, nil
 	}
-	if len(token) == 0 {
-		return fmt.Errorf("bucket %s is private: no grant", id)
+	return via[:], nil
+}
+
+// searchAccess is the search server's rule: mayReadBucket for peer p.
+func (n *Node) searchAccess(p peer.ID, b, token, proof []byte) error {
+	ctx, cancel := context.WithTimeout(n.ctx, recordWait)
+	defer cancel()
+	cr := peerCreds(b, token, proof)
+	if cr.bucket == nil {
+		return ErrNotPermitted
 	}
-	return n.verifier.Verify(string(token), bucket.Request{Bucket: id, Owner: r.Owner, Op: bucket.OpGet, Requester: &requester, Now: time.Now()})
+	if err := n.mayReadBucket(ctx, reader{peer: p}, *cr.bucket, cr); err != nil {
+		n.log.Debug("search refused", "peer", p, "bucket", cr.bucket, "err", err)
+		if errors.Is(err, exchange.ErrBusy) {
+			return fmt.Errorf("%w: try again", ErrNotPermitted)
+		}
+		return Stranger(err)
+	}
+	return nil
+}
+
+func peerCreds(b, token, proof []byte) creds {
+	cr := creds{token: string(token), proof: proof}
+	if len(b) == len(bucket.ID{}) {
+		id := bucket.ID(b)
+		cr.bucket = &id
+	}
+	return cr
+}
+
+// presented is what a read in a bucket presents: the grant its requests
+// to holders carry (nil: none), and its credentials for the local rule.
+type presented struct {
+	grant *exchange.Grant
+	creds creds
+	rec   bucket.Record
+}
+
+// present prepares what a read in in presents, checking the grant here
+// first, so that what is wrong with it is said before anything is asked
+// of holders, and in full to the operator. For the operator, a token
+// given or, without one, a grant the node issues itself with the owner's
+// key; for a guest, only a bearer token it gave.
+func (n *Node) present(ctx context.Context, in *In) (presented, error) {
+	r, err := n.record(ctx, in)
+	if err != nil {
+		return presented{}, err
+	}
+	b := r.Bucket
+	pr := presented{rec: r, creds: creds{bucket: &b}, grant: &exchange.Grant{Bucket: b[:]}}
+	text := in.Token
+	if !in.Guest {
+		if text, err = n.repo.Grant(r, bucket.OpGet, in.Token); err != nil {
+			return pr, err
+		}
+	}
+	if text == "" {
+		return pr, nil
+	}
+	t, err := bucket.ParseToken(text)
+	if err != nil {
+		return pr, err
+	}
+	var key bucket.PrivateKey
+	self := false
+	switch {
+	case t.Key != nil:
+		key = *t.Key
+	case in.Guest:
+		return pr, &AccessError{b.String(), fmt.Errorf("%w: the grant is bound to the key %s, and serves only that key's own node: a gateway client needs a bearer grant", bucket.ErrNotSubject, t.Subject())}
+	default:
+		if key, self, err = n.repo.GrantKey(t); err != nil {
+			return pr, err
+		}
+	}
+	pub := key.Public()
+	if err := n.verifier.Verify(text, bucket.Request{Bucket: b, Owner: r.Owner, Op: bucket.OpGet, Requester: &pub, Now: time.Now()}); err != nil {
+		if in.Guest {
+			err = &AccessError{b.String(), err}
+		}
+		return pr, err
+	}
+	pr.creds.token, pr.creds.key = text, &pub
+	pr.grant.Token = []byte(t.Chain())
+	if !self { // the node's own key is proven by its connections
+		me := []byte(n.host.ID())
+		pr.grant.Prove = func(holder peer.ID) ([]byte, error) { return bucket.Prove(key, b, []byte(holder), me) }
+	}
+	return pr, nil
 }
 
 // record looks up the record of in's bucket, from the repo or the
@@ -159,7 +382,7 @@ func (n *Node) record(ctx context.Context, in *In) (bucket.Record, error) {
 // data of the bucket.
 func (n *Node) PutIn(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, in *In) (pieces.BuildResult, error) {
 	var id *bucket.ID
-	if in != nil {
+	if in.inBucket() {
 		r, err := n.record(ctx, in)
 		if err != nil {
 			return pieces.BuildResult{}, err

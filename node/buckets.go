@@ -1,15 +1,22 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/dht"
+	"github.com/ddc-project/ddc/internal/frame"
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces/store"
 )
@@ -82,7 +89,10 @@ func (n *Node) publishKept() (alone bool, err error) {
 	return alone, nil
 }
 
-// PublishBucket publishes the record of id the repo keeps.
+// PublishBucket publishes the record of id the repo keeps: in the DHT,
+// and straight to the bucket's holders the DHT names and the connected
+// peers, so that a change (bucket set --private) reaches them at once
+// rather than when they next look the record up.
 func (n *Node) PublishBucket(ctx context.Context, id bucket.ID) (bucket.Record, error) {
 	bs, err := repo.Buckets(n.repo.Path)
 	if err != nil {
@@ -97,7 +107,9 @@ func (n *Node) PublishBucket(ctx context.Context, id bucket.ID) (bucket.Record, 
 		return r, fmt.Errorf("%w: bucket %s lives in cluster %q, this node in %q", ErrOtherCluster, id, r.Cluster, n.Cluster())
 	}
 	n.waitRouting(ctx)
-	return r, n.dht.PutBucketRecord(ctx, r)
+	err = n.dht.PutBucketRecord(ctx, r)
+	n.pushRecord(ctx, r)
+	return r, err
 }
 
 // FindBucket returns the newest record of id: the one the repo keeps or a
@@ -108,8 +120,9 @@ func (n *Node) FindBucket(ctx context.Context, id bucket.ID) (bucket.Record, err
 
 // knownBucket returns a record of id without waiting on a full DHT lookup:
 // the one the repo keeps, or the first valid one the DHT gives, which the
-// repo then keeps. A transfer needs the owner, not the newest label; the
-// holders judge access by their own records.
+// repo then keeps. A transfer needs the owner and the cluster, which no
+// version changes; whether the bucket is public the access rule asks of
+// current records only.
 func (n *Node) knownBucket(ctx context.Context, id bucket.ID) (bucket.Record, error) {
 	if r, ok := n.records.get(id); ok {
 		return r, nil
@@ -135,11 +148,121 @@ func (n *Node) findBucket(ctx context.Context, id bucket.ID, first bool) (bucket
 		n.records.put(kept)
 		return kept, nil
 	}
-	n.records.put(found)
-	if _, err := bs.Keep(found); err != nil {
+	if err := n.records.offer(found); err != nil {
 		n.log.Warn("keep bucket record", "bucket", id, "err", err)
 	}
 	return found, nil
+}
+
+// newRecords makes the node's cache of bucket records: checked against
+// the DHT's newest, current for the repo's record TTL.
+func (n *Node) newRecords() *records {
+	ttl := n.opts.RecordTTL
+	if t := n.repo.Config.Network.RecordTTL; t > 0 {
+		ttl = time.Duration(t)
+	}
+	if ttl == 0 {
+		ttl = DefaultRecordTTL
+	}
+	return &records{
+		ctx: n.ctx, repo: n.repo.Path, ttl: ttl, log: n.log,
+		lookup: func(ctx context.Context, id bucket.ID) (bucket.Record, error) {
+			n.waitRouting(ctx)
+			return n.dht.GetBucketRecord(ctx, id, false)
+		},
+		owned: func(owner bucket.PublicKey) bool {
+			ks, err := repo.Keys(n.repo.Path)
+			if err != nil {
+				return false
+			}
+			_, ok, _ := ks.Owned(owner)
+			return ok
+		},
+	}
+}
+
+// Pushing records, each limit with why.
+const (
+	// maxPushes bounds the nodes one publish sends a record to straight.
+	maxPushes = 64
+	// pushTimeout bounds finding them and sending to each.
+	pushTimeout = 5 * time.Second
+	// maxPushedRecord bounds what a pushed record's frame may hold: a
+	// record is at most 1 KiB.
+	maxPushedRecord = 2 << 10
+)
+
+// recordProtocol is the protocol on which a node hands another a bucket
+// record: one frame holding its encoding. Anyone may send one: it is
+// signed by the owner, checked, and kept only when newer.
+func recordProtocol(cluster string) protocol.ID {
+	return protocol.ID("/ddc/" + cluster + "/bucket-record/1.0.0")
+}
+
+// startRecordPush takes records other nodes send.
+func (n *Node) startRecordPush() {
+	n.host.SetStreamHandler(recordProtocol(n.Cluster()), func(str network.Stream) {
+		defer str.Close()
+		str.SetDeadline(time.Now().Add(pushTimeout))
+		b, err := frame.Read(bufio.NewReader(str), maxPushedRecord)
+		if err != nil {
+			str.Reset()
+			return
+		}
+		r, err := bucket.ParseRecord(b)
+		if err == nil && r.Cluster != n.Cluster() {
+			err = fmt.Errorf("%w: bucket %s lives in cluster %q", ErrOtherCluster, r.Bucket, r.Cluster)
+		}
+		if err == nil {
+			err = n.records.offer(r)
+		}
+		if err != nil {
+			n.log.Debug("pushed bucket record refused", "peer", str.Conn().RemotePeer(), "err", err)
+		}
+	})
+}
+
+// pushRecord sends r to the holders of its bucket the DHT names and to
+// the connected peers, at most maxPushes of them, within pushTimeout.
+func (n *Node) pushRecord(ctx context.Context, r bucket.Record) {
+	enc, err := r.Marshal()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	defer cancel()
+	sent := map[peer.ID]bool{n.host.ID(): true}
+	var wg sync.WaitGroup
+	push := func(p peer.ID) {
+		if sent[p] || len(sent) > maxPushes {
+			return
+		}
+		sent[p] = true
+		wg.Go(func() {
+			str, err := n.host.NewStream(ctx, p, recordProtocol(n.Cluster()))
+			if err != nil {
+				return
+			}
+			str.SetDeadline(time.Now().Add(pushTimeout))
+			if err := frame.Write(str, enc); err != nil {
+				str.Reset()
+				return
+			}
+			str.CloseWrite()
+			str.Read(make([]byte, 1)) // until the other side has taken it
+			str.Close()
+		})
+	}
+	for _, p := range n.host.Network().Peers() {
+		push(p)
+	}
+	for ai := range n.dht.FindProviders(ctx, bucket.HoldersKey(r.Bucket), 0) {
+		if len(ai.Addrs) > 0 {
+			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+		}
+		push(ai.ID)
+	}
+	wg.Wait()
 }
 
 // eachHeldBucket calls fn for every bucket whose record the repo keeps and

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -144,7 +143,7 @@ func (g *netGetter) watchConnects() {
 				return
 			case ev := <-sub.Out():
 				id := ev.(event.EvtPeerIdentificationCompleted)
-				if slices.Contains(id.Protocols, exchange.ProtocolID(g.n.Cluster())) || slices.Contains(id.Protocols, exchange.ProtocolIDV1(g.n.Cluster())) {
+				if slices.Contains(id.Protocols, exchange.ProtocolID(g.n.Cluster())) {
 					g.wg.Go(func() { g.probe(id.Peer) })
 				}
 			}
@@ -156,7 +155,7 @@ func (g *netGetter) watchConnects() {
 // most maxProbes peers. Asking is cheaper than making every piece request
 // try peers that lack the file.
 func (g *netGetter) probe(p peer.ID) {
-	if ok, _ := g.n.host.Peerstore().SupportsProtocols(p, exchange.ProtocolID(g.n.Cluster()), exchange.ProtocolIDV1(g.n.Cluster())); len(ok) == 0 {
+	if ok, _ := g.n.host.Peerstore().SupportsProtocols(p, exchange.ProtocolID(g.n.Cluster())); len(ok) == 0 {
 		return
 	}
 	g.mu.Lock()
@@ -169,14 +168,15 @@ func (g *netGetter) probe(p peer.ID) {
 	g.asked.Add(1)
 	ctx, cancel := context.WithTimeout(g.ctx, probeTimeout)
 	defer cancel()
-	s, release, err := g.n.pool.Session(ctx, p, nil, nil) // shared: many reads at once probe over one stream
+	s, release, err := g.n.pool.Session(ctx, p, nil) // shared: many reads at once probe over one stream
 	if err != nil {
 		return
 	}
 	defer release()
-	// A denial means p holds the file too: the fetcher's requests, with
-	// the grant, hear its answer.
-	if _, err := s.GetRangeUnverified(ctx, g.root, 0, 1); err == nil || errors.Is(err, exchange.ErrDenied) {
+	// Only a byte served makes p a holder: the probe carries no grant,
+	// which goes only to holders the DHT names, and a refusal proves
+	// nothing (a rogue peer may refuse anything).
+	if _, err := s.GetRangeUnverified(ctx, g.root, 0, 1); err == nil {
 		g.addHolder(peer.AddrInfo{ID: p})
 	}
 }

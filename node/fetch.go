@@ -30,9 +30,10 @@ type Reader struct {
 // caller can report the search for holders while it goes on.
 func (n *Node) NewReader(c cid.Cid) *Reader { return n.NewReaderIn(c, nil) }
 
-// NewReaderIn is NewReader in a bucket (none when in is nil): requests
-// name it and carry a grant for it, and pieces fetched become members of
-// it here too.
+// NewReaderIn is NewReader in a bucket (none when in is nil), and for
+// whom in says: requests name the bucket and carry a grant for it, pieces
+// fetched become members of it here too, and pieces the store holds are
+// handed out as the access rule allows (see mayRead).
 func (n *Node) NewReaderIn(c cid.Cid, in *In) *Reader {
 	return &Reader{g: n.newGetter(c, in)}
 }
@@ -131,7 +132,9 @@ func (r *Reader) Close() error {
 type netGetter struct {
 	n       *Node
 	root    cid.Cid
-	in      *In        // the bucket read in; nil: none
+	in      *In        // the bucket read in and who reads; nil: none, for the operator
+	who     reader     // who reads
+	creds   creds      // what the read presents, once enter has prepared it
 	bucket  *bucket.ID // in's bucket, once enter found its record
 	fetcher *exchange.Fetcher
 	ctx     context.Context // discovery; ends at close
@@ -144,6 +147,7 @@ type netGetter struct {
 	// Owned by the keeper: the store transaction and what it holds.
 	tx      *store.Tx
 	kept    []cid.Cid
+	keptIn  map[bucket.ID]bool // buckets fetched pieces joined, to announce holding data of
 	keepErr error
 
 	asked      atomic.Int64 // peers asked for holders: probes and DHT queries
@@ -163,7 +167,7 @@ type netGetter struct {
 var _ pieces.PieceReader = (*netGetter)(nil)
 
 func (n *Node) newGetter(root cid.Cid, in *In) *netGetter {
-	g := &netGetter{n: n, root: root, in: in, changed: make(chan struct{}), probed: make(map[peer.ID]bool)}
+	g := &netGetter{n: n, root: root, in: in, who: in.reader(), changed: make(chan struct{}), probed: make(map[peer.ID]bool)}
 	g.ctx, g.cancel = context.WithCancel(n.ctx)
 	f, err := exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log, Pool: n.pool})
 	if err != nil {
@@ -177,25 +181,21 @@ func (n *Node) newGetter(root cid.Cid, in *In) *netGetter {
 	return g
 }
 
-// enter looks up the record of the bucket the getter reads in, and sets
-// the grant its requests carry.
+// enter looks up the record of the bucket the getter reads in, checks
+// the grant the read presents and sets what its requests carry.
 func (g *netGetter) enter(ctx context.Context) error {
-	if g.in == nil {
+	if !g.in.inBucket() {
 		return nil
 	}
-	r, err := g.n.record(ctx, g.in)
+	pr, err := g.n.present(ctx, g.in)
 	if err != nil {
 		return err
 	}
-	token, err := g.n.repo.Grant(r, bucket.OpGet, g.in.Token)
-	if err != nil {
-		return err
-	}
-	if err := g.fetcher.SetGrant(r.Bucket[:], []byte(token)); err != nil {
+	if err := g.fetcher.SetGrant(pr.grant); err != nil {
 		return err
 	}
 	g.mu.Lock()
-	g.bucket = &r.Bucket
+	g.bucket, g.creds = &pr.rec.Bucket, pr.creds
 	g.mu.Unlock()
 	return nil
 }
@@ -206,8 +206,14 @@ func (g *netGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 }
 
 // ReadPiece implements pieces.PieceReader: the store's copy into buf, or
-// a verified copy from the network in a slice of its own.
+// a verified copy from the network in a slice of its own. A piece the
+// store holds is handed out only as the access rule allows the reader.
 func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	if !g.who.operator() {
+		if _, err := g.n.mayRead(ctx, g.who, c, g.creds); err != nil {
+			return nil, err
+		}
+	}
 	if cap(buf) > 0 {
 		g.mu.Lock()
 		if g.keeping[&buf[:1][0]] {
@@ -284,22 +290,48 @@ func (g *netGetter) fetch(ctx context.Context, c cid.Cid, buf []byte, replace bo
 	}
 }
 
+// denied adds to a holder's refusal what the operator may do about it:
+// the holder says little to a stranger, and the reader knows what it
+// presented.
+func (g *netGetter) denied(err error) error {
+	g.mu.Lock()
+	b, token := g.bucket, g.creds.token
+	g.mu.Unlock()
+	switch {
+	case g.who.guest:
+		return err
+	case b == nil:
+		return fmt.Errorf("%w (no grant: a file of a private bucket needs -b BUCKET and a grant)", err)
+	case token == "":
+		return fmt.Errorf("%w (no grant for bucket %s: pass --token, or hold its owner's key)", err, b)
+	}
+	return err
+}
+
 // fromHolders asks the holders the fetcher knows for c; a piece fetched
 // is counted and handed to the keeper.
 func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, error) {
-	data, err := g.fetcher.ReadPiece(ctx, c, buf)
+	data, via, err := g.fetcher.Fetch(ctx, c, buf)
+	if errors.Is(err, exchange.ErrDenied) {
+		return nil, g.denied(err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	g.n.fetched.Add(uint64(len(data)))
-	g.keep(kept{c: c, data: data, replace: replace})
+	k := kept{c: c, data: data, replace: replace}
+	if via != nil {
+		k.via = (*bucket.ID)(via)
+	}
+	g.keep(k)
 	return data, nil
 }
 
 type kept struct {
 	c       cid.Cid
 	data    []byte
-	replace bool // the store holds a corrupt copy of c
+	via     *bucket.ID // the bucket the holder served c for; nil: as a piece of no bucket
+	replace bool       // the store holds a corrupt copy of c
 }
 
 // keepDepth bounds the fetched pieces waiting to be stored, and so the
@@ -365,12 +397,39 @@ func (g *netGetter) store(k kept) {
 			return
 		}
 	}
-	if err := g.tx.PutPiece(k.c, k.data); err != nil {
+	// The piece joins the bucket read in and what the holder served it
+	// for, so this node serves it by the same rule: a piece of a public
+	// bucket stays that bucket's, and is private here once it is.
+	var err error
+	read := g.inBucket()
+	switch {
+	case read == nil && k.via != nil:
+		err = g.tx.PutPieceIn(k.c, k.data, store.Bucket(*k.via))
+	default:
+		if err = g.tx.PutPiece(k.c, k.data); err == nil && read != nil && (k.via == nil || *k.via != *read) {
+			g.tx.Member(k.c, viaBucket(k.via))
+		}
+	}
+	if err != nil {
 		g.keepErr = err
 		g.n.log.Warn("cannot keep fetched pieces; the download goes on without storing them", "cid", k.c, "err", err)
 		return
 	}
+	if k.via != nil {
+		if g.keptIn == nil {
+			g.keptIn = make(map[bucket.ID]bool)
+		}
+		g.keptIn[*k.via] = true
+	}
 	g.kept = append(g.kept, k.c)
+}
+
+// viaBucket is the store's bucket of a holder's via: none for nil.
+func viaBucket(via *bucket.ID) store.Bucket {
+	if via == nil {
+		return store.NoBucket
+	}
+	return store.Bucket(*via)
 }
 
 // discovering reports whether discovery has started.
@@ -417,8 +476,11 @@ func (g *netGetter) close() error {
 	if err := g.tx.Commit(); err != nil {
 		return fmt.Errorf("keep pieces of %s: %w", g.root, err)
 	}
-	if b := g.inBucket(); b != nil && len(g.kept) > 0 {
+	if b := g.inBucket(); b != nil && len(g.kept) > 0 && !g.keptIn[*b] {
 		g.kept = append(g.kept, bucket.HoldersKey(*b))
+	}
+	for b := range g.keptIn {
+		g.kept = append(g.kept, bucket.HoldersKey(b))
 	}
 	g.n.ann.add(g.kept)
 	return nil

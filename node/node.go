@@ -44,7 +44,11 @@ const (
 type Options struct {
 	Logger      *slog.Logger
 	FindTimeout time.Duration // DefaultFindTimeout when 0
-	ReadAhead   int           // up to MaxReadAhead; DefaultReadAhead when 0
+	// RecordTTL is how long a bucket record counts as current (see
+	// DefaultRecordTTL, used when 0); the repo's network.record_ttl
+	// when set wins.
+	RecordTTL time.Duration
+	ReadAhead int // up to MaxReadAhead; DefaultReadAhead when 0
 }
 
 // MaxReadAhead bounds Options.ReadAhead: each chunk in flight holds a
@@ -56,6 +60,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.FindTimeout < 0:
 		return fmt.Errorf("node: find timeout %s is negative (0: the default, %s)", o.FindTimeout, DefaultFindTimeout)
+	case o.RecordTTL < 0:
+		return fmt.Errorf("node: record TTL %s is negative (0: the default, %s)", o.RecordTTL, DefaultRecordTTL)
 	case o.ReadAhead < 0 || o.ReadAhead > MaxReadAhead:
 		return fmt.Errorf("node: read-ahead %d out of range [1, %d] (0: the default, %d)", o.ReadAhead, MaxReadAhead, DefaultReadAhead)
 	}
@@ -79,7 +85,7 @@ type Node struct {
 	opts   Options
 	log    *slog.Logger
 
-	records  records          // the bucket records the access rule reads
+	records  *records         // the bucket records the access rule reads
 	holders  holderMemory     // who served each file lately
 	pool     *exchange.Pool   // sessions to holders, shared by reads
 	verifier *bucket.Verifier // grant chains checked once per token
@@ -113,9 +119,9 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 		return nil, err // newGetter counts on it
 	}
 	nc := r.Config.Network
-	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{}),
-		records: records{repo: r.Path}, verifier: bucket.NewVerifier()}
+	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{}), verifier: bucket.NewVerifier()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.records = n.newRecords()
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -128,13 +134,6 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	if n.host, err = newHost(r.Identity, nc, psk); err != nil {
 		return nil, err
 	}
-	so := exchange.DefaultServerOptions()
-	so.Cluster, so.Logger, so.Access = nc.Cluster, n.log, n.access
-	if n.srv, err = exchange.NewServer(n.host, r.Store, so); err != nil {
-		return nil, err
-	}
-	n.pool = exchange.NewPool(n.host, n.Cluster(), 0)
-	n.startSearch()
 	boot, err := bootstrapPeers(r)
 	if err != nil {
 		return nil, err
@@ -142,9 +141,17 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	do := dht.DefaultOptions()
 	do.Cluster, do.Bootstrap, do.Logger = nc.Cluster, boot, n.log
 	do.Mode = map[string]dht.Mode{"auto": dht.ModeAuto, "server": dht.ModeServer, "client": dht.ModeClient}[nc.DHTMode]
-	if n.dht, err = dht.New(n.host, do); err != nil {
+	if n.dht, err = dht.New(n.host, do); err != nil { // before the servers: their access rule looks records up
 		return nil, err
 	}
+	so := exchange.DefaultServerOptions()
+	so.Cluster, so.Logger, so.Access = nc.Cluster, n.log, n.serveAccess
+	if n.srv, err = exchange.NewServer(n.host, r.Store, so); err != nil {
+		return nil, err
+	}
+	n.pool = exchange.NewPool(n.host, n.Cluster(), 0)
+	n.startSearch()
+	n.startRecordPush()
 	n.ann = newAnnouncer(n.dht, n.log)
 	n.dht.StartReprovider(func(ctx context.Context, fn func(cid.Cid) error) error {
 		if err := n.eachHeldBucket(ctx, func(id bucket.ID) error { return fn(bucket.HoldersKey(id)) }); err != nil {
@@ -162,6 +169,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	}
 	n.wg.Go(n.join)
 	n.wg.Go(n.publishRecords)
+	n.wg.Go(func() { n.records.keepCurrent(n.ctx) })
 	n.log.Info("node started", "peer", n.host.ID(), "cluster", nc.Cluster, "addrs", n.host.Addrs())
 	return n, nil
 }
@@ -264,6 +272,7 @@ func (n *Node) close() error {
 	if n.host != nil {
 		errs = append(errs, n.host.Close())
 	}
+	n.records.wg.Wait() // no request is left to start a lookup
 	errs = append(errs, n.repo.Close())
 	return errors.Join(errs...)
 }

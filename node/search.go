@@ -120,24 +120,30 @@ func SearchRepo(ctx context.Context, r *repo.Repo, req SearchRequest) (SearchAns
 
 // Search searches this node's index and, for a bucket, every holder of
 // the bucket it finds in the DHT, in parallel within the request's time
-// budget, and merges what they answer.
+// budget, and merges what they answer. A guest's search of this node's
+// index follows the access rule (mayReadBucket); the operator's needs
+// the owner's key or a grant for a private bucket, as offline.
 func (n *Node) Search(ctx context.Context, req SearchRequest) (SearchAnswer, error) {
-	if req.In == nil {
+	if !req.In.inBucket() {
 		return SearchRepo(ctx, n.repo, req)
 	}
 	p, err := req.parse()
 	if err != nil {
 		return SearchAnswer{}, err
 	}
-	rec, err := n.record(ctx, req.In)
+	pr, err := n.present(ctx, req.In)
 	if err != nil {
 		return SearchAnswer{}, err
 	}
-	local, err := n.repo.Search(ctx, &rec, req.In.Token, p.q, p.after, p.limit)
-	if err != nil {
-		return SearchAnswer{}, err
+	rec := pr.rec
+	var local search.Page
+	if req.In.Guest {
+		if err = n.mayReadBucket(ctx, req.In.reader(), rec.Bucket, pr.creds); err == nil {
+			local, err = n.repo.Store.Search(ctx, store.Bucket(rec.Bucket), p.q, p.after, p.limit)
+		}
+	} else {
+		local, err = n.repo.Search(ctx, &rec, req.In.Token, p.q, p.after, p.limit)
 	}
-	token, err := n.repo.Grant(rec, bucket.OpGet, req.In.Token)
 	if err != nil {
 		return SearchAnswer{}, err
 	}
@@ -147,7 +153,7 @@ func (n *Node) Search(ctx context.Context, req SearchRequest) (SearchAnswer, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	sreq := search.NewRequest(rec.Bucket[:], []byte(token), p.q, p.after, p.limit)
+	sreq := search.NewRequest(rec.Bucket[:], pr.grant.Token, p.q, p.after, p.limit)
 
 	var (
 		mu       sync.Mutex
@@ -166,7 +172,15 @@ func (n *Node) Search(ctx context.Context, req SearchRequest) (SearchAnswer, err
 			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
 		}
 		wg.Go(func() {
-			page, err := search.Ask(ctx, n.host, n.Cluster(), ai.ID, sreq)
+			r := sreq
+			var err error
+			if pr.grant.Prove != nil && len(r.Token) > 0 {
+				r.Proof, err = pr.grant.Prove(ai.ID)
+			}
+			var page search.Page
+			if err == nil {
+				page, err = search.Ask(ctx, n.host, n.Cluster(), ai.ID, r)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -195,8 +209,7 @@ func (n *Node) startSearch() {
 	index := func(ctx context.Context, b []byte, q search.Query, after []byte, limit int) (search.Page, error) {
 		return n.repo.Store.Search(ctx, store.Bucket(b), q, after, limit)
 	}
-	access := func(p peer.ID, b, token []byte) error { return n.bucketAccess(p, bucket.ID(b), token) }
-	n.search = search.NewServer(n.host, n.Cluster(), index, access, n.log)
+	n.search = search.NewServer(n.host, n.Cluster(), index, n.searchAccess, n.log)
 }
 
 // Newest finds the newest file of the bucket in with the file-path tag p

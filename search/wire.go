@@ -15,9 +15,11 @@ import (
 )
 
 // ProtocolID is the search protocol of a cluster. A stream carries one
-// request and one response, each a uvarint length and a CBOR map.
+// request and one response, each a uvarint length and a CBOR map. In
+// version 1.1.0 a request's token is a grant's chain and comes with a
+// proof, bound to the holder asked, that the requester holds its key.
 func ProtocolID(cluster string) protocol.ID {
-	return protocol.ID("/ddc/" + cluster + "/search/1.0.0")
+	return protocol.ID("/ddc/" + cluster + "/search/1.1.0")
 }
 
 // Message limits: a request holds at most MaxTerms terms of the largest
@@ -45,6 +47,7 @@ type Request struct {
 	Terms  [][]byte `cbor:"3,keyasint"` // as ParseTerm reads them; bytes, as values need not be UTF-8
 	After  []byte   `cbor:"4,keyasint,omitempty"`
 	Limit  int      `cbor:"5,keyasint"`
+	Proof  []byte   `cbor:"6,keyasint,omitempty"` // for the holder asked: see ProofFor
 }
 
 type wireTag struct {

@@ -27,8 +27,12 @@ func newBucketGrantCmd(e *env) *cobra.Command {
 --from by the holder of a delegable grant, which then issues a narrower one
 (a subset of its operations, expiring no later). --to names the key the
 grant is for: a public key (did:key:z6Mk...), a node's peer ID (the grant is
-then honoured for that node's requests) or a key of this repo's keystore by
-name. A --bearer grant is honoured for whoever presents it: keep it secret.`,
+then honoured for that node's own requests, never for a gateway client) or a
+key of this repo's keystore by name. A --bearer grant is to a key made for
+it, whose secret the token carries: whoever holds the token can read with
+it, through the CLI or a gateway (keep it secret). Nodes the grant is
+presented to see only its public part and a proof made for each of them,
+which none can reuse.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := bucket.ParseID(args[0])
@@ -82,11 +86,10 @@ name. A --bearer grant is honoured for whoever presents it: keep it secret.`,
 					return usageErr(fmt.Errorf("--from: %w: it is for bucket %s, not %s", bucket.ErrWrongBucket, b, id))
 				}
 				last := parent.Links[len(parent.Links)-1]
-				if last.Subject == nil {
-					return usageErr(fmt.Errorf("--from: %w: a bearer grant cannot be delegated", bucket.ErrBadGrant))
-				}
-				key, err := e.ownerKey(*last.Subject, keyName)
-				if err != nil {
+				var key bucket.PrivateKey
+				if parent.Key != nil { // a bearer token: its own key issues
+					key = *parent.Key
+				} else if key, err = e.ownerKey(parent.Subject(), keyName); err != nil {
 					return err
 				}
 				exp := now.Add(life)

@@ -93,7 +93,7 @@ func Classify(err error) Class {
 	switch {
 	case errors.Is(err, ErrForbidden):
 		return ClassForbidden
-	case errors.Is(err, ErrDenied), errors.Is(err, repo.ErrDenied), errors.Is(err, exchange.ErrDenied),
+	case errors.Is(err, ErrDenied), errors.Is(err, repo.ErrDenied), errors.Is(err, exchange.ErrDenied), errors.Is(err, node.ErrNotPermitted),
 		errors.Is(err, bucket.ErrNoGrant), errors.Is(err, bucket.ErrExpired), errors.Is(err, bucket.ErrWrongBucket),
 		errors.Is(err, bucket.ErrNotSubject), errors.Is(err, bucket.ErrOpNotGranted), errors.Is(err, bucket.ErrBadGrant):
 		return ClassDenied

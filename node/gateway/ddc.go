@@ -32,19 +32,24 @@ const mutableCache = "max-age=60"
 // bytes it needs did not arrive within the retrieval timeout.
 var errRetrieval = errors.New("retrieval timeout")
 
-// file serves GET|HEAD /ddc/file/<cid>: a file in no bucket.
+// file serves GET|HEAD /ddc/file/<cid>: a file in no bucket or a public
+// one, or, with a grant, in the grant's bucket.
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	in, ok := guestIn(w, r, "")
+	if !ok {
+		return
+	}
 	c, err := pieces.ParseCID(r.PathValue("cid"))
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.serveFile(w, r, c, nil, "", immutable)
+	s.serveFile(w, r, c, in, "", immutable)
 }
 
 // bucketFile serves GET|HEAD /ddc/buc/<bucket>/file/<cid>.
 func (s *Server) bucketFile(w http.ResponseWriter, r *http.Request) {
-	in, ok := bucketIn(w, r)
+	in, ok := guestIn(w, r, r.PathValue("bucket"))
 	if !ok {
 		return
 	}
@@ -59,28 +64,32 @@ func (s *Server) bucketFile(w http.ResponseWriter, r *http.Request) {
 // bucketPath serves GET|HEAD /ddc/buc/<bucket>/path/<file-path>: the
 // newest file of the bucket with that file-path tag.
 func (s *Server) bucketPath(w http.ResponseWriter, r *http.Request) {
-	in, ok := bucketIn(w, r)
+	in, ok := guestIn(w, r, r.PathValue("bucket"))
 	if !ok {
 		return
 	}
 	p := "/" + r.PathValue("path")
+	what := fmt.Sprintf("path %q", p)
 	ctx, stop := s.retrieval(r.Context())
 	c, err := s.n.Newest(ctx, in, p)
 	stop()
 	if errors.Is(err, pieces.ErrNotFound) && ctx.Err() == nil {
-		fail(w, http.StatusNotFound, err.Error())
+		fail(w, http.StatusNotFound, what+": no file has it")
 		return
 	}
 	if err != nil {
-		s.failErr(w, ctx, err, fmt.Sprintf("path %q in bucket %s", p, in.Bucket))
+		s.failErr(w, ctx, err, what)
 		return
 	}
 	s.serveFile(w, r, c, in, path.Base(p), mutableCache)
 }
 
-// bucketIn reads the bucket from the path and its grant from ?token= or
-// Authorization: Bearer.
-func bucketIn(w http.ResponseWriter, r *http.Request) (*node.In, bool) {
+// guestIn reads what a request reads in: the bucket the route names
+// (bucket, its text; empty when it names none) and the grant the client
+// presents, as ?token= or Authorization: Bearer; never a cookie, which a
+// page of other content on this origin could make the browser send. The
+// node's own keys never act for the client: a read is a guest's.
+func guestIn(w http.ResponseWriter, r *http.Request, bucket string) (*node.In, bool) {
 	token := r.URL.Query().Get("token")
 	if a := r.Header.Get("Authorization"); a != "" && token == "" {
 		scheme, t, ok := strings.Cut(a, " ")
@@ -90,12 +99,26 @@ func bucketIn(w http.ResponseWriter, r *http.Request) (*node.In, bool) {
 		}
 		token = strings.TrimSpace(t)
 	}
-	in, err := node.ParseIn(r.PathValue("bucket"), token)
+	in, err := node.GuestIn(bucket, token)
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return nil, false
 	}
 	return in, true
+}
+
+// caching sets the response's caching for a read in in: content read
+// with a grant is for its client alone and is not kept (no-store: not in
+// a shared cache, nor on the client's disk once the grant has expired);
+// anything else is public, which the access rule allows only for content
+// in no bucket or in a public bucket.
+func caching(h http.Header, in *node.In, cache string) {
+	h.Add("Vary", "Authorization")
+	if in.Token != "" {
+		h.Set("Cache-Control", "private, no-store")
+		return
+	}
+	h.Set("Cache-Control", "public, "+cache)
 }
 
 // retrieval is ctx cancelled with errRetrieval once the retrieval timeout
@@ -113,12 +136,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	h := w.Header()
 	etag := `"` + c.String() + `"`
 	h.Set("Etag", etag)
-	if in != nil && in.Token != "" {
-		h.Set("Cache-Control", "private, "+cache) // a grant's content is not for shared caches
-	} else {
-		h.Set("Cache-Control", "public, "+cache)
-	}
+	caching(h, in, cache)
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", sandbox)
 	if noneMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified) // the CID is the content: nothing to fetch
 		return
@@ -162,31 +182,45 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	dw.flush()
 }
 
+// sandbox is the Content-Security-Policy of every response: content
+// rendered inline (HTML, SVG, a PDF) runs in an opaque origin of its own,
+// so its scripts can read nothing else this gateway serves, nor ask
+// anything of it with the user's credentials; they still run, and forms
+// and popups work, as a page put into ddc expects.
+const sandbox = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+
 // failErr answers with the status that err calls for; what names the CID
-// or path the request was for.
+// or path the request was for. A refusal says the same few words
+// whatever its cause and wherever it came from (this node's store, or a
+// holder's answer), and the body of an error never carries the detail,
+// which may name holders and buckets: the node's log has it.
 func (s *Server) failErr(w http.ResponseWriter, ctx context.Context, err error, what string) {
-	if errors.Is(context.Cause(ctx), errRetrieval) {
+	class := api.Classify(err)
+	switch {
+	case class == api.ClassDenied || class == api.ClassForbidden:
+		s.log.Info("gateway refused", "what", what, "err", err)
+		fail(w, http.StatusForbidden, fmt.Sprintf("%s: %v", what, node.ErrNotPermitted))
+		return
+	case errors.Is(context.Cause(ctx), errRetrieval):
+		s.log.Info("gateway retrieval timed out", "what", what, "err", err)
 		fail(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: not retrieved from the cluster within %s", what, s.opts.RetrievalTimeout))
 		return
-	}
-	if errors.Is(err, pieces.ErrCorrupt) { // what holders sent failed its hash
-		fail(w, http.StatusBadGateway, fmt.Sprintf("%s: %v", what, err))
+	case class == api.ClassUsage:
+		fail(w, http.StatusBadRequest, err.Error()) // about what the client sent
 		return
 	}
-	switch api.Classify(err) {
-	case api.ClassUsage:
-		fail(w, http.StatusBadRequest, err.Error())
-	case api.ClassDenied, api.ClassForbidden:
-		fail(w, http.StatusForbidden, err.Error())
-	case api.ClassNotFound:
-		fail(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: not found in the cluster: %v", what, err))
-	case api.ClassCorrupt:
-		fail(w, http.StatusBadGateway, fmt.Sprintf("%s: %v", what, err)) // malformed, from a holder
-	case api.ClassCanceled:
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", what, err))
+	s.log.Warn("gateway request failed", "what", what, "err", err)
+	switch {
+	case errors.Is(err, pieces.ErrCorrupt): // what holders sent failed its hash
+		fail(w, http.StatusBadGateway, fmt.Sprintf("%s: the holders sent bytes that fail their hash", what))
+	case class == api.ClassNotFound:
+		fail(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: not found in the cluster", what))
+	case class == api.ClassCorrupt:
+		fail(w, http.StatusBadGateway, fmt.Sprintf("%s: malformed data from the holders", what))
+	case class == api.ClassCanceled:
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: the request was cut short", what))
 	default:
-		s.log.Warn("gateway request failed", "what", what, "err", err)
-		fail(w, http.StatusInternalServerError, fmt.Sprintf("%s: %v", what, err))
+		fail(w, http.StatusInternalServerError, fmt.Sprintf("%s: the gateway failed; its log says why", what))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ type Options struct {
 	RequestTimeout   time.Duration // of a whole request, body included
 	RetrievalTimeout time.Duration // for the first bytes a response needs; past it, 504
 	ReadAhead        int64         // bytes of chunks all requests together hold in flight
+	Hosts            []string      // host names served besides localhost and IP addresses
 	Logger           *slog.Logger  // access log and errors; none when nil
 }
 
@@ -45,6 +47,7 @@ func OptionsFrom(c repo.GatewayConfig) Options {
 		RequestTimeout:   time.Duration(c.RequestTimeout),
 		RetrievalTimeout: time.Duration(c.RetrievalTimeout),
 		ReadAhead:        int64(c.ReadAheadMiB) << 20,
+		Hosts:            c.Hosts,
 	}
 }
 
@@ -148,6 +151,10 @@ func (s *Server) limit(next http.Handler) http.Handler {
 			fail(lw, http.StatusMethodNotAllowed, fmt.Sprintf("method %s: the gateway is read-only (GET, HEAD)", r.Method))
 			return
 		}
+		if !s.servesHost(r.Host) {
+			fail(lw, http.StatusMisdirectedRequest, fmt.Sprintf("host %.100q: this gateway answers to localhost, IP addresses and the names in gateway.hosts", r.Host))
+			return
+		}
 		select {
 		case s.slots <- struct{}{}:
 			defer func() { <-s.slots }()
@@ -160,6 +167,34 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		defer cancel()
 		next.ServeHTTP(lw, r.WithContext(ctx))
 	})
+}
+
+// servesHost reports whether host (a request's Host) is one the gateway
+// answers to: localhost (and names under it, which resolve to loopback),
+// an IP address, or a name of Options.Hosts. Any other name may be one an
+// attacker's DNS resolves to the gateway's address (DNS rebinding), to
+// read from a page of their own what the gateway serves.
+func (s *Server) servesHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "" {
+		return false
+	}
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	for _, h := range s.opts.Hosts {
+		if strings.EqualFold(strings.TrimSuffix(h, "."), host) {
+			return true
+		}
+	}
+	return false
 }
 
 // logWriter records what a response sent, for the access log.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/car"
 )
@@ -28,6 +29,10 @@ const (
 // Accept: application/vnd.ipld.car, with dag-scope and entity-bytes).
 // Blocks the node lacks are fetched from the cluster and verified.
 func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
+	in, ok := guestIn(w, r, "")
+	if !ok {
+		return
+	}
 	c, err := pieces.ParseCID(r.PathValue("cid"))
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
@@ -47,12 +52,13 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Ipfs-Roots", c.String())
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "public, "+immutable)
+	h.Set("Content-Security-Policy", sandbox)
+	caching(h, in, immutable)
 	if format == mediaRaw {
-		s.rawBlock(w, r, c)
+		s.rawBlock(w, r, c, in)
 		return
 	}
-	s.carStream(w, r, c)
+	s.carStream(w, r, c, in)
 }
 
 // wantFormat reads the response type from ?format=, which wins, or from
@@ -111,8 +117,8 @@ func carParamsOK(p map[string]string) bool {
 	return (v == "" || v == "1") && (o == "" || o == "dfs" || o == "unk")
 }
 
-// rawBlock answers with the block c.
-func (s *Server) rawBlock(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+// rawBlock answers with the block c, read in in.
+func (s *Server) rawBlock(w http.ResponseWriter, r *http.Request, c cid.Cid, in *node.In) {
 	h := w.Header()
 	etag := `"` + c.String() + `.raw"`
 	h.Set("Etag", etag)
@@ -121,7 +127,7 @@ func (s *Server) rawBlock(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		return
 	}
 	ctx, stop := s.retrieval(r.Context())
-	data, err := s.n.Block(ctx, c, nil)
+	data, err := s.n.Block(ctx, c, in)
 	stop()
 	if err != nil {
 		s.failErr(w, ctx, err, c.String())
@@ -133,8 +139,9 @@ func (s *Server) rawBlock(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 }
 
 // carStream answers with a CAR of the DAG under c that the request's
-// dag-scope and entity-bytes ask for, streamed as blocks arrive.
-func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+// dag-scope and entity-bytes ask for, read in in, streamed as blocks
+// arrive.
+func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in *node.In) {
 	q := r.URL.Query()
 	scope := q.Get("dag-scope")
 	switch scope {
@@ -177,7 +184,7 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 	// A block, or a block ddc cannot walk (another codec, or dag-cbor
 	// that is not a ddc descriptor), is a CAR of that one block.
 	whole := func() {
-		data, err := s.n.Block(ctx, c, nil)
+		data, err := s.n.Block(ctx, c, in)
 		if err != nil {
 			s.failErr(w, ctx, err, c.String())
 			return
@@ -195,7 +202,7 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		whole()
 		return
 	}
-	rd := s.n.NewReader(c)
+	rd := s.n.NewReaderIn(c, in)
 	if err := rd.Open(ctx); err != nil {
 		rd.Close()
 		if errors.Is(err, pieces.ErrMalformed) {

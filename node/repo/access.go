@@ -45,8 +45,8 @@ func (r *Repo) Grant(rec bucket.Record, op bucket.Ops, token string) (string, er
 }
 
 // Authorize checks that this repo's user may do op in the bucket of rec:
-// the keystore holds the owner's key, or token grants op to the node's
-// key (or to any bearer).
+// the keystore holds the owner's key, or token grants op to a key this
+// repo holds (see GrantKey).
 func (r *Repo) Authorize(rec bucket.Record, op bucket.Ops, token string) error {
 	ks, err := Keys(r.Path)
 	if err != nil {
@@ -62,12 +62,39 @@ func (r *Repo) Authorize(rec bucket.Record, op bucket.Ops, token string) error {
 	if err != nil {
 		return err
 	}
-	self, err := r.Account()
+	key, _, err := r.GrantKey(t)
 	if err != nil {
 		return err
 	}
-	pub := self.Public()
+	pub := key.Public()
 	return t.Verify(bucket.Request{Bucket: rec.Bucket, Owner: rec.Owner, Op: op, Requester: &pub, Now: time.Now()})
+}
+
+// GrantKey returns the key token t is to, when this repo can act as it:
+// a bearer token's own key, the node's identity (self: the node's
+// connections prove it, so its requests need no proof), or a key of the
+// keystore.
+func (r *Repo) GrantKey(t bucket.Token) (key bucket.PrivateKey, self bool, err error) {
+	if t.Key != nil {
+		return *t.Key, false, nil
+	}
+	id, err := r.Account()
+	if err != nil {
+		return key, false, err
+	}
+	subject := t.Subject()
+	if id.Public() == subject {
+		return id, true, nil
+	}
+	ks, err := Keys(r.Path)
+	if err != nil {
+		return key, false, err
+	}
+	key, ok, err := ks.Owned(subject)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: the grant on bucket %s is for %s, a key this repo does not hold", bucket.ErrNotSubject, t.Bucket(), subject)
+	}
+	return key, false, err
 }
 
 // Account is the node's identity as an account.

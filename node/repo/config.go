@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -53,6 +54,11 @@ type GatewayConfig struct {
 	// ReadAheadMiB bounds the bytes of chunks that all requests together
 	// hold in flight, in MiB.
 	ReadAheadMiB int `json:"read_ahead_mib"`
+	// Hosts are the host names the gateway answers to besides localhost
+	// and IP addresses (a name a reverse proxy passes on, say): a request
+	// for any other is refused, so a DNS name rebound to the gateway's
+	// address reaches nothing.
+	Hosts []string `json:"hosts,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s" in the config.
@@ -93,6 +99,11 @@ func (g GatewayConfig) Validate() error {
 	case g.ReadAheadMiB < 1:
 		return fmt.Errorf("read_ahead_mib %d: want at least 1", g.ReadAheadMiB)
 	}
+	for _, h := range g.Hosts {
+		if h == "" || strings.ContainsAny(h, ":/ ") {
+			return fmt.Errorf("hosts: %q is not a host name (no port, scheme or path)", h)
+		}
+	}
 	return nil
 }
 
@@ -120,6 +131,11 @@ type NetworkConfig struct {
 	// ConnsLow and ConnsHigh are the connection manager's watermarks.
 	ConnsLow  int `json:"conns_low"`
 	ConnsHigh int `json:"conns_high"`
+	// RecordTTL is how long a bucket record counts as current after the
+	// cluster's DHT last confirmed it: the bound within which the node
+	// stops serving strangers a bucket made private (0: the default,
+	// one minute).
+	RecordTTL Duration `json:"record_ttl,omitempty"`
 }
 
 // StoreConfig configures the piece store.
@@ -210,6 +226,9 @@ func (n NetworkConfig) Validate() error {
 	}
 	if n.ConnsLow < 1 || n.ConnsHigh < n.ConnsLow {
 		return fmt.Errorf("conns_low %d and conns_high %d: want 1 <= low <= high", n.ConnsLow, n.ConnsHigh)
+	}
+	if n.RecordTTL < 0 {
+		return fmt.Errorf("record_ttl %s: want a positive duration, or 0 for the default", time.Duration(n.RecordTTL))
 	}
 	return nil
 }

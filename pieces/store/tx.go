@@ -61,10 +61,21 @@ func (s *Store) Begin() *Tx {
 	return &Tx{s: s, seen: make(map[string]struct{}), touched: make(map[uint32]*os.File)}
 }
 
-// PutPiece appends data as the piece c unless the store already has it. The
-// caller vouches that c names data (it hashed or verified it). PutPiece
-// implements pieces.Putter.
+// PutPiece appends data as the piece c unless the store already has it,
+// and makes it a member of the Tx's bucket (InBucket), or of no bucket.
+// The caller vouches that c names data (it hashed or verified it).
+// PutPiece implements pieces.Putter.
 func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
+	in := NoBucket
+	if t.bucket != nil {
+		in = *t.bucket
+	}
+	return t.PutPieceIn(c, data, in)
+}
+
+// PutPieceIn is PutPiece making c a member of bucket in (NoBucket: of no
+// bucket) instead of the Tx's.
+func (t *Tx) PutPieceIn(c cid.Cid, data []byte, in Bucket) error {
 	if t.done {
 		return ErrClosed
 	}
@@ -75,17 +86,13 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 	if _, ok := t.seen[k]; ok {
 		return nil
 	}
-	in := NoBucket
-	if t.bucket != nil {
-		in = *t.bucket
-	}
 	t.members = append(t.members, member{c, in})
 	repair := false
 	has, err := t.s.Has(c)
 	if err != nil {
 		return err
 	}
-	if has && t.bucket != nil {
+	if has && in != NoBucket {
 		// A piece stored before ddc recorded membership of no bucket has
 		// none at all, and was put in no bucket: it stays readable so.
 		if buckets, none, err := t.s.Reach(c); err != nil {
@@ -100,7 +107,7 @@ func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
 		// repairs it.
 		var err error
 		if t.scratch, err = t.s.ReadPiece(context.Background(), c, t.scratch); err == nil {
-			if t.bucket != nil {
+			if in != NoBucket {
 				if err := t.noteStoredTags(c, data); err != nil {
 					return err
 				}
