@@ -25,10 +25,12 @@ func TestAccess(t *testing.T) {
 	bucket := bytes.Repeat([]byte{7}, 32)
 	var asker peer.ID
 	var proofs [][]byte
+	var guest bool
 	busy := true
 	opts := exchange.DefaultServerOptions()
-	opts.Access = func(p peer.ID, c cid.Cid, b, token, proof []byte) ([]byte, error) {
-		asker = p
+	opts.Access = func(r exchange.AccessRequest) ([]byte, error) {
+		p, c, b, token, proof := r.Peer, r.CID, r.Bucket, r.Token, r.Proof
+		asker, guest = p, r.Guest
 		proofs = append(proofs, proof)
 		switch {
 		case c == public:
@@ -112,9 +114,20 @@ func TestAccess(t *testing.T) {
 	if data, via, err := g.Fetch(ctx, private, nil); err != nil || !bytes.Equal(data, store.m[private]) || !bytes.Equal(via, bucket) {
 		t.Fatalf("fetcher with a grant: %x, %v", via, err)
 	}
-	if len(proved) != 1 || proved[0] != srv.ID() {
-		t.Fatalf("proofs made for %v, want one for the holder %s", proved, srv.ID())
+	if len(proved) != 1 || proved[0] != srv.ID() || guest {
+		t.Fatalf("proofs made for %v, want one for the holder %s; for a guest: %v", proved, srv.ID(), guest)
 	}
+	// Reads for a gateway's client say so, through a pool too.
+	pool := exchange.NewPool(cli, "default", 0)
+	defer pool.Close()
+	gs, release, err := pool.Session(ctx, srv.ID(), &exchange.Grant{Guest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(gs, public); err != nil || !guest {
+		t.Fatalf("a guest's read: %v; the rule saw guest %v", err, guest)
+	}
+	release()
 	if _, err := exchange.NewFetcher(cli, exchange.FetcherOptions{Cluster: "default", Grant: &exchange.Grant{Bucket: []byte{1}}}); err == nil {
 		t.Fatal("a fetcher took a 1-byte bucket ID")
 	}

@@ -243,7 +243,7 @@ func TestHostileStreamsLeaveServerServing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// Requests carry a bucket, a token and a proof after the range.
-	hostileStreams(t, ctx, cli, srv, exchange.ProtocolID("default"), cids, []any{[]byte{}, []byte{}, []byte{}})
+	hostileStreams(t, ctx, cli, srv, exchange.ProtocolID("default"), cids, []any{[]byte{}, []byte{}, []byte{}, false})
 }
 
 func hostileStreams(t *testing.T, ctx context.Context, cli, srv host.Host, proto protocol.ID, cids []cid.Cid, more []any) {

@@ -507,6 +507,9 @@ func (f *Fetcher) dial(h *holder, ready chan struct{}) {
 	f.end(h) // the session this one replaces
 	if opts.Pool == nil && opts.Grant != nil {
 		sess.WithGrant(opts.Grant.Bucket, opts.Grant.Token, proof)
+		if opts.Grant.Guest {
+			sess.ForGuest()
+		}
 	}
 	h.sess, h.release = sess, release
 	if f.closed {

@@ -255,7 +255,7 @@ func TestServeMemoryIsBounded(t *testing.T) {
 			}
 			defer str.Reset()
 			for i := range 8 {
-				str.Write(frame(t, []any{uint64(exchange.TypeGet), uint64(i), cids[i].Bytes(), uint64(0), uint64(0), []byte{}, []byte{}, []byte{}}))
+				str.Write(frame(t, []any{uint64(exchange.TypeGet), uint64(i), cids[i].Bytes(), uint64(0), uint64(0), []byte{}, []byte{}, []byte{}, false}))
 			}
 			str.SetReadDeadline(time.Now().Add(10 * time.Second))
 			_, st, _, err := exchange.ReadResponseHeaderForTest(bufio.NewReader(str))

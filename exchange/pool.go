@@ -29,6 +29,7 @@ type Pool struct {
 type poolKey struct {
 	p             peer.ID
 	bucket, token string
+	guest         bool
 }
 
 type pooled struct {
@@ -54,8 +55,8 @@ func (pl *Pool) Session(ctx context.Context, p peer.ID, g *Grant) (*Session, fun
 	if err := g.check(); err != nil {
 		return nil, nil, err
 	}
-	b, t := g.key()
-	k := poolKey{p, b, t}
+	b, t, guest := g.key()
+	k := poolKey{p, b, t, guest}
 	pl.mu.Lock()
 	if pl.closed {
 		pl.mu.Unlock()
@@ -130,6 +131,9 @@ func (pl *Pool) dial(e *pooled, p peer.ID, g *Grant) {
 	}
 	if g != nil {
 		sess.WithGrant(g.Bucket, g.Token, proof)
+		if g.Guest {
+			sess.ForGuest()
+		}
 	}
 	e.sess = sess
 }

@@ -31,9 +31,8 @@ type ServerOptions struct {
 	// it, for the bucket via says (nil: as a piece of no bucket), which
 	// the response carries; an error wrapping ErrBusy answers busy, any
 	// other refuses the piece with StatusDenied and the error's words.
-	// bucket, token and proof are what the request carries. It must be
-	// quick: a transfer asks it for every piece.
-	Access func(p peer.ID, c cid.Cid, bucket, token, proof []byte) (via []byte, err error)
+	// It must be quick: a transfer asks it for every piece.
+	Access func(r AccessRequest) (via []byte, err error)
 	Logger *slog.Logger
 }
 
@@ -269,7 +268,8 @@ func (s *Server) answer(p peer.ID, req *request, buf []byte) answered {
 	}
 	var via []byte
 	if s.opts.Access != nil {
-		if via, err = s.opts.Access(p, c, req.Bucket, req.Token, req.Proof); errors.Is(err, ErrBusy) {
+		ar := AccessRequest{Peer: p, CID: c, Bucket: req.Bucket, Token: req.Token, Proof: req.Proof, Guest: req.Guest}
+		if via, err = s.opts.Access(ar); errors.Is(err, ErrBusy) {
 			return reply(StatusBusy, nil)
 		} else if err != nil {
 			reason := err.Error()

@@ -53,6 +53,7 @@ type Session struct {
 	str  network.Stream
 
 	bucket, token, proof []byte // sent with every request; see WithGrant
+	guest                bool   // requests are for a client of this node; see Grant
 
 	wmu    sync.Mutex // guards w, nextID and the order of calls
 	w      *bufio.Writer
@@ -155,6 +156,14 @@ func (s *Session) WithGrant(bucket, token, proof []byte) *Session {
 	return s
 }
 
+// ForGuest marks every request of s as made for a client of this node (a
+// gateway's), for whom its key speaks not (see Grant.Guest). Call it
+// before the first request.
+func (s *Session) ForGuest() *Session {
+	s.guest = true
+	return s
+}
+
 // Peer is the holder this session talks to.
 func (s *Session) Peer() peer.ID { return s.peer }
 
@@ -234,7 +243,7 @@ func (s *Session) send(ctx context.Context, cl *call, off, n uint64) error {
 		return ctx.Err()
 	}
 	err := writeFrame(s.w, &request{Type: TypeGet, ID: cl.id, CID: cl.c.Bytes(), Offset: off, Length: n,
-		Bucket: s.bucket, Token: s.token, Proof: s.proof})
+		Bucket: s.bucket, Token: s.token, Proof: s.proof, Guest: s.guest})
 	if err == nil {
 		err = s.w.Flush()
 	}

@@ -20,6 +20,7 @@ type request struct {
 	Bucket []byte // the bucket the requester reads in; empty: none
 	Token  []byte // a grant's chain for Bucket, in its text form; empty: none
 	Proof  []byte // that the requester holds the grant's key, for this holder; empty: its connection's key is the subject
+	Guest  bool   // for a client of the requester (a gateway's): the requester's own key authorizes nothing
 }
 
 type responseHeader struct {

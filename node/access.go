@@ -16,6 +16,7 @@ import (
 	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
+	"github.com/ddc-project/ddc/search"
 )
 
 // Who may read. One rule, mayRead (a piece) and mayReadBucket (a bucket
@@ -144,7 +145,8 @@ func GuestIn(id, token string) (*In, error) {
 }
 
 // reader is who asks: the node's operator (the zero reader), a gateway
-// client, or another node over libp2p.
+// client, another node over libp2p, or another node for a gateway client
+// of its own (peer and guest both), whose key then speaks not for it.
 type reader struct {
 	peer  peer.ID // another node, whose connection proves its key
 	guest bool    // a gateway client
@@ -237,8 +239,18 @@ func (n *Node) granted(ctx context.Context, who reader, b bucket.ID, cr creds) e
 		}
 	}
 	req := bucket.Request{Bucket: b, Owner: rec.Owner, Op: bucket.OpGet, Now: time.Now()}
+	if who.operator() {
+		return nil
+	}
+	if who.peer != "" && len(cr.proof) > 0 {
+		req.Proof = &bucket.Proof{Holder: []byte(n.host.ID()), Requester: []byte(who.peer), Sig: cr.proof}
+	}
 	switch {
-	case who.peer != "":
+	case who.guest:
+		// Only a key a bearer token's secret proves: a grant bound to a
+		// node's key serves no gateway client, on its node or any other.
+		req.Requester = cr.key
+	default:
 		acct, err := repo.AccountOfPeer(who.peer)
 		if err != nil {
 			return err
@@ -247,13 +259,6 @@ func (n *Node) granted(ctx context.Context, who reader, b bucket.ID, cr creds) e
 			return nil
 		}
 		req.Requester = &acct
-		if len(cr.proof) > 0 {
-			req.Proof = &bucket.Proof{Holder: []byte(n.host.ID()), Requester: []byte(who.peer), Sig: cr.proof}
-		}
-	case who.guest:
-		req.Requester = cr.key // none for a grant bound to a node's key: it serves no gateway client
-	default:
-		return nil // the operator
 	}
 	if cr.token == "" {
 		return fmt.Errorf("%w for bucket %s", bucket.ErrNoGrant, b)
@@ -261,16 +266,16 @@ func (n *Node) granted(ctx context.Context, who reader, b bucket.ID, cr creds) e
 	return n.verifier.Verify(cr.token, req)
 }
 
-// serveAccess is the exchange server's rule: mayRead for peer p.
-func (n *Node) serveAccess(p peer.ID, c cid.Cid, b, token, proof []byte) ([]byte, error) {
+// serveAccess is the exchange server's rule: mayRead for the peer.
+func (n *Node) serveAccess(r exchange.AccessRequest) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, recordWait)
 	defer cancel()
-	via, err := n.mayRead(ctx, reader{peer: p}, c, peerCreds(b, token, proof))
+	via, err := n.mayRead(ctx, reader{peer: r.Peer, guest: r.Guest}, r.CID, peerCreds(r.Bucket, r.Token, r.Proof))
 	if err != nil {
 		if errors.Is(err, exchange.ErrBusy) {
 			return nil, err
 		}
-		n.log.Debug("exchange refused", "peer", p, "cid", c, "err", err)
+		n.log.Debug("exchange refused", "peer", r.Peer, "cid", r.CID, "err", err)
 		return nil, Stranger(err)
 	}
 	if via == nil {
@@ -280,14 +285,14 @@ func (n *Node) serveAccess(p peer.ID, c cid.Cid, b, token, proof []byte) ([]byte
 }
 
 // searchAccess is the search server's rule: mayReadBucket for peer p.
-func (n *Node) searchAccess(p peer.ID, b, token, proof []byte) error {
+func (n *Node) searchAccess(p peer.ID, req search.Request) error {
 	ctx, cancel := context.WithTimeout(n.ctx, recordWait)
 	defer cancel()
-	cr := peerCreds(b, token, proof)
+	cr := peerCreds(req.Bucket, req.Token, req.Proof)
 	if cr.bucket == nil {
 		return ErrNotPermitted
 	}
-	if err := n.mayReadBucket(ctx, reader{peer: p}, *cr.bucket, cr); err != nil {
+	if err := n.mayReadBucket(ctx, reader{peer: p, guest: req.Guest}, *cr.bucket, cr); err != nil {
 		n.log.Debug("search refused", "peer", p, "bucket", cr.bucket, "err", err)
 		if errors.Is(err, exchange.ErrBusy) {
 			return fmt.Errorf("%w: try again", ErrNotPermitted)
@@ -325,7 +330,7 @@ func (n *Node) present(ctx context.Context, in *In) (presented, error) {
 		return presented{}, err
 	}
 	b := r.Bucket
-	pr := presented{rec: r, creds: creds{bucket: &b}, grant: &exchange.Grant{Bucket: b[:]}}
+	pr := presented{rec: r, creds: creds{bucket: &b}, grant: &exchange.Grant{Bucket: b[:], Guest: in.Guest}}
 	text := in.Token
 	if !in.Guest {
 		if text, err = n.repo.Grant(r, bucket.OpGet, in.Token); err != nil {

@@ -168,7 +168,7 @@ func (g *netGetter) probe(p peer.ID) {
 	g.asked.Add(1)
 	ctx, cancel := context.WithTimeout(g.ctx, probeTimeout)
 	defer cancel()
-	s, release, err := g.n.pool.Session(ctx, p, nil) // shared: many reads at once probe over one stream
+	s, release, err := g.n.pool.Session(ctx, p, g.guestGrant()) // shared: many reads at once probe over one stream
 	if err != nil {
 		return
 	}

@@ -169,7 +169,7 @@ var _ pieces.PieceReader = (*netGetter)(nil)
 func (n *Node) newGetter(root cid.Cid, in *In) *netGetter {
 	g := &netGetter{n: n, root: root, in: in, who: in.reader(), changed: make(chan struct{}), probed: make(map[peer.ID]bool)}
 	g.ctx, g.cancel = context.WithCancel(n.ctx)
-	f, err := exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log, Pool: n.pool})
+	f, err := exchange.NewFetcher(n.host, exchange.FetcherOptions{Cluster: n.Cluster(), Logger: n.log, Pool: n.pool, Grant: g.guestGrant()})
 	if err != nil {
 		panic(fmt.Sprintf("fetcher options checked at Start: %v", err))
 	}
@@ -179,6 +179,15 @@ func (n *Node) newGetter(root cid.Cid, in *In) *netGetter {
 		g.remembered = true
 	}
 	return g
+}
+
+// guestGrant is what a guest's requests carry before enter, and in no
+// bucket: the mark that this node's key speaks not for the reader.
+func (g *netGetter) guestGrant() *exchange.Grant {
+	if !g.who.guest {
+		return nil
+	}
+	return &exchange.Grant{Guest: true}
 }
 
 // enter looks up the record of the bucket the getter reads in, checks
@@ -209,17 +218,26 @@ func (g *netGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 // a verified copy from the network in a slice of its own. A piece the
 // store holds is handed out only as the access rule allows the reader.
 func (g *netGetter) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
-	if !g.who.operator() {
-		if _, err := g.n.mayRead(ctx, g.who, c, g.creds); err != nil {
-			return nil, err
-		}
-	}
 	if cap(buf) > 0 {
 		g.mu.Lock()
 		if g.keeping[&buf[:1][0]] {
 			buf = nil // a fetched piece the keeper has yet to store
 		}
 		g.mu.Unlock()
+	}
+	if !g.who.operator() {
+		if _, err := g.n.mayRead(ctx, g.who, c, g.creds); err != nil {
+			if errors.Is(err, exchange.ErrBusy) {
+				return nil, err
+			}
+			// Another holder may serve c by a rule this one does not
+			// know of (a public file that shares the piece): ask them.
+			// Their refusal, or none found, is this node's refusal.
+			if data, ferr := g.fetch(ctx, c, buf, false); ferr == nil {
+				return data, nil
+			}
+			return nil, err
+		}
 	}
 	data, err := g.n.repo.Store.ReadPiece(ctx, c, buf)
 	switch {

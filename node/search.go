@@ -154,6 +154,7 @@ func (n *Node) Search(ctx context.Context, req SearchRequest) (SearchAnswer, err
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sreq := search.NewRequest(rec.Bucket[:], pr.grant.Token, p.q, p.after, p.limit)
+	sreq.Guest = req.In.Guest
 
 	var (
 		mu       sync.Mutex

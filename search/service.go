@@ -18,9 +18,10 @@ import (
 // Index is what a holder searches: its own index of bucket b.
 type Index func(ctx context.Context, b []byte, q Query, after []byte, limit int) (Page, error)
 
-// Access decides whether peer p may search bucket b with token and proof;
-// nil allows it. It is the rule reads follow.
-type Access func(p peer.ID, b, token, proof []byte) error
+// Access decides whether peer p may make the search req (its bucket,
+// token, proof and guest mark); nil allows it. It is the rule reads
+// follow.
+type Access func(p peer.ID, req Request) error
 
 // Server answers search requests on a host.
 type Server struct {
@@ -118,7 +119,7 @@ func (s *Server) answer(ctx context.Context, p peer.ID, req Request) response {
 	if req.Limit < 1 || req.Limit > MaxLimit {
 		return fail(StatusBadRequest, fmt.Errorf("limit %d out of [1, %d]", req.Limit, MaxLimit))
 	}
-	if err := s.access(p, req.Bucket, req.Token, req.Proof); err != nil {
+	if err := s.access(p, req); err != nil {
 		return fail(StatusDenied, err)
 	}
 	select {

@@ -47,7 +47,8 @@ type Request struct {
 	Terms  [][]byte `cbor:"3,keyasint"` // as ParseTerm reads them; bytes, as values need not be UTF-8
 	After  []byte   `cbor:"4,keyasint,omitempty"`
 	Limit  int      `cbor:"5,keyasint"`
-	Proof  []byte   `cbor:"6,keyasint,omitempty"` // for the holder asked: see ProofFor
+	Proof  []byte   `cbor:"6,keyasint,omitempty"` // for the holder asked that the requester holds the token's key (bucket.Prove)
+	Guest  bool     `cbor:"7,keyasint,omitempty"` // for a client of the requester: its own key authorizes nothing
 }
 
 type wireTag struct {

@@ -199,7 +199,7 @@ func (s *Server) failErr(w http.ResponseWriter, ctx context.Context, err error, 
 	switch {
 	case class == api.ClassDenied || class == api.ClassForbidden:
 		s.log.Info("gateway refused", "what", what, "err", err)
-		fail(w, http.StatusForbidden, fmt.Sprintf("%s: %v", what, node.ErrNotPermitted))
+		fail(w, http.StatusForbidden, node.ErrNotPermitted.Error()) // not even what was asked: it may be a path
 		return
 	case errors.Is(context.Cause(ctx), errRetrieval):
 		s.log.Info("gateway retrieval timed out", "what", what, "err", err)
