@@ -70,40 +70,13 @@ func TestBrowserSeeksVideo(t *testing.T) {
 	gw := startDaemon(t, newDaemonRepo(t), "--bootstrap", holder.tcpAddr())
 	vc := holder.put(video, "--path", "/videos/clip.webm")
 
-	reports := make(chan url.Values, 1)
-	rl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case reports <- r.URL.Query():
-		default:
-		}
-	})}
-	go rs.Serve(rl)
-	defer rs.Close()
+	reports, reportURL := reportServer(t)
 	page := filepath.Join(dir, "seek.html")
-	os.WriteFile(page, fmt.Appendf(nil, seekPage, "/ddc/file/"+vc, "http://"+rl.Addr().String()+"/report"), 0o644)
+	os.WriteFile(page, fmt.Appendf(nil, seekPage, "/ddc/file/"+vc, reportURL), 0o644)
 	pc := holder.put(page, "--path", "/videos/seek.html")
 	before := gw.fetchedBytes(t)
 
-	browser := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio",
-		"--autoplay-policy=no-user-gesture-required", "--user-data-dir="+filepath.Join(dir, "profile"),
-		gw.gateway()+"/ddc/file/"+pc)
-	var logs syncBuffer
-	browser.Stdout, browser.Stderr = &logs, &logs
-	if err := browser.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { browser.Process.Kill(); browser.Wait() }()
-	var rep url.Values
-	select {
-	case rep = <-reports:
-	case <-time.After(90 * time.Second):
-		t.Fatalf("no report from the page within 90s; chromium said:\n%s", logs.String())
-	}
+	rep := openInChromium(ctx, t, chromium, dir, gw.gateway()+"/ddc/file/"+pc, reports, "--autoplay-policy=no-user-gesture-required")
 	if e := rep.Get("error"); e != "" {
 		t.Fatalf("the video failed in the browser: %s", e)
 	}
@@ -117,4 +90,49 @@ func TestBrowserSeeksVideo(t *testing.T) {
 	if fetched == 0 || fetched > uint64(st.Size())/3 {
 		t.Fatalf("the gateway's node fetched %d bytes of a %d-byte video to play from its middle; its log:\n%s", fetched, st.Size(), gw.logs.String())
 	}
+}
+
+// reportServer takes what a page reports as the query of a request to
+// its URL (an image's, which a page in any origin may load).
+func reportServer(t *testing.T) (<-chan url.Values, string) {
+	t.Helper()
+	reports := make(chan url.Values, 1)
+	rl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case reports <- r.URL.Query():
+		default:
+		}
+	})}
+	go rs.Serve(rl)
+	t.Cleanup(func() { rs.Close() })
+	return reports, "http://" + rl.Addr().String() + "/report"
+}
+
+// chromiumFlags run headless Chromium on this closed machine.
+var chromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+	"--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio"}
+
+// openInChromium opens page in a headless Chromium of its own and
+// returns the first report the page sends, within 90 s.
+func openInChromium(ctx context.Context, t *testing.T, chromium, dir, page string, reports <-chan url.Values, flags ...string) url.Values {
+	t.Helper()
+	args := append(append(append([]string(nil), chromiumFlags...), flags...), "--user-data-dir="+filepath.Join(dir, "profile"), page)
+	browser := exec.CommandContext(ctx, chromium, args...)
+	var logs syncBuffer
+	browser.Stdout, browser.Stderr = &logs, &logs
+	if err := browser.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { browser.Process.Kill(); browser.Wait() }()
+	select {
+	case rep := <-reports:
+		return rep
+	case <-time.After(90 * time.Second):
+		t.Fatalf("no report from the page within 90s; chromium said:\n%s", logs.String())
+	}
+	return nil
 }
