@@ -106,7 +106,7 @@ which none can reuse.`,
 	}
 	f := c.Flags()
 	f.StringVar(&to, "to", "", "the key the grant is for: did:key:..., a peer ID or a key name")
-	f.BoolVar(&bearer, "bearer", false, "grant to whoever presents the token")
+	f.BoolVar(&bearer, "bearer", false, "grant to whoever holds the token (it carries a key of its own)")
 	f.StringVar(&ops, "ops", "get", "operations: get, put, delete, comma-separated")
 	f.StringVar(&expires, "expires", "", "lifetime, e.g. 12h or 30d (default 30d; with --from, that of the grant delegated)")
 	f.BoolVar(&delegate, "can-delegate", false, "let the subject issue narrower grants")
