@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -124,12 +125,11 @@ func ParseIn(id, token string) (*In, error) {
 // GuestIn reads a gateway client's bucket (its text ID, or empty) and
 // token (or empty). With no bucket named, a token reads in its own
 // bucket.
-func GuestIn(id, token string) (*In, error) {
+func (n *Node) GuestIn(id, token string) (*In, error) {
 	in := &In{Guest: true, Token: token}
-	var t bucket.Token
 	if token != "" {
-		var err error
-		if t, err = bucket.ParseToken(token); err != nil {
+		t, err := n.tokens.parse(token)
+		if err != nil {
 			return nil, err
 		}
 		in.Bucket = t.Bucket()
@@ -142,6 +142,40 @@ func GuestIn(id, token string) (*In, error) {
 		in.Bucket = b
 	}
 	return in, nil
+}
+
+// maxParsed bounds the tokens a tokenCache keeps; past it, it starts
+// over.
+const maxParsed = 1024
+
+// tokenCache keeps tokens parsed: a gateway client presents the same
+// one with each of its requests, and parsing a bearer token derives its
+// key, which costs more than the rest of a 64 KiB range of a held file.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]bucket.Token
+}
+
+// parse is bucket.ParseToken, once per token text. A Token is not to be
+// changed: it is shared.
+func (tc *tokenCache) parse(text string) (bucket.Token, error) {
+	tc.mu.Lock()
+	t, ok := tc.m[text]
+	tc.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := bucket.ParseToken(text)
+	if err != nil {
+		return t, err
+	}
+	tc.mu.Lock()
+	if tc.m == nil || len(tc.m) >= maxParsed {
+		tc.m = make(map[string]bucket.Token)
+	}
+	tc.m[text] = t
+	tc.mu.Unlock()
+	return t, nil
 }
 
 // reader is who asks: the node's operator (the zero reader), a gateway
@@ -292,6 +326,12 @@ func (n *Node) searchAccess(p peer.ID, req search.Request) error {
 	if cr.bucket == nil {
 		return ErrNotPermitted
 	}
+	if _, known := n.records.get(*cr.bucket); !known {
+		// A holder of a bucket's files keeps its record: a bucket this
+		// node has none of, it holds nothing of, and it does not look
+		// up any ID a peer sends.
+		return ErrNotPermitted
+	}
 	if err := n.mayReadBucket(ctx, reader{peer: p, guest: req.Guest}, *cr.bucket, cr); err != nil {
 		n.log.Debug("search refused", "peer", p, "bucket", cr.bucket, "err", err)
 		if errors.Is(err, exchange.ErrBusy) {
@@ -340,7 +380,7 @@ func (n *Node) present(ctx context.Context, in *In) (presented, error) {
 	if text == "" {
 		return pr, nil
 	}
-	t, err := bucket.ParseToken(text)
+	t, err := n.tokens.parse(text)
 	if err != nil {
 		return pr, err
 	}

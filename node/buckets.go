@@ -55,6 +55,7 @@ func (n *Node) publishRecords() {
 		case <-n.ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-n.publishSoon: // a publish found no peer: try again on the back-off
 		}
 	}
 }
@@ -108,6 +109,12 @@ func (n *Node) PublishBucket(ctx context.Context, id bucket.ID) (bucket.Record, 
 	}
 	n.waitRouting(ctx)
 	err = n.dht.PutBucketRecord(ctx, r)
+	if errors.Is(err, dht.ErrNoPeers) {
+		select { // publishRecords tries again once peers come
+		case n.publishSoon <- struct{}{}:
+		default:
+		}
+	}
 	n.pushRecord(ctx, r)
 	return r, err
 }

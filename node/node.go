@@ -89,8 +89,10 @@ type Node struct {
 	holders  holderMemory     // who served each file lately
 	pool     *exchange.Pool   // sessions to holders, shared by reads
 	verifier *bucket.Verifier // grant chains checked once per token
+	tokens   tokenCache       // tokens parsed once per text
 
-	joined chan struct{} // closed once the first bootstrap is over
+	joined      chan struct{} // closed once the first bootstrap is over
+	publishSoon chan struct{} // a publish found no DHT peer: publishRecords retries
 
 	fetched atomic.Uint64 // bytes of pieces fetched from other nodes
 
@@ -119,7 +121,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 		return nil, err // newGetter counts on it
 	}
 	nc := r.Config.Network
-	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{}), verifier: bucket.NewVerifier()}
+	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{}), publishSoon: make(chan struct{}, 1), verifier: bucket.NewVerifier()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.records = n.newRecords()
 	defer func() {

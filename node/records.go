@@ -169,6 +169,14 @@ func (rs *records) current(ctx context.Context, id bucket.ID) (bucket.Record, er
 	return e.rec, nil
 }
 
+// learn looks up, in the background, the record of a bucket the node
+// has none of: one its store now holds pieces of.
+func (rs *records) learn(id bucket.ID) {
+	if rs.entry(id) == nil {
+		rs.refresh(id, rs.placeholder(id))
+	}
+}
+
 // placeholder is an entry for a bucket with no record yet, for a lookup
 // to fill.
 func (rs *records) placeholder(id bucket.ID) *recEntry {

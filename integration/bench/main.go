@@ -7,6 +7,7 @@
 //	go run ./integration/bench -suite net [-size 1GiB] [-stream 10GiB]
 //	go run ./integration/bench -suite private [-size 1GiB] [-runs 3]
 //	go run ./integration/bench -suite search [-runs 3]
+//	go run ./integration/bench -suite access [-size 1GiB] [-runs 5] [-reads 200] [-before REV]
 //
 // The local suite builds the ddc binary and runs it as a user would (put, cat, get as
 // separate processes, peak RSS from the kernel's rusage); the random-read
@@ -52,7 +53,8 @@ func main() {
 	disk := flag.String("disk", "/var/tmp", "a directory on disk")
 	runs := flag.Int("runs", 3, "repetitions of each timed step (the median is reported)")
 	reads := flag.Int("reads", 2000, "random 64 KiB ReadAt samples")
-	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons) or gateway (seeks and streams through a node's HTTP gateway)")
+	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons), gateway (seeks and streams through a node's HTTP gateway) or access (what the access rule costs the gateway's reads)")
+	before := flag.String("before", "333301c", "access: the git revision to compare with (the code before the access rule)")
 	fresh := flag.Int("fresh", 20, "cli: fresh nodes whose first get of 1 MiB is timed")
 	stream := flag.Int64("stream", 10<<30, "net: bytes streamed between two daemons for the peak RSS figure (0 skips it)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
@@ -86,8 +88,10 @@ func main() {
 		err = runSearch(*disk, *runs)
 	case "gateway":
 		err = runGateway(*size, *disk, *runs, *reads)
+	case "access":
+		err = runAccess(*size, *disk, *runs, *reads, *before)
 	default:
-		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private, search or gateway", *suite)
+		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private, search, gateway or access", *suite)
 	}
 	pprof.StopCPUProfile() // does nothing when not profiling
 	if err != nil {

@@ -35,7 +35,7 @@ var errRetrieval = errors.New("retrieval timeout")
 // file serves GET|HEAD /ddc/file/<cid>: a file in no bucket or a public
 // one, or, with a grant, in the grant's bucket.
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {
-	in, ok := guestIn(w, r, "")
+	in, ok := s.guestIn(w, r, "")
 	if !ok {
 		return
 	}
@@ -49,7 +49,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 
 // bucketFile serves GET|HEAD /ddc/buc/<bucket>/file/<cid>.
 func (s *Server) bucketFile(w http.ResponseWriter, r *http.Request) {
-	in, ok := guestIn(w, r, r.PathValue("bucket"))
+	in, ok := s.guestIn(w, r, r.PathValue("bucket"))
 	if !ok {
 		return
 	}
@@ -64,7 +64,7 @@ func (s *Server) bucketFile(w http.ResponseWriter, r *http.Request) {
 // bucketPath serves GET|HEAD /ddc/buc/<bucket>/path/<file-path>: the
 // newest file of the bucket with that file-path tag.
 func (s *Server) bucketPath(w http.ResponseWriter, r *http.Request) {
-	in, ok := guestIn(w, r, r.PathValue("bucket"))
+	in, ok := s.guestIn(w, r, r.PathValue("bucket"))
 	if !ok {
 		return
 	}
@@ -89,7 +89,7 @@ func (s *Server) bucketPath(w http.ResponseWriter, r *http.Request) {
 // presents, as ?token= or Authorization: Bearer; never a cookie, which a
 // page of other content on this origin could make the browser send. The
 // node's own keys never act for the client: a read is a guest's.
-func guestIn(w http.ResponseWriter, r *http.Request, bucket string) (*node.In, bool) {
+func (s *Server) guestIn(w http.ResponseWriter, r *http.Request, bucket string) (*node.In, bool) {
 	token := r.URL.Query().Get("token")
 	if a := r.Header.Get("Authorization"); a != "" && token == "" {
 		scheme, t, ok := strings.Cut(a, " ")
@@ -99,7 +99,7 @@ func guestIn(w http.ResponseWriter, r *http.Request, bucket string) (*node.In, b
 		}
 		token = strings.TrimSpace(t)
 	}
-	in, err := node.GuestIn(bucket, token)
+	in, err := s.n.GuestIn(bucket, token)
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return nil, false

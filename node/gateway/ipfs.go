@@ -29,7 +29,7 @@ const (
 // Accept: application/vnd.ipld.car, with dag-scope and entity-bytes).
 // Blocks the node lacks are fetched from the cluster and verified.
 func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
-	in, ok := guestIn(w, r, "")
+	in, ok := s.guestIn(w, r, "")
 	if !ok {
 		return
 	}

@@ -1,0 +1,182 @@
+package node
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/pieces/store"
+)
+
+// What a read fetches is kept: a keeper goroutine appends each verified
+// piece to a store transaction as the download goes on, and the reader's
+// close commits it and queues it for announcing.
+
+type kept struct {
+	c       cid.Cid
+	data    []byte
+	via     *bucket.ID // the bucket the holder served c for; nil: as a piece of no bucket
+	replace bool       // the store holds a corrupt copy of c
+}
+
+// keepDepth bounds the fetched pieces waiting to be stored, and so the
+// memory a slow disk can make a download hold.
+const keepDepth = 16
+
+// syncEvery is how many fetched bytes the keeper stores between syncs of
+// what it has written, so the device flushes during the download and the
+// commit at the end has little left to wait for.
+const syncEvery = 64 << 20
+
+// keep hands a fetched piece to the keeper goroutine, which stores it
+// while the download goes on; it is committed at close. The reader gets
+// data too and may offer it back as a buffer, which ReadPiece then refuses
+// until the keeper is done with it.
+func (g *netGetter) keep(k kept) {
+	g.mu.Lock()
+	if g.closed || len(k.data) == 0 {
+		g.mu.Unlock()
+		return
+	}
+	if g.keepq == nil {
+		g.keepq, g.keeper = make(chan kept, keepDepth), make(chan struct{})
+		g.keeping = make(map[*byte]bool)
+		go g.runKeeper(g.keepq)
+	}
+	g.keeping[&k.data[0]] = true
+	q := g.keepq
+	g.mu.Unlock()
+	q <- k
+}
+
+func (g *netGetter) runKeeper(q <-chan kept) {
+	defer close(g.keeper)
+	var syncs sync.WaitGroup // at most one sync at a time
+	defer syncs.Wait()
+	var since int
+	for k := range q {
+		g.store(k)
+		if since += len(k.data); since >= syncEvery && g.keepErr == nil {
+			since = 0
+			syncs.Wait()
+			syncs.Go(func() { g.n.repo.Store.SyncWritten() }) // a failure stops writes; Commit reports it
+		}
+		g.mu.Lock()
+		delete(g.keeping, &k.data[0])
+		g.mu.Unlock()
+	}
+}
+
+func (g *netGetter) store(k kept) {
+	if g.keepErr != nil {
+		return
+	}
+	if g.tx == nil {
+		g.tx = g.n.begin(g.inBucket())
+	}
+	if k.replace {
+		// Drop the corrupt copy from the index so the good one is stored;
+		// until the commit, the store lacks c rather than holding it bad.
+		if err := g.n.repo.Store.Delete(k.c); err != nil {
+			g.n.log.Warn("cannot replace corrupt local copy", "cid", k.c, "err", err)
+			return
+		}
+	}
+	// The piece joins the bucket read in and what the holder served it
+	// for, so this node serves it by the same rule: a piece of a public
+	// bucket stays that bucket's, and is private here once it is.
+	var err error
+	read := g.inBucket()
+	switch {
+	case read == nil && k.via != nil:
+		err = g.tx.PutPieceIn(k.c, k.data, store.Bucket(*k.via))
+	default:
+		if err = g.tx.PutPiece(k.c, k.data); err == nil && read != nil && (k.via == nil || *k.via != *read) {
+			g.tx.Member(k.c, viaBucket(k.via))
+		}
+	}
+	if err != nil {
+		g.keepErr = err
+		g.n.log.Warn("cannot keep fetched pieces; the download goes on without storing them", "cid", k.c, "err", err)
+		return
+	}
+	if k.via != nil {
+		if g.keptIn == nil {
+			g.keptIn = make(map[bucket.ID]bool)
+		}
+		g.keptIn[*k.via] = true
+	}
+	g.kept = append(g.kept, k.c)
+}
+
+// viaBucket is the store's bucket of a holder's via: none for nil.
+func viaBucket(via *bucket.ID) store.Bucket {
+	if via == nil {
+		return store.NoBucket
+	}
+	return store.Bucket(*via)
+}
+
+// close stops discovery, waits for the keeper and commits what it kept.
+// The reader's fetches are over by now: no keep comes after.
+func (g *netGetter) close() error {
+	g.cancel()
+	g.wg.Wait()
+	var served []peer.ID
+	for p, st := range g.fetcher.Stats() {
+		if st.Banned == nil && st.Pieces > 0 {
+			served = append(served, p)
+		}
+	}
+	if len(served) > 0 {
+		g.n.holders.put(g.root, served)
+	}
+	g.fetcher.Close()
+	g.mu.Lock()
+	g.closed = true
+	q, pin := g.keepq, g.pin
+	g.mu.Unlock()
+	if q != nil {
+		close(q)
+		<-g.keeper
+	}
+	if pinned, _ := g.n.repo.Store.Pinned(g.root); pin && !pinned { // a pinned root needs no write: a full disk does not fail its get
+		if has, _ := g.n.repo.Store.Has(g.root); has || g.tx != nil {
+			if g.tx == nil {
+				g.tx = g.n.begin(g.inBucket())
+			}
+			g.tx.Pin(g.root)
+		}
+	}
+	if g.tx == nil {
+		return nil
+	}
+	if g.keepErr != nil {
+		g.tx.Discard()
+		return nil // reported when it happened; the reader got its bytes
+	}
+	if err := g.tx.Commit(); err != nil {
+		return fmt.Errorf("keep pieces of %s: %w", g.root, err)
+	}
+	if b := g.inBucket(); b != nil && len(g.kept) > 0 && !g.keptIn[*b] {
+		g.kept = append(g.kept, bucket.HoldersKey(*b))
+	}
+	for b := range g.keptIn {
+		g.kept = append(g.kept, bucket.HoldersKey(b))
+		g.n.records.learn(b) // the access rule will need it
+	}
+	g.n.ann.add(g.kept)
+	return nil
+}
+
+// begin starts a store transaction in bucket b (none when nil).
+func (n *Node) begin(b *bucket.ID) *store.Tx {
+	tx := n.repo.Store.Begin()
+	if b != nil {
+		tx.InBucket(store.Bucket(*b))
+	}
+	return tx
+}
