@@ -59,3 +59,16 @@ func TestNoneMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestServesHost(t *testing.T) {
+	s := &Server{opts: Options{Hosts: []string{"gw.example.org"}}}
+	for host, want := range map[string]bool{
+		"localhost:8040": true, "LOCALHOST": true, "a.b.localhost:1": true, "127.0.0.1:8040": true, "[::1]:8040": true,
+		"192.0.2.7": true, "gw.example.org": true, "GW.example.org.:443": true,
+		"": false, "evil.example": false, "localhost.evil.example:8040": false, "gw.example.org.evil": false, "example.org": false,
+	} {
+		if got := s.servesHost(host); got != want {
+			t.Errorf("Host %q: served %v, want %v", host, got, want)
+		}
+	}
+}
