@@ -15,7 +15,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddc-project/ddc/bucket"
-	"github.com/ddc-project/ddc/dht"
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/node"
@@ -69,25 +68,7 @@ func startRogue(t *testing.T, boot *node.Node, announce ...cid.Cid) (*rogue, hos
 		return errors.New("denied")
 	}, nil)
 	t.Cleanup(func() { ss.Close() })
-	do := dht.DefaultOptions()
-	do.Mode = dht.ModeServer
-	do.Bootstrap = []peer.AddrInfo{{ID: boot.ID(), Addrs: boot.Host().Addrs()}}
-	d, err := dht.New(h, do)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := d.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.WaitRouting(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Provide(ctx, announce); err != nil {
-		t.Fatal(err)
-	}
+	announceFrom(t, h, boot, announce...)
 	return r, h
 }
 

@@ -307,6 +307,19 @@ func startLiar(t *testing.T, boot *node.Node, seed uint64, size int64) host.Host
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	cids := make([]cid.Cid, 0, len(ps))
+	for k := range ps {
+		c, _ := cid.Cast([]byte(k))
+		cids = append(cids, c)
+	}
+	announceFrom(t, h, boot, cids...)
+	return h
+}
+
+// announceFrom joins h to boot's DHT, as a server, and announces cids
+// from it.
+func announceFrom(t *testing.T, h host.Host, boot *node.Node, cids ...cid.Cid) {
+	t.Helper()
 	do := dht.DefaultOptions()
 	do.Mode = dht.ModeServer
 	do.Bootstrap = []peer.AddrInfo{{ID: boot.ID(), Addrs: boot.Host().Addrs()}}
@@ -323,15 +336,9 @@ func startLiar(t *testing.T, boot *node.Node, seed uint64, size int64) host.Host
 	if err := d.WaitRouting(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	cids := make([]cid.Cid, 0, len(ps))
-	for k := range ps {
-		c, _ := cid.Cast([]byte(k))
-		cids = append(cids, c)
-	}
 	if err := d.Provide(ctx, cids); err != nil {
 		t.Fatal(err)
 	}
-	return h
 }
 
 type memPieces map[string][]byte

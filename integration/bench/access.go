@@ -4,7 +4,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -118,7 +117,7 @@ func runAccess(size int64, dir string, runs, reads int, before string) error {
 			k := (k + round) % 3 // each kind goes first in turn
 			var ds []time.Duration
 			for _, off := range offs {
-				d, err := rangeTime(client, urls[k], off)
+				_, d, err := rangeGet(client, urls[k], off)
 				if err != nil {
 					return err
 				}
@@ -207,22 +206,4 @@ func buildAt(work, rev string) (string, error) {
 		return "", fmt.Errorf("build ddc at %s: %v: %s", rev, err, out)
 	}
 	return bin, nil
-}
-
-// rangeTime times a GET of the 64 KiB at off to its last byte.
-func rangeTime(c *http.Client, url string, off int64) (time.Duration, error) {
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+65535))
-	t0 := time.Now()
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	n, err := io.Copy(io.Discard, resp.Body)
-	d := time.Since(t0)
-	if err != nil || n != 65536 || resp.StatusCode != http.StatusPartialContent {
-		return 0, fmt.Errorf("range at %d of %s: %s, %d bytes, %v", off, url, resp.Status, n, err)
-	}
-	return d, nil
 }

@@ -158,24 +158,32 @@ func runGateway(size int64, dir string, runs, reads int) error {
 // ttfb times a request for 64 KiB at off up to its first body byte, then
 // reads the rest.
 func ttfb(c *http.Client, url string, off int64) (time.Duration, error) {
+	first, _, err := rangeGet(c, url, off)
+	return first, err
+}
+
+// rangeGet requests the 64 KiB at off and times it to its first body
+// byte and to its last.
+func rangeGet(c *http.Client, url string, off int64) (first, all time.Duration, err error) {
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+65535))
 	t0 := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	var one [1]byte
 	if _, err := io.ReadFull(resp.Body, one[:]); err != nil {
-		return 0, fmt.Errorf("range at %d: %s: %w", off, resp.Status, err)
+		return 0, 0, fmt.Errorf("range at %d: %s: %w", off, resp.Status, err)
 	}
-	d := time.Since(t0)
+	first = time.Since(t0)
 	n, err := io.Copy(io.Discard, resp.Body)
-	if err != nil || n != 65535 {
-		return 0, fmt.Errorf("range at %d: %d bytes, %v", off, n+1, err)
+	all = time.Since(t0)
+	if err != nil || n != 65535 || resp.StatusCode != http.StatusPartialContent {
+		return 0, 0, fmt.Errorf("range at %d of %s: %s, %d bytes, %v", off, url, resp.Status, n+1, err)
 	}
-	return d, nil
+	return first, all, nil
 }
 
 // streamAll times a GET of the whole file, discarding it.

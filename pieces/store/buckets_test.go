@@ -10,28 +10,34 @@ import (
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
+// putIn puts test pieces into s in one Tx, in bucket b (none when nil),
+// pinning piece root unless it is negative.
+func putIn(t *testing.T, s *store.Store, b *store.Bucket, root int, pieces ...int) {
+	t.Helper()
+	tx := s.Begin()
+	if b != nil {
+		tx.InBucket(*b)
+	}
+	for _, i := range pieces {
+		c, data := piece(i, 1000)
+		if err := tx.PutPiece(c, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if root >= 0 {
+		r, _ := piece(root, 1000)
+		tx.Pin(r)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBucketMembership(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, 0)
 	b1, b2 := store.Bucket{1}, store.Bucket{2}
-	put := func(b *store.Bucket, root int, pieces ...int) {
-		t.Helper()
-		tx := s.Begin()
-		if b != nil {
-			tx.InBucket(*b)
-		}
-		for _, i := range pieces {
-			c, data := piece(i, 1000)
-			if err := tx.PutPiece(c, data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		r, _ := piece(root, 1000)
-		tx.Pin(r)
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(b *store.Bucket, root int, pieces ...int) { t.Helper(); putIn(t, s, b, root, pieces...) }
 	buckets := func(i int) []store.Bucket {
 		t.Helper()
 		c, _ := piece(i, 1000)
@@ -104,22 +110,7 @@ func TestReach(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, 0)
 	b1, b2 := store.Bucket{1}, store.Bucket{2}
-	put := func(b *store.Bucket, pieces ...int) {
-		t.Helper()
-		tx := s.Begin()
-		if b != nil {
-			tx.InBucket(*b)
-		}
-		for _, i := range pieces {
-			c, data := piece(i, 1000)
-			if err := tx.PutPiece(c, data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(b *store.Bucket, pieces ...int) { t.Helper(); putIn(t, s, b, -1, pieces...) }
 	reach := func(i int, buckets []store.Bucket, none bool) {
 		t.Helper()
 		c, _ := piece(i, 1000)
