@@ -33,13 +33,6 @@ func runAccess(size int64, dir string, runs, reads int, before string) error {
 		return err
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}}
-	ddcOut := func(bin, repo string, args ...string) (string, error) {
-		out, err := exec.Command(bin, append([]string{"--repo", repo}, args...)...).Output()
-		if ee, ok := err.(*exec.ExitError); ok {
-			err = fmt.Errorf("ddc %v: %s", args, ee.Stderr)
-		}
-		return strings.TrimSpace(string(out)), err
-	}
 
 	// The code as it is: a holder with a public file and a private one,
 	// and a gateway node that read both.
@@ -187,6 +180,15 @@ func runAccess(size int64, dir string, runs, reads int, before string) error {
 		value: fmt.Sprintf("%.2f GB/s", gbs(med(grantedT))), baseline: fmt.Sprintf("the public file the same way %.2f GB/s", gbs(med(publicT))),
 		ratio: fmt.Sprintf("%.2f× (median of %d pairs)", rd, runs), target: "≥ 0.95×", ok: rd >= 0.95})
 	return report(fmt.Sprintf("access benchmark (%s files; before: %s)", human(size), before), rows)
+}
+
+// ddcOut runs ddc with args on the repo and returns what it printed.
+func ddcOut(bin, repo string, args ...string) (string, error) {
+	out, err := exec.Command(bin, append([]string{"--repo", repo}, args...)...).Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		err = fmt.Errorf("ddc %v: %s", args, ee.Stderr)
+	}
+	return strings.TrimSpace(string(out)), err
 }
 
 // buildAt builds ddc as it was at the git revision rev into work.

@@ -5,9 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -34,14 +32,8 @@ func runPrivate(size int64, dir string, runs int) error {
 		return err
 	}
 	defer witness.stop()
-	ddcOut := func(args ...string) (string, error) {
-		out, err := exec.Command(bin, append([]string{"--repo", dh.repo}, args...)...).Output()
-		if ee, ok := err.(*exec.ExitError); ok {
-			err = fmt.Errorf("ddc %v: %s", args, ee.Stderr)
-		}
-		return strings.TrimSpace(string(out)), err
-	}
-	b, err := ddcOut("bucket", "create", "--private")
+	holderOut := func(args ...string) (string, error) { return ddcOut(bin, dh.repo, args...) }
+	b, err := holderOut("bucket", "create", "--private")
 	if err != nil {
 		return err
 	}
@@ -49,7 +41,7 @@ func runPrivate(size int64, dir string, runs int) error {
 	if err != nil {
 		return err
 	}
-	token, err := ddcOut("bucket", "grant", b, "--bearer", "--ops", "get")
+	token, err := holderOut("bucket", "grant", b, "--bearer", "--ops", "get")
 	if err != nil {
 		return err
 	}
@@ -60,7 +52,7 @@ func runPrivate(size int64, dir string, runs int) error {
 		if private {
 			access, args = "--private", []string{"-b", b, "--token", token}
 		}
-		if _, err := ddcOut("bucket", "set", b, access); err != nil {
+		if _, err := holderOut("bucket", "set", b, access); err != nil {
 			return 0, err
 		}
 		return freshCLIGet(bin, filepath.Join(work, fmt.Sprintf("getter-%d-%v", i, private)), dh, id, size, args...)
