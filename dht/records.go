@@ -72,7 +72,7 @@ func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID, first bool) (bu
 		wg.Go(func() {
 			a := &answers[i]
 			a.looked = t.kad.RoutingTable().Size() > 0
-			b, err := t.kad.GetValue(ctx, key, opts...) // a table without peers still gives its own store's copy
+			b, err := t.getValue(ctx, key, first, opts...) // a table without peers still gives its own store's copy
 			if err == nil {
 				if a.r, err = bucket.ParseRecord(b); err == nil && a.r.Bucket != id {
 					err = fmt.Errorf("%w: a record of %s under the key of %s", bucket.ErrBadRecord, a.r.Bucket, id)
@@ -104,4 +104,31 @@ func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID, first bool) (bu
 		return best, fmt.Errorf("bucket %s: %w (%w)", id, ErrNoRecord, errors.Join(errs...))
 	}
 	return best, fmt.Errorf("bucket %s: no record found: %w", id, errors.Join(errs...))
+}
+
+// getValue is the table's GetValue; with first, the first valid value
+// any peer gives, without waiting for the lookup to go on (kad-dht's
+// GetValue with a quorum of one waits for a second answer, which peers
+// that have left hold up for their dial timeouts).
+func (t table) getValue(ctx context.Context, key string, first bool, opts ...routing.Option) ([]byte, error) {
+	if !first {
+		return t.kad.GetValue(ctx, key, opts...)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	vals, err := t.kad.SearchValue(ctx, key, opts...)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := <-vals
+	if !ok {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, routing.ErrNotFound
+	}
+	cancel()
+	for range vals { // until the search has seen the cancel
+	}
+	return v, nil
 }

@@ -21,6 +21,10 @@ type Pool struct {
 	cluster string
 	window  int
 
+	ctx     context.Context // ends at Close: dials stop
+	cancel  context.CancelFunc
+	closing sync.WaitGroup // sessions let go, closing once their dial ends
+
 	mu     sync.Mutex
 	m      map[poolKey]*pooled
 	closed bool
@@ -45,7 +49,9 @@ func NewPool(h host.Host, cluster string, window int) *Pool {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	return &Pool{h: h, cluster: cluster, window: window, m: make(map[poolKey]*pooled)}
+	pl := &Pool{h: h, cluster: cluster, window: window, m: make(map[poolKey]*pooled)}
+	pl.ctx, pl.cancel = context.WithCancel(context.Background())
+	return pl
 }
 
 // Session returns the shared session to p for the grant (none: nil),
@@ -87,11 +93,13 @@ func (pl *Pool) Session(ctx context.Context, p peer.ID, g *Grant) (*Session, fun
 			delete(pl.m, k)
 		}
 		pl.mu.Unlock()
-		if last {
-			<-e.ready
-			if e.sess != nil {
-				e.sess.Close()
-			}
+		if last { // once its dial is over, which a holder that has left holds up: the reader goes on
+			pl.closing.Go(func() {
+				<-e.ready
+				if e.sess != nil {
+					e.sess.Close()
+				}
+			})
 		}
 	}
 	select {
@@ -114,7 +122,7 @@ func (pl *Pool) dial(e *pooled, p peer.ID, g *Grant) {
 		e.err = &PeerError{Peer: p, Err: err}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	ctx, cancel := context.WithTimeout(pl.ctx, dialTimeout)
 	defer cancel()
 	sess, err := Dial(ctx, pl.h, p, pl.cluster, pl.window)
 	if err != nil {
@@ -138,18 +146,20 @@ func (pl *Pool) dial(e *pooled, p peer.ID, g *Grant) {
 	e.sess = sess
 }
 
-// Close ends every session of the pool.
+// Close ends every session and dial of the pool.
 func (pl *Pool) Close() error {
 	pl.mu.Lock()
 	pl.closed = true
 	m := pl.m
 	pl.m = make(map[poolKey]*pooled)
 	pl.mu.Unlock()
+	pl.cancel()
 	for _, e := range m {
 		<-e.ready
 		if e.sess != nil {
 			e.sess.Close()
 		}
 	}
+	pl.closing.Wait()
 	return nil
 }
