@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -19,9 +20,11 @@ import (
 // BenchmarkGatewayHeldRange is a diagnosis of what the access rule costs
 // a gateway's 64 KiB range of a file its node holds, in-process (the
 // figure that counts is 'go run ./integration/bench -suite access'):
-// public, and of a private bucket with a bearer grant.
+// public, and of a private bucket with a bearer grant, on a node that
+// read both for a gateway client first (its owner's node is another).
 func BenchmarkGatewayHeldRange(b *testing.B) {
-	n := startNode(b, nil)
+	owner := startNode(b, nil)
+	n := owner
 	key, _ := noderepo.AccountOf(n.Repo().Identity)
 	rec, _ := bucket.NewRecord(key, "default", true, "")
 	bs, _ := noderepo.Buckets(n.Repo().Path)
@@ -38,6 +41,24 @@ func BenchmarkGatewayHeldRange(b *testing.B) {
 	data[0] ^= 1
 	priv := put(&node.In{Bucket: rec.Bucket})
 	tok, _ := bucket.NewGrant(key, rec.Bucket, nil, bucket.OpGet, time.Now().Add(time.Hour), false, time.Now())
+	n = startNode(b, nil, owner)
+	waitFor(b, "the owner to publish its bucket", 30*time.Second, func() bool {
+		_, err := owner.PublishBucket(context.Background(), rec.Bucket)
+		return err == nil
+	})
+	for _, r := range []struct {
+		c  string
+		in *node.In
+	}{{pub, &node.In{Guest: true}}, {priv, &node.In{Guest: true, Bucket: rec.Bucket, Token: tok.String()}}} {
+		rd, err := n.OpenIn(context.Background(), mustCID(b, r.c), r.in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			b.Fatal(err)
+		}
+		rd.Close()
+	}
 	gw := gateway.New(n, gatewayOptions())
 	b.Cleanup(func() { gw.Close() })
 	h := gw.Handler()

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipfs/go-cid"
-
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/gateway"
@@ -69,7 +67,7 @@ func fuzzGatewayFor(f *testing.F) *fuzzGateway {
 		}
 		g.privRoot = put(bytes.Repeat([]byte(g.marker), (1<<20+5000)/len(g.marker)), &node.In{Bucket: rec.Bucket}, "file-path="+g.path, "note="+g.tag)
 		g.pubRoot = put(bytes.Repeat([]byte("public bytes;"), 100_000), nil, "file-path=/fuzz/public.txt")
-		rd, err := n.Open(context.Background(), mustCIDF(f, g.privRoot))
+		rd, err := n.Open(context.Background(), mustCID(f, g.privRoot))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -98,14 +96,6 @@ func fuzzGatewayFor(f *testing.F) *fuzzGateway {
 		fuzzGW = g
 	})
 	return fuzzGW
-}
-
-func mustCIDF(f *testing.F, s string) cid.Cid {
-	c, err := pieces.ParseCID(s)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return c
 }
 
 // FuzzGatewayAccess: random routes, CIDs, formats, ranges, hosts and

@@ -19,7 +19,7 @@ type route struct {
 	check              func(t *testing.T, s *secret, a answer) // of a read with the grant
 }
 
-func mustCID(t *testing.T, s string) cid.Cid {
+func mustCID(t testing.TB, s string) cid.Cid {
 	t.Helper()
 	c, err := pieces.ParseCID(s)
 	if err != nil {

@@ -128,7 +128,7 @@ func ParseIn(id, token string) (*In, error) {
 func (n *Node) GuestIn(id, token string) (*In, error) {
 	in := &In{Guest: true, Token: token}
 	if token != "" {
-		t, err := n.tokens.parse(token)
+		t, _, err := n.tokens.parse(token)
 		if err != nil {
 			return nil, err
 		}
@@ -153,29 +153,35 @@ const maxParsed = 1024
 // key, which costs more than the rest of a 64 KiB range of a held file.
 type tokenCache struct {
 	mu sync.Mutex
-	m  map[string]bucket.Token
+	m  map[string]parsedToken
 }
 
-// parse is bucket.ParseToken, once per token text. A Token is not to be
-// changed: it is shared.
-func (tc *tokenCache) parse(text string) (bucket.Token, error) {
+type parsedToken struct {
+	t     bucket.Token
+	chain string // t.Chain()
+}
+
+// parse is bucket.ParseToken, once per token text, with the token's
+// chain. A Token is not to be changed: it is shared.
+func (tc *tokenCache) parse(text string) (bucket.Token, string, error) {
 	tc.mu.Lock()
-	t, ok := tc.m[text]
+	p, ok := tc.m[text]
 	tc.mu.Unlock()
 	if ok {
-		return t, nil
+		return p.t, p.chain, nil
 	}
 	t, err := bucket.ParseToken(text)
 	if err != nil {
-		return t, err
+		return t, "", err
 	}
+	p = parsedToken{t, t.Chain()}
 	tc.mu.Lock()
 	if tc.m == nil || len(tc.m) >= maxParsed {
-		tc.m = make(map[string]bucket.Token)
+		tc.m = make(map[string]parsedToken)
 	}
-	tc.m[text] = t
+	tc.m[text] = p
 	tc.mu.Unlock()
-	return t, nil
+	return p.t, p.chain, nil
 }
 
 // reader is who asks: the node's operator (the zero reader), a gateway
@@ -380,7 +386,7 @@ func (n *Node) present(ctx context.Context, in *In) (presented, error) {
 	if text == "" {
 		return pr, nil
 	}
-	t, err := n.tokens.parse(text)
+	t, chain, err := n.tokens.parse(text)
 	if err != nil {
 		return pr, err
 	}
@@ -404,7 +410,7 @@ func (n *Node) present(ctx context.Context, in *In) (presented, error) {
 		return pr, err
 	}
 	pr.creds.token, pr.creds.key = text, &pub
-	pr.grant.Token = []byte(t.Chain())
+	pr.grant.Token = []byte(chain)
 	if !self { // the node's own key is proven by its connections
 		me := []byte(n.host.ID())
 		pr.grant.Prove = func(holder peer.ID) ([]byte, error) { return bucket.Prove(key, b, []byte(holder), me) }
