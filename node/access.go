@@ -196,11 +196,10 @@ func (r reader) operator() bool { return r.peer == "" && !r.guest }
 
 // creds are what a read presents.
 type creds struct {
-	bucket *bucket.ID // the bucket it reads in
-	token  string     // a grant for it
-	proof  []byte     // a peer's: its proof, made for this node, that it holds the grant's key
-	key    *bucket.PublicKey
-	// key is a guest's: the key its bearer token's secret proves
+	bucket *bucket.ID        // the bucket it reads in
+	token  string            // a grant for it
+	proof  []byte            // a peer's: its proof, made for this node, that it holds the grant's key
+	key    *bucket.PublicKey // a guest's: the key its bearer token's secret proves
 }
 
 // mayRead is the rule for reading piece c as who, presenting cr: nil

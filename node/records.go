@@ -71,7 +71,7 @@ func (rs *records) get(id bucket.ID) (bucket.Record, bool) {
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	return e.rec, true
+	return e.rec, e.rec.Seq > 0 // none yet in an entry a lookup is to fill
 }
 
 // entry returns the cache entry of id, loading the repo's record into the
