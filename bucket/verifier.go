@@ -26,11 +26,7 @@ func NewVerifier() *Verifier {
 
 // Verify parses token and checks it for r, as Token.Verify does.
 func (v *Verifier) Verify(token string, r Request) error {
-	h := sha256.New()
-	h.Write(r.Owner[:])
-	h.Write([]byte(token))
-	var key [32]byte
-	h.Sum(key[:0])
+	key := cacheKey(r.Owner[:], []byte(token))
 	v.mu.Lock()
 	s, ok := v.known[key]
 	v.mu.Unlock()
@@ -55,12 +51,7 @@ func (v *Verifier) Verify(token string, r Request) error {
 
 // proof is Proof.by, remembering the proofs that verified.
 func (v *Verifier) proof(p Proof, subject PublicKey, b ID) bool {
-	h := sha256.New()
-	h.Write(subject[:])
-	h.Write(proofMessage(b, p.Holder, p.Requester))
-	h.Write(p.Sig)
-	var key [32]byte
-	h.Sum(key[:0])
+	key := cacheKey(subject[:], proofMessage(b, p.Holder, p.Requester), p.Sig)
 	v.mu.Lock()
 	_, ok := v.proven[key]
 	v.mu.Unlock()
@@ -77,4 +68,14 @@ func (v *Verifier) proof(p Proof, subject PublicKey, b ID) bool {
 	v.proven[key] = struct{}{}
 	v.mu.Unlock()
 	return true
+}
+
+// cacheKey is the SHA-256 of parts, one after the other.
+func cacheKey(parts ...[]byte) (key [32]byte) {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	h.Sum(key[:0])
+	return key
 }
