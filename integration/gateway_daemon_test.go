@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,26 @@ func (d *daemon) fetchedBytes(t *testing.T) uint64 {
 		t.Fatal(err)
 	}
 	return id.Fetched
+}
+
+// sentBytes sums the body bytes the gateway's access log says it sent for
+// path, and counts those responses.
+func (d *daemon) sentBytes(t *testing.T, path string) (sent uint64, responses int) {
+	t.Helper()
+	for line := range strings.Lines(d.logs.String()) {
+		if !strings.Contains(line, "msg=gateway ") || !strings.Contains(line, " path="+path+" ") {
+			continue
+		}
+		_, after, _ := strings.Cut(line, " bytes=")
+		field, _, _ := strings.Cut(after, " ")
+		n, err := strconv.ParseUint(field, 10, 64)
+		if err != nil {
+			t.Fatalf("an access log line with no byte count: %q", line)
+		}
+		sent += n
+		responses++
+	}
+	return sent, responses
 }
 
 func (d *daemon) gateway() string { return "http://" + d.state.Gateway }

@@ -207,9 +207,10 @@ func (s *stream) next(n int) ([]byte, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
+	readOn := false
 	if s.head != nil && s.used == s.head.seg.take {
 		s.release(s.head)
-		s.head = nil
+		s.head, readOn = nil, true
 	}
 	if s.head == nil {
 		fe, ok := <-s.queue
@@ -221,7 +222,17 @@ func (s *stream) next(n int) ([]byte, error) {
 			}
 			return nil, s.err
 		}
-		<-fe.done
+		select {
+		case <-fe.done:
+		default:
+			// A reader going on in order that has to wait for its next
+			// chunk reads faster than the chunks arrive: one more in
+			// flight. One that finds them ready keeps the window it has.
+			if readOn {
+				s.grow()
+			}
+			<-fe.done
+		}
 		s.head, s.used, s.grew = fe, 0, false
 		if fe.err != nil {
 			s.err = fe.err
@@ -236,8 +247,10 @@ func (s *stream) next(n int) ([]byte, error) {
 	s.used += uint64(len(rest))
 	s.pos += int64(len(rest))
 	// Half a chunk read in order, or its end reached, is the sign of a
-	// reader going on: let one more chunk be fetched ahead.
-	if !s.grew && (2*(s.used) >= uint64(len(fe.data)) || s.used == fe.seg.take) {
+	// reader going on: let the next chunk be fetched ahead of it. More
+	// come only as the reader shows it waits for them (above), so the
+	// window follows what the reader consumes, not what it asked for.
+	if !s.grew && s.issued < 2 && (2*(s.used) >= uint64(len(fe.data)) || s.used == fe.seg.take) {
 		s.grew = true
 		s.grow()
 	}
@@ -337,9 +350,13 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 }
 
 // Read implements io.Reader. Reads in order share one stream that
-// fetches ahead, starting with none and adding a chunk each time the
-// reader is halfway through one, so a short read after a seek fetches
-// only what it needs and a long one soon has ReadAhead chunks in flight.
+// fetches ahead: none at first, the next chunk once the reader is halfway
+// through one, and one more each time the reader, going on in order, has
+// to wait for a chunk, up to ReadAhead. So a short read after a seek
+// fetches only what it needs, a reader slower than the network (a player
+// whose buffer is full, a slow client) keeps a chunk or two in flight
+// ahead of what it consumed, and a fast one soon has as many in flight as
+// keep it fed.
 // Seeking elsewhere than forward within the current chunk stops the
 // stream and the fetches it had started.
 func (f *File) Read(p []byte) (int, error) {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"golang.org/x/sync/semaphore"
@@ -21,6 +23,7 @@ type countingGetter struct {
 	gets, inFlight, most int
 	fetched              map[cid.Cid]int
 	gate                 chan struct{} // when set, each fetch waits on it
+	latency              time.Duration // each fetch takes this long, as over a network
 }
 
 func (g *countingGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
@@ -38,6 +41,15 @@ func (g *countingGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error
 		if g.gate != nil {
 			select {
 			case <-g.gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if g.latency > 0 {
+			t := time.NewTimer(g.latency)
+			defer t.Stop()
+			select {
+			case <-t.C:
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -81,8 +93,9 @@ func TestReadRandomSeeks(t *testing.T) {
 }
 
 // A read after a seek fetches the chunk it needs, nothing ahead; reading
-// on in order soon has ReadAhead chunks in flight, fetches each chunk
-// once, and the end of the file stops the stream.
+// on in order faster than the chunks arrive soon has more of them in
+// flight, up to ReadAhead, fetches each chunk once, and the end of the
+// file stops the stream.
 func TestReadAheadGrows(t *testing.T) {
 	s, data, root := kibChunks(t, 12, 64*1024)
 	g := &countingGetter{Getter: s}
@@ -98,10 +111,9 @@ func TestReadAheadGrows(t *testing.T) {
 		t.Fatalf("a 200-byte read inside one chunk fetched %d chunks, want 1", gets)
 	}
 
-	g = &countingGetter{Getter: s, gate: make(chan struct{})}
+	g = &countingGetter{Getter: s, latency: 2 * time.Millisecond} // a reader faster than the network
 	f = mustOpen(t, g, root)
 	f.ReadAhead = 4
-	defer g.open()() // one at a time, so several queue up
 	var out bytes.Buffer
 	small := make([]byte, 300)
 	for {
@@ -121,8 +133,61 @@ func TestReadAheadGrows(t *testing.T) {
 	if gets != 64 {
 		t.Fatalf("reading 64 chunks in order fetched %d", gets)
 	}
-	if most < 2 || most > f.ReadAhead+1 {
-		t.Fatalf("%d chunks in flight at most, want 2..%d", most, f.ReadAhead+1)
+	if most < 3 || most > f.ReadAhead+1 {
+		t.Fatalf("%d chunks in flight at most, want 3..%d: a reader that waits on the network gets a deeper window", most, f.ReadAhead+1)
+	}
+}
+
+// A reader slower than the fetches keeps the next chunk in flight and no
+// more, however deep ReadAhead is: the window follows what it consumes.
+func TestReadAheadFollowsReader(t *testing.T) {
+	s, data, root := kibChunks(t, 16, 32*1024)
+	g := &countingGetter{Getter: s}
+	f := mustOpen(t, g, root)
+	defer f.Close()
+	f.ReadAhead = 16
+	var out bytes.Buffer
+	chunk := make([]byte, 1024)
+	for k := 0; ; k++ {
+		// Slow: each chunk is read only once the fetches begun for it are
+		// over, so the reader never waits for one.
+		deadline := time.Now().Add(10 * time.Second)
+		for k > 0 {
+			gets, _ := g.counts()
+			g.mu.Lock()
+			idle := g.inFlight == 0
+			g.mu.Unlock()
+			if idle && (gets > k || gets == 32) {
+				for range 100 {
+					runtime.Gosched() // and its check, after the getter returned
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("chunk %d: no fetch for it within 10s (%d fetched)", k, gets)
+			}
+			runtime.Gosched()
+		}
+		n, err := io.ReadFull(f, chunk)
+		out.Write(chunk[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The next chunk ahead, and maybe a chunk or two more for the
+		// rare time the reader got to a chunk a moment before its check
+		// was over: far from ReadAhead.
+		if gets, _ := g.counts(); gets > k+4 {
+			t.Fatalf("a slow reader that has read %d chunks: %d fetched; want the next one ahead, not ReadAhead", k+1, gets)
+		}
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("a slow reader read other bytes")
+	}
+	if gets, _ := g.counts(); gets != 32 {
+		t.Fatalf("a slow reader of 32 chunks: %d fetched", gets)
 	}
 }
 
