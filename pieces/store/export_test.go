@@ -5,11 +5,14 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
-	"testing"
-
-	"github.com/syndtr/goleveldb/leveldb"
 	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/syndtr/goleveldb/leveldb"
 )
 
 // SetVersion rewrites the format version of the closed store in dir.
@@ -104,3 +107,46 @@ func DropNoBucket(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// DuringRead reads piece c as ReadPiece does, calling during once the
+// read has looked c up and before it reads the bytes, and then done with
+// them.
+func DuringRead(s *Store, c cid.Cid, during func(), done func([]byte)) {
+	s.rmu.RLock()
+	e, err := s.lookup(c)
+	if err != nil {
+		s.rmu.RUnlock()
+		panic(err)
+	}
+	during()
+	b, err := s.readEntry(c, e, nil)
+	s.rmu.RUnlock()
+	if err != nil {
+		b = nil
+	}
+	done(b)
+}
+
+// WaitDropped waits, 10 s at most, until s no longer indexes c.
+func WaitDropped(t *testing.T, s *Store, c cid.Cid) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if has, _ := s.Has(c); !has {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still indexed after 10s", c)
+		}
+		runtime.Gosched()
+	}
+}
+
+// SkipPunch leaves the holes of dropped pieces unpunched and recorded,
+// as a process killed before it punched them does, until PunchAgain.
+func SkipPunch(t *testing.T) {
+	skipPunch.Store(true)
+	t.Cleanup(PunchAgain)
+}
+
+// PunchAgain ends SkipPunch.
+func PunchAgain() { skipPunch.Store(false) }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -56,6 +57,14 @@ type Store struct {
 	recorded active // the active record last committed; never moves back
 
 	tagsStale bool // opened read-only with a tag index to rebuild
+
+	// rmu is held shared by every read from lookup to the end of its read
+	// of the bytes: a GC takes it to know such reads are over before it
+	// frees the bytes of pieces it dropped (see punch).
+	rmu     sync.RWMutex
+	gcmu    sync.Mutex  // one GC at a time
+	live    liveness    // what keeps pieces alive outside the index
+	noPunch atomic.Bool // holes cannot be punched here: said once
 }
 
 var (
@@ -106,6 +115,9 @@ func Open(dir string, opts Options) (s *Store, err error) {
 		return s, s.loadState()
 	}
 	if err := s.recover(); err != nil {
+		return s, err
+	}
+	if err := s.punchRecorded(); err != nil {
 		return s, err
 	}
 	return s, s.checkTagIndex()
@@ -339,6 +351,8 @@ func (s *Store) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
 	e, err := s.lookup(c)
 	if err != nil {
 		return nil, err
@@ -388,41 +402,44 @@ func (s *Store) PieceSize(c cid.Cid) (int, error) {
 	return int(e.length), nil
 }
 
-// Delete drops c from the index; its bytes become dead space in their block.
-// Deleting a piece the store does not hold is not an error.
+// Delete drops c from the index; its bytes go back to the filesystem once
+// the reads that found it are over. Deleting a piece the store does not
+// hold is not an error.
 func (s *Store) Delete(c cid.Cid) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
+	h, err := s.dropIndexed(c)
+	if err != nil || h == nil {
+		return err
+	}
+	return s.punch([]hole{*h})
+}
+
+// dropIndexed drops c from the index and returns its hole, or nil when the store
+// does not hold c.
+func (s *Store) dropIndexed(c cid.Cid) (*hole, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	e, err := s.lookup(c)
 	if errors.Is(err, pieces.ErrNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	members, none, err := s.Reach(c)
-	if err != nil {
-		return err
-	}
-	st := stats{pieces: s.st.pieces - 1, bytes: s.st.bytes - uint64(e.length)}
+	st := s.st
 	b := new(leveldb.Batch)
-	b.Delete(pieceKey(c))
-	for _, m := range members { // a piece stored again starts with no bucket
-		b.Delete(memberKey(c, m))
+	h, err := s.dropPiece(b, c, e, &st)
+	if err != nil {
+		return nil, err
 	}
-	if none {
-		b.Delete(memberKey(c, NoBucket))
-	}
-	s.unindexTags(b, c, members)
 	b.Put([]byte(keyStats), st.encode())
 	if err := s.write(b); err != nil {
-		return fmt.Errorf("delete %s: %w", c, err)
+		return nil, fmt.Errorf("delete %s: %w", c, err)
 	}
 	s.st = st
-	return nil
+	return &h, nil
 }
 
 // List calls fn for every piece in the store, in CID byte order, until fn
@@ -442,8 +459,14 @@ type Usage struct {
 	Pieces     uint64 // live pieces
 	PieceBytes uint64 // their bytes
 	Blocks     int    // block files
-	DiskBytes  uint64 // bytes of all block files, dead space included
-	DirectIO   bool   // appends bypass the page cache (O_DIRECT)
+	DiskBytes  uint64 // bytes of all block files, dead space and holes included
+	// AllocatedBytes is what the block files take on the filesystem, as
+	// du counts it: holes punched where dropped pieces were are not in it.
+	AllocatedBytes uint64
+	// DeadBytes is what the block files take beyond the live pieces:
+	// dropped pieces not yet given back, alignment, discarded puts.
+	DeadBytes uint64
+	DirectIO  bool // appends bypass the page cache (O_DIRECT)
 }
 
 // Usage reports the store's live content and its size on disk.
@@ -461,15 +484,19 @@ func (s *Store) Usage() (Usage, error) {
 	s.wmu.Unlock()
 	u.Blocks = len(ids)
 	for _, id := range ids {
-		if id == act.block { // its file may hold alignment padding
-			u.DiskBytes += act.end
-			continue
-		}
 		fi, err := os.Stat(s.blockPath(id))
 		if err != nil {
 			return u, fmt.Errorf("stat block: %w", err)
 		}
+		u.AllocatedBytes += allocated(fi)
+		if id == act.block { // its file may hold alignment padding
+			u.DiskBytes += act.end
+			continue
+		}
 		u.DiskBytes += uint64(fi.Size())
+	}
+	if u.AllocatedBytes > u.PieceBytes {
+		u.DeadBytes = u.AllocatedBytes - u.PieceBytes
 	}
 	return u, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,4 +19,18 @@ func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 // returns at once; a failure shows in the next fdatasync.
 func startWriteback(f *os.File, off, n uint64) {
 	unix.SyncFileRange(int(f.Fd()), int64(off), int64(n), unix.SYNC_FILE_RANGE_WRITE)
+}
+
+// punchHole gives the filesystem back the blocks of f's n bytes at off,
+// which read as zeros from then on; the file keeps its size.
+func punchHole(f *os.File, off, n int64) error {
+	return unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+}
+
+// allocated is the bytes the filesystem gives f, as du counts them.
+func allocated(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Blocks) * 512
+	}
+	return uint64(fi.Size())
 }

@@ -27,6 +27,7 @@ type Tx struct {
 	s       *Store
 	pending []pending
 	seen    map[string]struct{}
+	kept    map[string]struct{} // pieces kept from GC until the Tx is over (keepPut)
 	touched map[uint32]*os.File
 	pins    []cid.Cid
 	bucket  *Bucket  // set by InBucket
@@ -58,7 +59,7 @@ var _ pieces.Putter = (*Tx)(nil)
 
 // Begin starts a transaction.
 func (s *Store) Begin() *Tx {
-	return &Tx{s: s, seen: make(map[string]struct{}), touched: make(map[uint32]*os.File)}
+	return &Tx{s: s, seen: make(map[string]struct{}), kept: make(map[string]struct{}), touched: make(map[uint32]*os.File)}
 }
 
 // PutPiece appends data as the piece c unless the store already has it,
@@ -85,6 +86,10 @@ func (t *Tx) PutPieceIn(c cid.Cid, data []byte, in Bucket) error {
 	k := c.KeyString()
 	if _, ok := t.seen[k]; ok {
 		return nil
+	}
+	if _, ok := t.kept[k]; !ok {
+		t.s.keepPut(c) // before the look for a stored copy: a GC keeps what it finds
+		t.kept[k] = struct{}{}
 	}
 	t.members = append(t.members, member{c, in})
 	repair := false
@@ -164,6 +169,7 @@ func (t *Tx) Commit() error {
 	t.done = true
 	err := t.flush()
 	t.release()
+	t.s.unkeepPuts(t.kept)
 	return err
 }
 
@@ -173,6 +179,7 @@ func (t *Tx) Discard() {
 	if !t.done {
 		t.done = true
 		t.release()
+		t.s.unkeepPuts(t.kept)
 	}
 }
 
@@ -265,6 +272,7 @@ func (t *Tx) flush() error {
 	if err := s.write(b); err != nil {
 		return t.notStored(fmt.Errorf("commit index: %w", err))
 	}
+	s.pinned(t.pins) // under cmu: before a sweep's next write
 	s.st, s.recorded = st, recorded
 	t.pending = t.pending[:0]
 	t.pins = t.pins[:0]

@@ -1,0 +1,293 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/syndtr/goleveldb/leveldb"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// sweepBatch is how many pieces one index write of a sweep drops. Puts
+// and commits wait for a batch at most, so it stays small: a few ms.
+const sweepBatch = 512
+
+// GCResult says what a collection did.
+type GCResult struct {
+	Live     int           // pieces a root reaches, or that a put or read in progress holds
+	Removed  int           // pieces dropped
+	Freed    uint64        // their bytes
+	Duration time.Duration // of the whole collection
+}
+
+// GC drops every piece that no root reaches. The roots are the pins, the
+// files kept for a bucket, the files held by reads and uploads in progress
+// (Hold) and the pieces of Txs not yet over. It runs beside every other
+// use of the store: puts, commits, pins and reads go on, waiting at most
+// for one of its index writes. A piece that becomes live while it runs
+// (put, pinned, held) is kept. A read that found a piece before it was
+// dropped gets its bytes: they are given back to the filesystem only
+// once such reads are over, and at the next Open if the process stops
+// first. One GC runs at a time; a second waits for the first.
+func (s *Store) GC(ctx context.Context) (GCResult, error) {
+	if err := s.writable(); err != nil {
+		return GCResult{}, err
+	}
+	s.gcmu.Lock()
+	defer s.gcmu.Unlock()
+	start := time.Now()
+	r := s.startRun()
+	defer s.endRun()
+	var res GCResult
+	roots, err := s.indexRoots(ctx)
+	if err == nil {
+		err = s.mark(ctx, r, roots, &res)
+	}
+	var batch []cid.Cid
+	sweep := func() error {
+		err := s.sweep(ctx, r, batch, &res)
+		batch = batch[:0]
+		return err
+	}
+	if err == nil {
+		err = s.scan(ctx, prefPiece, func(c cid.Cid, _ []byte) error {
+			if s.marked(r, c) {
+				return nil
+			}
+			if batch = append(batch, c); len(batch) < sweepBatch {
+				return nil
+			}
+			return sweep()
+		})
+	}
+	if err == nil && len(batch) > 0 {
+		err = sweep()
+	}
+	res.Duration = time.Since(start)
+	if err != nil {
+		return res, fmt.Errorf("gc: %w", err)
+	}
+	return res, nil
+}
+
+// indexRoots lists the pinned roots and the files kept for a bucket.
+func (s *Store) indexRoots(ctx context.Context) ([]cid.Cid, error) {
+	var roots []cid.Cid
+	err := s.scan(ctx, prefPin, func(c cid.Cid, _ []byte) error {
+		roots = append(roots, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.scanKeys(ctx, []byte{prefBucket}, func(k, _ []byte) error {
+		c, err := cid.Cast(k[1+len(Bucket{}):])
+		if err != nil {
+			return fmt.Errorf("%w: bucket file key %x: %w", ErrIndexCorrupt, k, err)
+		}
+		roots = append(roots, c)
+		return nil
+	})
+	return roots, err
+}
+
+// marked reports whether the run has marked c, or an open Tx put it.
+func (s *Store) marked(r *gcRun, c cid.Cid) bool {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	return r.isMarked(c) || s.live.txs[c.KeyString()] > 0
+}
+
+// mark marks roots and every piece under them, then the roots that
+// became live meanwhile, until none is left.
+func (s *Store) mark(ctx context.Context, r *gcRun, roots []cid.Cid, res *GCResult) error {
+	first := func(c cid.Cid) bool {
+		s.live.mu.Lock()
+		defer s.live.mu.Unlock()
+		return r.mark(c)
+	}
+	for {
+		if err := s.walkDAG(ctx, roots, first, nil, &res.Live); err != nil {
+			return err
+		}
+		if roots = s.takePending(r); len(roots) == 0 {
+			return nil
+		}
+	}
+}
+
+// walkDAG visits roots and the pieces under them, depth first: each
+// piece for which first reports true (its first visit) is counted in
+// visited and, when it is a ddc descriptor the store holds, its links
+// are visited too. When missing is not nil, it is called for each piece
+// the store lacks and its error stops the walk; when it is nil, data
+// pieces are not looked up at all. A descriptor the store holds but
+// cannot read stops the walk: what it links to cannot be told.
+func (s *Store) walkDAG(ctx context.Context, roots []cid.Cid, first func(cid.Cid) bool, missing func(cid.Cid) error, visited *int) error {
+	stack := append([]cid.Cid(nil), roots...)
+	var buf []byte
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !first(c) {
+			continue
+		}
+		*visited++
+		if c.Type() != pieces.CodecDagCBOR {
+			if c.Type() == pieces.CodecRaw && missing != nil {
+				if has, err := s.Has(c); err != nil {
+					return err
+				} else if !has {
+					if err := missing(c); err != nil {
+						return err
+					}
+				}
+			}
+			continue
+		}
+		var err error
+		buf, err = s.ReadPiece(ctx, c, buf)
+		if errors.Is(err, pieces.ErrNotFound) {
+			if missing != nil {
+				if err := missing(c); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read descriptor %s, whose links decide what stays: %w", c, err)
+		}
+		p, err := pieces.DecodeChecked(c, buf)
+		if err != nil {
+			if errors.Is(err, pieces.ErrCorrupt) {
+				return fmt.Errorf("descriptor %s, whose links decide what stays: %w", c, err)
+			}
+			continue // dag-cbor of another kind: a block on its own
+		}
+		for i := len(p.Links) - 1; i >= 0; i-- {
+			stack = append(stack, p.Links[i].CID)
+		}
+	}
+	return nil
+}
+
+// sweep drops the pieces of batch that are still unmarked, once the
+// roots that became live are walked, in one index write that also
+// records their holes; it then punches them.
+func (s *Store) sweep(ctx context.Context, r *gcRun, batch []cid.Cid, res *GCResult) error {
+	for {
+		if pending := s.takePending(r); len(pending) > 0 {
+			if err := s.mark(ctx, r, pending, res); err != nil {
+				return err
+			}
+			continue
+		}
+		s.cmu.Lock()
+		s.live.mu.Lock()
+		if len(r.pending) == 0 {
+			break // both held: no pin commits, no put finds a copy, until the write is done
+		}
+		s.live.mu.Unlock()
+		s.cmu.Unlock()
+	}
+	holes, err := s.dropUnmarked(r, batch, res)
+	s.live.mu.Unlock()
+	s.cmu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.punch(holes)
+}
+
+// dropUnmarked drops what batch holds that r did not mark and no open Tx
+// put. It runs under cmu and live.mu.
+func (s *Store) dropUnmarked(r *gcRun, batch []cid.Cid, res *GCResult) ([]hole, error) {
+	b := new(leveldb.Batch)
+	st := s.st
+	var holes []hole
+	for _, c := range batch {
+		if r.isMarked(c) || s.live.txs[c.KeyString()] > 0 {
+			continue
+		}
+		e, err := s.lookup(c)
+		if errors.Is(err, pieces.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		h, err := s.dropPiece(b, c, e, &st)
+		if err != nil {
+			return nil, err
+		}
+		holes = append(holes, h)
+	}
+	if len(holes) == 0 {
+		return nil, nil
+	}
+	b.Put([]byte(keyStats), st.encode())
+	if err := s.write(b); err != nil {
+		return nil, fmt.Errorf("drop %d pieces: %w", len(holes), err)
+	}
+	res.Removed += len(holes)
+	res.Freed += s.st.bytes - st.bytes
+	s.st = st
+	return holes, nil
+}
+
+// dropPiece adds to b the writes that drop piece c, stored at e: its
+// entry, its memberships, its tags, and the hole its bytes leave, and
+// counts it out of st.
+func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, st *stats) (hole, error) {
+	members, none, err := s.Reach(c)
+	if err != nil {
+		return hole{}, err
+	}
+	b.Delete(pieceKey(c))
+	for _, m := range members { // a piece stored again starts with no bucket
+		b.Delete(memberKey(c, m))
+	}
+	if none {
+		b.Delete(memberKey(c, NoBucket))
+	}
+	s.unindexTags(b, c, members)
+	h := hole{block: e.block, offset: e.offset, length: e.length}
+	b.Put(h.key(), h.value())
+	st.pieces--
+	st.bytes -= uint64(e.length)
+	return h, nil
+}
+
+// Complete reports whether the store holds every piece of the DAG under
+// root; the error names the first piece it lacks.
+func (s *Store) Complete(ctx context.Context, root cid.Cid) error {
+	seen := make(map[string]struct{})
+	first := func(c cid.Cid) bool {
+		if _, ok := seen[c.KeyString()]; ok {
+			return false
+		}
+		seen[c.KeyString()] = struct{}{}
+		return true
+	}
+	var n int
+	return s.walkDAG(ctx, []cid.Cid{root}, first, func(c cid.Cid) error { return &pieces.NotFoundError{CID: c} }, &n)
+}
+
+// Pin makes root, which the store must hold whole, a root the user asked
+// to keep: GC keeps it and every piece under it. The error names the
+// first piece the store lacks.
+func (s *Store) Pin(ctx context.Context, root cid.Cid) error {
+	release := s.Hold(root) // a GC meanwhile keeps what Complete found
+	defer release()
+	if err := s.Complete(ctx, root); err != nil {
+		return fmt.Errorf("pin %s: %w", root, err)
+	}
+	tx := s.Begin()
+	tx.Pin(root)
+	return tx.Commit()
+}

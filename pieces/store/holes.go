@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/syndtr/goleveldb/leveldb"
+)
+
+// A hole is the bytes of a dropped piece, to give back to the filesystem.
+// Dropping a piece records its hole in the same index write, so a process
+// killed before the bytes went punches them at its next open; punching is
+// done only once the reads that may have found the piece have ended (see
+// punch), which is what makes a delete staged.
+type hole struct {
+	block  uint32
+	offset uint64
+	length uint32
+}
+
+const prefHole = 'h' // 'h' + block (4) + offset (8) -> length (4)
+
+// skipPunch leaves holes recorded and unpunched: tests stand for a process
+// killed before it punched them.
+var skipPunch atomic.Bool
+
+// holeAlign is the filesystem block the punched ranges are cut to: only
+// whole blocks inside a hole are freed, so a live neighbour sharing a
+// block with it keeps every byte, and no partial block is zeroed for
+// nothing.
+const holeAlign = 4096
+
+func (h hole) key() []byte {
+	k := make([]byte, 13)
+	k[0] = prefHole
+	binary.BigEndian.PutUint32(k[1:], h.block)
+	binary.BigEndian.PutUint64(k[5:], h.offset)
+	return k
+}
+
+func (h hole) value() []byte { return binary.BigEndian.AppendUint32(nil, h.length) }
+
+func decodeHole(k, v []byte) (hole, error) {
+	if len(k) != 13 || len(v) != 4 {
+		return hole{}, fmt.Errorf("%w: hole record %x = %x", ErrIndexCorrupt, k, v)
+	}
+	return hole{block: binary.BigEndian.Uint32(k[1:]), offset: binary.BigEndian.Uint64(k[5:]), length: binary.BigEndian.Uint32(v)}, nil
+}
+
+// aligned is the part of h made of whole filesystem blocks.
+func (h hole) aligned() (off, n int64) {
+	start := (h.offset + holeAlign - 1) / holeAlign * holeAlign
+	end := (h.offset + uint64(h.length)) / holeAlign * holeAlign
+	if end <= start {
+		return 0, 0
+	}
+	return int64(start), int64(end - start)
+}
+
+// punch frees the bytes of holes whose pieces an index write has dropped,
+// once every read that looked one of them up before has finished, then
+// forgets them. A read that starts later cannot find them.
+func (s *Store) punch(holes []hole) error {
+	if len(holes) == 0 || skipPunch.Load() {
+		return nil
+	}
+	s.rmu.Lock() // waits for reads in flight; new ones wait at most this long
+	s.rmu.Unlock()
+	b := new(leveldb.Batch)
+	var errs []error
+	for _, h := range holes {
+		b.Delete(h.key())
+		off, n := h.aligned()
+		if n == 0 {
+			continue
+		}
+		f, err := s.file(h.block)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := punchHole(f, off, n); err != nil {
+			if !s.noPunch.Swap(true) {
+				s.log.Warn("cannot punch holes in block files: the space of dropped pieces stays on disk", "block", f.Name(), "err", err)
+			}
+		}
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if err := s.writeBatch(b, false); err != nil { // lost with a crash: punched again at open
+		errs = append(errs, fmt.Errorf("forget punched holes: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// punchRecorded punches the holes a process left when it stopped between
+// dropping pieces and freeing their bytes.
+func (s *Store) punchRecorded() error {
+	var holes []hole
+	err := s.scanKeys(context.Background(), []byte{prefHole}, func(k, v []byte) error {
+		h, err := decodeHole(k, v)
+		if err == nil {
+			holes = append(holes, h)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read the holes left to punch: %w", err)
+	}
+	return s.punch(holes)
+}
