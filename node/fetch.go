@@ -22,7 +22,8 @@ import (
 // the store and announced when the Reader is closed.
 type Reader struct {
 	*pieces.File
-	g *netGetter
+	g       *netGetter
+	release func() // the hold on the file
 }
 
 // NewReader prepares a download of the file c; Open finds its root. Until
@@ -35,7 +36,10 @@ func (n *Node) NewReader(c cid.Cid) *Reader { return n.NewReaderIn(c, nil) }
 // fetched become members of it here too, and pieces the store holds are
 // handed out as the access rule allows (see mayRead).
 func (n *Node) NewReaderIn(c cid.Cid, in *In) *Reader {
-	return &Reader{g: n.newGetter(c, in)}
+	// The file is held from GC until Close: a GC while it is read neither
+	// takes the cached pieces it has yet to read nor those it fetched and
+	// has yet to commit.
+	return &Reader{g: n.newGetter(c, in), release: n.repo.Store.Hold(c)}
 }
 
 // Open reads the file's root, from the store when it is there and from
@@ -125,6 +129,7 @@ func (r *Reader) Close() error {
 	if r.File != nil {
 		r.File.Close()
 	}
+	defer r.release() // once what it fetched is committed, and pinned when asked
 	return r.g.close()
 }
 

@@ -21,6 +21,7 @@ import (
 
 func newGetCmd(e *env) *cobra.Command {
 	var out, filePath string
+	var pin bool
 	c := &cobra.Command{
 		Use:   "get CID",
 		Short: "Write a file to disk (default ./CID; -o - for stdout)",
@@ -31,7 +32,8 @@ nothing new at the path; a symlink is written through and kept; a device or
 FIFO (/dev/null, a named pipe) is written into. New files get 0666 less the
 umask; a file replaced keeps its mode. With a node running on the repo,
 pieces the repo lacks are fetched from every holder in the cluster, kept,
-and announced, and the file is pinned.`,
+and announced, as cache: 'ddc repo gc' may remove them unless --pin pins
+the file.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if filePath != "" {
 				return exactArgs(0)(cmd, args)
@@ -49,11 +51,12 @@ and announced, and the file is pinned.`,
 			} else {
 				id = args[0]
 			}
-			return e.withContent(cmd.Context(), id, 0, -1, true, func(ct content) error {
+			return e.withContent(cmd.Context(), id, 0, -1, pin, func(ct content) error {
 				return getFile(cmd.Context(), e, ct, out)
 			})
 		},
 	}
+	c.Flags().BoolVar(&pin, "pin", false, "pin the file once it is read whole, so that GC keeps it")
 	c.Flags().StringVarP(&out, "output", "o", "", "output path, - for stdout (default ./CID)")
 	c.Flags().StringVar(&filePath, "path", "", "get the newest file of the bucket (-b) with this file-path tag, instead of a CID")
 	e.bucketFlags(c)

@@ -79,6 +79,7 @@ func newRoot(e *env) *cobra.Command {
 		newExportCmd(e),
 		newImportCmd(e),
 		newRepoCmd(e),
+		newPinCmd(e),
 		newNodeCmd(e),
 		newPeersCmd(e),
 		newConnectCmd(e),

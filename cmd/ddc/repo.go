@@ -33,8 +33,8 @@ func newRepoCmd(e *env) *cobra.Command {
 			if st.DirectIO {
 				io = "direct (O_DIRECT)"
 			}
-			fmt.Fprintf(w, "repo\t%s\npeer ID\t%s\npieces\t%d\npiece bytes\t%s\nblock files\t%d\ndisk bytes\t%s\nblock writes\t%s\n",
-				st.Repo, st.PeerID, st.Pieces, humanSize(st.PieceBytes), st.Blocks, humanSize(st.DiskBytes), io)
+			fmt.Fprintf(w, "repo\t%s\npeer ID\t%s\npieces\t%d\nlive bytes\t%s\ndead bytes\t%s\non disk\t%s (block files of %s)\nblock files\t%d\nblock writes\t%s\n",
+				st.Repo, st.PeerID, st.Pieces, humanSize(st.PieceBytes), humanSize(st.DeadBytes), humanSize(st.Allocated), humanSize(st.DiskBytes), st.Blocks, io)
 			return w.Flush()
 		},
 	}
@@ -83,7 +83,29 @@ missing or of another layout; run it after repairing a store by hand.`,
 	}
 	e.jsonFlag(stat)
 	e.jsonFlag(reindex)
-	c.AddCommand(stat, verify, reindex)
+	gc := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove every piece no pin or bucket keeps, and give its space back",
+		Long: `Remove every piece that no root reaches: pinned files, files kept for a
+bucket, and reads and puts in progress keep theirs. Through a running node
+it runs beside everything the node does, which goes on; the space of what
+it removes goes back to the filesystem once the reads that found it end.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := e.repoGC(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return writeJSON(e.stdout, res)
+			}
+			fmt.Fprintf(e.stdout, "removed %d pieces (%s) in %.2fs; %d live\n", res.Removed, humanSize(res.FreedBytes), res.Seconds, res.Live)
+			return nil
+		},
+	}
+	e.jsonFlag(gc)
+	c.Short = "Inspect and collect the repo"
+	c.AddCommand(stat, verify, reindex, gc)
 	return c
 }
 
@@ -131,12 +153,30 @@ func (e *env) repoReindex(ctx context.Context) (api.Reindexed, error) {
 		}
 		return cl.RepoReindex(ctx)
 	}
-	r, err := repo.Open(e.repoPath, nil)
-	if err != nil {
-		return api.Reindexed{}, err
+	var out api.Reindexed
+	err = e.withWritableRepo(func(r *repo.Repo) error {
+		start := time.Now()
+		n, err := r.Store.Reindex(ctx)
+		out = api.Reindexed{Descriptors: n, Seconds: time.Since(start).Seconds()}
+		return err
+	})
+	return out, err
+}
+
+// repoGC collects garbage through the running node, or offline with the
+// repo open for writing.
+func (e *env) repoGC(ctx context.Context) (api.GCResult, error) {
+	cl, err := e.daemon(ctx)
+	if err != nil || cl != nil {
+		if err != nil {
+			return api.GCResult{}, err
+		}
+		return cl.RepoGC(ctx)
 	}
-	defer r.Close()
-	start := time.Now()
-	n, err := r.Store.Reindex(ctx)
-	return api.Reindexed{Descriptors: n, Seconds: time.Since(start).Seconds()}, err
+	var res api.GCResult
+	err = e.withWritableRepo(func(r *repo.Repo) error {
+		res, err = api.CollectGarbage(ctx, r)
+		return err
+	})
+	return res, err
 }

@@ -20,7 +20,9 @@ type RepoStat struct {
 	Pieces     uint64 `json:"pieces"`
 	PieceBytes uint64 `json:"piece_bytes"`
 	Blocks     int    `json:"blocks"`
-	DiskBytes  uint64 `json:"disk_bytes"`
+	DiskBytes  uint64 `json:"disk_bytes"`      // the block files' sizes, holes included
+	Allocated  uint64 `json:"allocated_bytes"` // what they take on disk, as du counts it
+	DeadBytes  uint64 `json:"dead_bytes"`      // of that, beyond the live pieces
 	DirectIO   bool   `json:"direct_io"`
 }
 
@@ -28,7 +30,7 @@ type RepoStat struct {
 func StatRepo(r *repo.Repo) (RepoStat, error) {
 	u, err := r.Store.Usage()
 	return RepoStat{Repo: r.Path, PeerID: r.PeerID().String(), Pieces: u.Pieces, PieceBytes: u.PieceBytes,
-		Blocks: u.Blocks, DiskBytes: u.DiskBytes, DirectIO: u.DirectIO}, err
+		Blocks: u.Blocks, DiskBytes: u.DiskBytes, Allocated: u.AllocatedBytes, DeadBytes: u.DeadBytes, DirectIO: u.DirectIO}, err
 }
 
 func (s *Server) repoStat(w http.ResponseWriter, _ *http.Request) {

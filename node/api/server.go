@@ -168,6 +168,10 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /api/v1/repo/stat", s.repoStat)
 	m.HandleFunc("GET /api/v1/repo/verify", s.repoVerify)
 	m.HandleFunc("POST /api/v1/repo/reindex", s.repoReindex)
+	m.HandleFunc("POST /api/v1/repo/gc", s.repoGC)
+	m.HandleFunc("POST /api/v1/pin/add/{cid}", s.pinAdd)
+	m.HandleFunc("POST /api/v1/pin/rm/{cid}", s.pinRm)
+	m.HandleFunc("GET /api/v1/pin/ls", s.pinLs)
 	m.HandleFunc("GET /api/v1/bucket/{id}", s.bucketInfo)
 	m.HandleFunc("POST /api/v1/bucket/{id}/publish", s.publishBucket)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

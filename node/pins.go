@@ -1,0 +1,37 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ddc-project/ddc/pieces"
+)
+
+// Pin makes the file c a root this node keeps: GC keeps it and every
+// piece under it. What the store lacks of it is fetched first, as
+// `get --pin` does.
+func (n *Node) Pin(ctx context.Context, c cid.Cid) error {
+	if err := pieces.CheckPieceCID(c); err != nil {
+		return err
+	}
+	err := n.repo.Store.Pin(ctx, c)
+	if !errors.Is(err, pieces.ErrNotFound) {
+		return err
+	}
+	rd := n.NewReader(c)
+	if err := rd.Open(ctx); err != nil {
+		return errors.Join(fmt.Errorf("pin %s: %w", c, err), rd.Close())
+	}
+	_, err = rd.WriteTo(io.Discard)
+	if err == nil {
+		rd.Pin()
+	}
+	if err := errors.Join(err, rd.Close()); err != nil {
+		return fmt.Errorf("pin %s: %w", c, err)
+	}
+	return nil
+}
