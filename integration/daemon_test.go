@@ -144,7 +144,7 @@ func TestThreeDaemons(t *testing.T) {
 	src := randomFile(t, 31, 24<<20+12345)
 	id := n1.put(src, "-t", "name=three")
 	out := filepath.Join(t.TempDir(), "got")
-	n3.ok(nil, "get", id, "-o", out)
+	n3.ok(nil, "get", "--pin", id, "-o", out)
 	if !sameFile(t, src, out) {
 		t.Fatal("node 3 got different bytes")
 	}

@@ -132,7 +132,7 @@ func TestPrivateBucket(t *testing.T) {
 
 	// A grant to node 2's key.
 	out := filepath.Join(t.TempDir(), "got")
-	n2.ok(strings.NewReader(good), "get", "-b", b, "--token", "-", "-o", out, c)
+	n2.ok(strings.NewReader(good), "get", "--pin", "-b", b, "--token", "-", "-o", out, c)
 	if !sameFile(t, src, out) {
 		t.Fatal("node 2 got other bytes")
 	}

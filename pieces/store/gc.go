@@ -67,6 +67,11 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	if err == nil && len(batch) > 0 {
 		err = sweep()
 	}
+	if err == nil {
+		// All the holes at once, recorded by the sweep's writes: those
+		// side by side free whole blocks together, whatever their order.
+		err = s.punchRecorded()
+	}
 	res.Duration = time.Since(start)
 	if err != nil {
 		return res, fmt.Errorf("gc: %w", err)
@@ -178,7 +183,7 @@ func (s *Store) walkDAG(ctx context.Context, roots []cid.Cid, first func(cid.Cid
 
 // sweep drops the pieces of batch that are still unmarked, once the
 // roots that became live are walked, in one index write that also
-// records their holes; it then punches them.
+// records their holes, punched once the sweep is over.
 func (s *Store) sweep(ctx context.Context, r *gcRun, batch []cid.Cid, res *GCResult) error {
 	for {
 		if pending := s.takePending(r); len(pending) > 0 {
@@ -195,13 +200,10 @@ func (s *Store) sweep(ctx context.Context, r *gcRun, batch []cid.Cid, res *GCRes
 		s.live.mu.Unlock()
 		s.cmu.Unlock()
 	}
-	holes, err := s.dropUnmarked(r, batch, res)
+	_, err := s.dropUnmarked(r, batch, res)
 	s.live.mu.Unlock()
 	s.cmu.Unlock()
-	if err != nil {
-		return err
-	}
-	return s.punch(holes)
+	return err
 }
 
 // dropUnmarked drops what batch holds that r did not mark and no open Tx

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -50,6 +53,23 @@ func decodeHole(k, v []byte) (hole, error) {
 	return hole{block: binary.BigEndian.Uint32(k[1:]), offset: binary.BigEndian.Uint64(k[5:]), length: binary.BigEndian.Uint32(v)}, nil
 }
 
+// remnants are the parts of h outside its aligned part [off, off+n): all
+// of h when n is 0.
+func (h hole) remnants(off, n int64) []hole {
+	if n == 0 {
+		return []hole{h}
+	}
+	var rs []hole
+	if head := uint64(off) - h.offset; head > 0 {
+		rs = append(rs, hole{block: h.block, offset: h.offset, length: uint32(head)})
+	}
+	end, cut := h.offset+uint64(h.length), uint64(off+n)
+	if end > cut {
+		rs = append(rs, hole{block: h.block, offset: cut, length: uint32(end - cut)})
+	}
+	return rs
+}
+
 // aligned is the part of h made of whole filesystem blocks.
 func (h hole) aligned() (off, n int64) {
 	start := (h.offset + holeAlign - 1) / holeAlign * holeAlign
@@ -62,7 +82,8 @@ func (h hole) aligned() (off, n int64) {
 
 // punch frees the bytes of holes whose pieces an index write has dropped,
 // once every read that looked one of them up before has finished, then
-// forgets them. A read that starts later cannot find them.
+// forgets them but for the parts of blocks they share with what is still
+// live. A read that starts later cannot find them.
 func (s *Store) punch(holes []hole) error {
 	if len(holes) == 0 || skipPunch.Load() {
 		return nil
@@ -70,10 +91,17 @@ func (s *Store) punch(holes []hole) error {
 	s.rmu.Lock() // waits for reads in flight; new ones wait at most this long
 	s.rmu.Unlock()
 	b := new(leveldb.Batch)
-	var errs []error
 	for _, h := range holes {
 		b.Delete(h.key())
+	}
+	var errs []error
+	for _, h := range merge(holes) {
+		// What is left of a block that a live piece shares stays recorded,
+		// so that it is freed with its neighbour when that one goes.
 		off, n := h.aligned()
+		for _, r := range h.remnants(off, n) {
+			b.Put(r.key(), r.value())
+		}
 		if n == 0 {
 			continue
 		}
@@ -94,6 +122,27 @@ func (s *Store) punch(holes []hole) error {
 		errs = append(errs, fmt.Errorf("forget punched holes: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// merge joins holes that touch, in place, so that pieces smaller than a
+// filesystem block, dropped side by side, free the blocks they fill
+// together. Holes from 4 GiB on stay apart (a hole's length is 32 bits).
+func merge(holes []hole) []hole {
+	slices.SortFunc(holes, func(a, b hole) int {
+		return cmp.Or(cmp.Compare(a.block, b.block), cmp.Compare(a.offset, b.offset))
+	})
+	out := holes[:0]
+	for _, h := range holes {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			if end := last.offset + uint64(last.length); last.block == h.block && end == h.offset && uint64(last.length)+uint64(h.length) <= math.MaxUint32 {
+				last.length += h.length
+				continue
+			}
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 // punchRecorded punches the holes a process left when it stopped between

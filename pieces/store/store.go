@@ -409,11 +409,10 @@ func (s *Store) Delete(c cid.Cid) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	h, err := s.dropIndexed(c)
-	if err != nil || h == nil {
+	if h, err := s.dropIndexed(c); err != nil || h == nil {
 		return err
 	}
-	return s.punch([]hole{*h})
+	return s.punchRecorded() // with what is left of its neighbours' holes
 }
 
 // dropIndexed drops c from the index and returns its hole, or nil when the store
