@@ -212,6 +212,12 @@ func (s *Store) dropUnmarked(r *gcRun, batch []cid.Cid, res *GCResult) ([]hole, 
 	b := new(leveldb.Batch)
 	st := s.st
 	var holes []hole
+	// The batch is in CID order, as the memberships are: one scan finds
+	// them all.
+	members, err := s.membersOf(context.Background(), batch[0], batch[len(batch)-1])
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range batch {
 		if r.isMarked(c) || s.live.txs[c.KeyString()] > 0 {
 			continue
@@ -223,11 +229,7 @@ func (s *Store) dropUnmarked(r *gcRun, batch []cid.Cid, res *GCResult) ([]hole, 
 		if err != nil {
 			return nil, err
 		}
-		h, err := s.dropPiece(b, c, e, &st)
-		if err != nil {
-			return nil, err
-		}
-		holes = append(holes, h)
+		holes = append(holes, s.dropPiece(b, c, e, members[string(c.Bytes())], &st))
 	}
 	if len(holes) == 0 {
 		return nil, nil
@@ -242,27 +244,21 @@ func (s *Store) dropUnmarked(r *gcRun, batch []cid.Cid, res *GCResult) ([]hole, 
 	return holes, nil
 }
 
-// dropPiece adds to b the writes that drop piece c, stored at e: its
-// entry, its memberships, its tags, and the hole its bytes leave, and
-// counts it out of st.
-func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, st *stats) (hole, error) {
-	members, none, err := s.Reach(c)
-	if err != nil {
-		return hole{}, err
-	}
+// dropPiece adds to b the writes that drop piece c, stored at e and a
+// member of members (besides no bucket): its entry, its memberships, its
+// tags, and the hole its bytes leave, and counts it out of st.
+func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, members []Bucket, st *stats) hole {
 	b.Delete(pieceKey(c))
 	for _, m := range members { // a piece stored again starts with no bucket
 		b.Delete(memberKey(c, m))
 	}
-	if none {
-		b.Delete(memberKey(c, NoBucket))
-	}
+	b.Delete(memberKey(c, NoBucket))
 	s.unindexTags(b, c, members)
 	h := hole{block: e.block, offset: e.offset, length: e.length}
 	b.Put(h.key(), h.value())
 	st.pieces--
 	st.bytes -= uint64(e.length)
-	return h, nil
+	return h
 }
 
 // Complete reports whether the store holds every piece of the DAG under

@@ -427,12 +427,13 @@ func (s *Store) dropIndexed(c cid.Cid) (*hole, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := s.st
-	b := new(leveldb.Batch)
-	h, err := s.dropPiece(b, c, e, &st)
+	members, _, err := s.Reach(c)
 	if err != nil {
 		return nil, err
 	}
+	st := s.st
+	b := new(leveldb.Batch)
+	h := s.dropPiece(b, c, e, members, &st)
 	b.Put([]byte(keyStats), st.encode())
 	if err := s.write(b); err != nil {
 		return nil, fmt.Errorf("delete %s: %w", c, err)

@@ -32,7 +32,7 @@ func modes(t *testing.T, f func(t *testing.T, direct bool)) {
 }
 
 // supportsDirect reports whether dir's filesystem takes O_DIRECT.
-func supportsDirect(t *testing.T, dir string) bool {
+func supportsDirect(t testing.TB, dir string) bool {
 	f, err := os.OpenFile(filepath.Join(dir, "probe"), os.O_CREATE|os.O_WRONLY|unix.O_DIRECT, 0o644)
 	if err != nil {
 		return false
@@ -42,7 +42,7 @@ func supportsDirect(t *testing.T, dir string) bool {
 	return true
 }
 
-func open(t *testing.T, dir string, blockSize int64, direct ...bool) *store.Store {
+func open(t testing.TB, dir string, blockSize int64, direct ...bool) *store.Store {
 	t.Helper()
 	opts := store.DefaultOptions()
 	if blockSize > 0 {
