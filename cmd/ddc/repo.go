@@ -146,37 +146,35 @@ func (e *env) repoVerify(ctx context.Context, bad func(msg string)) (int, error)
 // repoReindex rebuilds the tag index through the running node, or offline
 // with the repo open for writing.
 func (e *env) repoReindex(ctx context.Context) (api.Reindexed, error) {
-	cl, err := e.daemon(ctx)
-	if err != nil || cl != nil {
-		if err != nil {
-			return api.Reindexed{}, err
-		}
-		return cl.RepoReindex(ctx)
-	}
-	var out api.Reindexed
-	err = e.withWritableRepo(func(r *repo.Repo) error {
+	return nodeOrWritable(ctx, e, (*api.Client).RepoReindex, func(r *repo.Repo) (api.Reindexed, error) {
 		start := time.Now()
 		n, err := r.Store.Reindex(ctx)
-		out = api.Reindexed{Descriptors: n, Seconds: time.Since(start).Seconds()}
-		return err
+		return api.Reindexed{Descriptors: n, Seconds: time.Since(start).Seconds()}, err
 	})
-	return out, err
 }
 
 // repoGC collects garbage through the running node, or offline with the
 // repo open for writing.
 func (e *env) repoGC(ctx context.Context) (api.GCResult, error) {
+	return nodeOrWritable(ctx, e, (*api.Client).RepoGC, func(r *repo.Repo) (api.GCResult, error) {
+		return api.CollectGarbage(ctx, r)
+	})
+}
+
+// nodeOrWritable asks the running node with online, or, with none, runs
+// offline on the repo opened for writing.
+func nodeOrWritable[T any](ctx context.Context, e *env, online func(*api.Client, context.Context) (T, error), offline func(*repo.Repo) (T, error)) (T, error) {
+	var out T
 	cl, err := e.daemon(ctx)
-	if err != nil || cl != nil {
-		if err != nil {
-			return api.GCResult{}, err
-		}
-		return cl.RepoGC(ctx)
+	if err != nil {
+		return out, err
 	}
-	var res api.GCResult
+	if cl != nil {
+		return online(cl, ctx)
+	}
 	err = e.withWritableRepo(func(r *repo.Repo) error {
-		res, err = api.CollectGarbage(ctx, r)
+		out, err = offline(r)
 		return err
 	})
-	return res, err
+	return out, err
 }
