@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	ddcBin = filepath.Join(dir, "ddc")
-	build := exec.Command("go", "build", "-o", ddcBin, "../cmd/ddc")
+	build := exec.Command("go", "build", "-buildvcs=auto", "-o", ddcBin, "../cmd/ddc") // auto: the revision for ddc version, whatever GOFLAGS says
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build ddc:", err)

@@ -25,7 +25,7 @@ import (
 
 func newNodeCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "node", Short: "Run the node and describe it"}
-	c.AddCommand(newNodeRunCmd(e), newNodeIDCmd(e), newNodeStatusCmd(e))
+	c.AddCommand(newNodeRunCmd(e), newNodeIDCmd(e), newNodeStatusCmd(e), newNodeStopCmd(e))
 	return c
 }
 
@@ -162,7 +162,10 @@ func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error 
 	for _, a := range st.Addrs {
 		fmt.Fprintf(e.stdout, "listening on %s\n", a)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-srv.StopRequested():
+	}
 	log.Info("stopping; a second signal forces")
 	force := make(chan os.Signal, 1)
 	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
@@ -310,4 +313,45 @@ func (e *env) needDaemon(ctx context.Context) (*api.Client, error) {
 		err = fmt.Errorf("%w on repo %s: start one with 'ddc node run --repo %s'", api.ErrNoDaemon, e.repoPath, e.repoPath)
 	}
 	return cl, err
+}
+
+// stopWait bounds how long 'node stop' waits for the node to exit.
+const stopWait = time.Minute
+
+func newNodeStopCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the node running on the repo cleanly, and wait until it has",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := e.needDaemon(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := cl.Stop(cmd.Context()); err != nil {
+				return err
+			}
+			// Stopped once the repo is free: the node lets go of it last.
+			ctx, cancel := context.WithTimeout(cmd.Context(), stopWait)
+			defer cancel()
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for {
+				r, err := repo.OpenReadOnly(e.repoPath, nil)
+				if err == nil {
+					r.Close()
+					fmt.Fprintln(e.stdout, "stopped")
+					return nil
+				}
+				if !errors.Is(err, store.ErrLocked) {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("the node on %s took the stop but still holds the repo after %s", e.repoPath, stopWait)
+				case <-t.C:
+				}
+			}
+		},
+	}
 }

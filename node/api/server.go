@@ -57,6 +57,9 @@ type Server struct {
 
 	gateway atomic.Pointer[string] // the gateway's address, for /id
 
+	stopReq  chan struct{} // closed by POST /node/stop
+	stopOnce sync.Once
+
 	mu        sync.Mutex
 	downloads map[uint64]*download
 	nextID    uint64
@@ -91,7 +94,7 @@ func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api listen on %s: %w", addr, err)
 	}
-	s := &Server{n: n, log: log, ln: ln, drain: DrainTimeout, downloads: make(map[uint64]*download)}
+	s := &Server{n: n, log: log, ln: ln, drain: DrainTimeout, downloads: make(map[uint64]*download), stopReq: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.srv = &http.Server{
 		Handler:           s.guard(s.routes()),
@@ -172,6 +175,7 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("POST /api/v1/pin/add/{cid}", s.pinAdd)
 	m.HandleFunc("POST /api/v1/pin/rm/{cid}", s.pinRm)
 	m.HandleFunc("GET /api/v1/pin/ls", s.pinLs)
+	m.HandleFunc("POST /api/v1/node/stop", s.nodeStop)
 	m.HandleFunc("GET /api/v1/bucket/{id}", s.bucketInfo)
 	m.HandleFunc("POST /api/v1/bucket/{id}/publish", s.publishBucket)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
