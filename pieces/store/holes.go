@@ -90,18 +90,14 @@ func (s *Store) punch(holes []hole) error {
 	}
 	s.rmu.Lock() // waits for reads in flight; new ones wait at most this long
 	s.rmu.Unlock()
-	b := new(leveldb.Batch)
-	for _, h := range holes {
-		b.Delete(h.key())
-	}
+	forget := slices.Clone(holes) // merge sorts and joins holes in place
+	var remnants []hole
 	var errs []error
 	for _, h := range merge(holes) {
 		// What is left of a block that a live piece shares stays recorded,
 		// so that it is freed with its neighbour when that one goes.
 		off, n := h.aligned()
-		for _, r := range h.remnants(off, n) {
-			b.Put(r.key(), r.value())
-		}
+		remnants = append(remnants, h.remnants(off, n)...)
 		if n == 0 {
 			continue
 		}
@@ -116,12 +112,45 @@ func (s *Store) punch(holes []hole) error {
 			}
 		}
 	}
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	if err := s.writeBatch(b, false); err != nil { // lost with a crash: punched again at open
+	if err := s.rewriteHoles(forget, remnants); err != nil { // lost with a crash: punched again at open
 		errs = append(errs, fmt.Errorf("forget punched holes: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// holeWrites is how many hole records one write forgets or keeps:
+// commits wait for one such write at most.
+const holeWrites = 1024
+
+// rewriteHoles forgets the records of holes and records remnants, in
+// unsynced writes of holeWrites records each.
+func (s *Store) rewriteHoles(holes, remnants []hole) error {
+	b := new(leveldb.Batch)
+	flush := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		s.cmu.Lock()
+		defer s.cmu.Unlock()
+		err := s.writeBatch(b, false)
+		b.Reset()
+		return err
+	}
+	for _, h := range holes {
+		if b.Delete(h.key()); b.Len() >= holeWrites {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, h := range remnants { // after the deletes: a remnant may keep a key
+		if b.Put(h.key(), h.value()); b.Len() >= holeWrites {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
 
 // merge joins holes that touch, in place, so that pieces smaller than a

@@ -153,3 +153,13 @@ func (s *Store) takePending(r *gcRun) []cid.Cid {
 	r.pending = nil
 	return p
 }
+
+// dropped tells a GC in progress that c was dropped by other means: its
+// sweep must not drop c, nor a copy put again, a second time.
+func (s *Store) dropped(c cid.Cid) {
+	s.live.mu.Lock()
+	if s.live.run != nil {
+		s.live.run.mark(c)
+	}
+	s.live.mu.Unlock()
+}

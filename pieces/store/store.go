@@ -439,6 +439,7 @@ func (s *Store) dropIndexed(c cid.Cid) (*hole, error) {
 		return nil, fmt.Errorf("delete %s: %w", c, err)
 	}
 	s.st = st
+	s.dropped(c)
 	return &h, nil
 }
 
