@@ -33,6 +33,9 @@ type ServerOptions struct {
 	// other refuses the piece with StatusDenied and the error's words.
 	// It must be quick: a transfer asks it for every piece.
 	Access func(r AccessRequest) (via []byte, err error)
+	// Served, when set, is told the bytes of each piece sent, once they
+	// are written to the stream.
+	Served func(bytes int)
 	Logger *slog.Logger
 }
 
@@ -204,6 +207,9 @@ func (s *Server) serve(str network.Stream) error {
 		str.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 		if err = writeFrame(w, &a.hdr); err == nil {
 			_, err = w.Write(a.data)
+		}
+		if err == nil && len(a.data) > 0 && s.opts.Served != nil {
+			s.opts.Served(len(a.data))
 		}
 		bufs <- a.buf
 		// Flush when no further answer is ready: answers to pipelined

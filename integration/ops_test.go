@@ -2,7 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +50,80 @@ func TestNodeStop(t *testing.T) {
 	d.ok(nil, "cat", c)
 	if code, _, errs := d.run(nil, "node", "stop"); code == 0 || !strings.Contains(errs, "node run") {
 		t.Fatalf("node stop with no node: exit %d, %q; want an error saying how to start one", code, errs)
+	}
+}
+
+// metrics scrapes d's API at Kubo's metrics path.
+func (d *daemon) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + d.state.API + "/debug/metrics/prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: %d, %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+// metric is the value of the sample named series (with its labels, as
+// Prometheus' text format writes them) in text, or 0 when there is none.
+func metric(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for line := range strings.Lines(text) {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %q", series, line)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// TestMetrics: the API serves ddc's and go-libp2p's metrics at Kubo's
+// path, and a put, a get, a gateway read and a GC move their counters.
+func TestMetrics(t *testing.T) {
+	a := startDaemon(t, newDaemonRepo(t))
+	b := startDaemon(t, newDaemonRepo(t), "--bootstrap", a.tcpAddr())
+	const size = 4 << 20
+	c := a.put(randomFile(t, 901, size))
+	before := b.metrics(t)
+	for _, name := range []string{"libp2p_rcmgr_", "libp2p_swarm_", "ddc_store_live_bytes", "ddc_dht_routing_table_peers", "ddc_connected_peers", "go_goroutines"} {
+		if !strings.Contains(before, name) {
+			t.Fatalf("no %s metrics in the scrape", name)
+		}
+	}
+	if v := metric(t, a.metrics(t), "ddc_store_live_bytes"); v < size {
+		t.Fatalf("after a put of %d bytes the store's live bytes are %v", size, v)
+	}
+	b.ok(nil, "get", c, "-o", filepath.Join(t.TempDir(), "got"))
+	after := b.metrics(t)
+	fetched := `ddc_fetched_bytes_total{protocol="exchange"}`
+	if got := metric(t, after, fetched) - metric(t, before, fetched); got < size {
+		t.Fatalf("a get of %d bytes moved %s by %v", size, fetched, got)
+	}
+	if v := metric(t, after, "ddc_fetch_piece_seconds_count"); v < 4 {
+		t.Fatalf("ddc_fetch_piece_seconds counted %v pieces for a 4-chunk file", v)
+	}
+	if v := metric(t, a.metrics(t), `ddc_served_bytes_total{protocol="exchange"}`); v < size {
+		t.Fatalf("the holder served %v bytes over the exchange for a %d-byte get", v, size)
+	}
+	resp, err := http.Get(b.gateway() + "/ddc/file/" + c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	b.gc()
+	m := b.metrics(t)
+	if metric(t, m, `ddc_gateway_responses_total{status="200"}`) < 1 || metric(t, m, `ddc_served_bytes_total{protocol="gateway"}`) < size {
+		t.Fatal("a gateway read did not move ddc_gateway_responses_total and ddc_served_bytes_total")
+	}
+	if metric(t, m, "ddc_gc_runs_total") != 1 || metric(t, m, "ddc_gc_freed_bytes_total") < size {
+		t.Fatalf("a GC of a %d-byte cached file: runs %v, freed %v", size, metric(t, m, "ddc_gc_runs_total"), metric(t, m, "ddc_gc_freed_bytes_total"))
 	}
 }

@@ -334,6 +334,7 @@ func (g *netGetter) denied(err error) error {
 // fromHolders asks the holders the fetcher knows for c; a piece fetched
 // is counted and handed to the keeper.
 func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, error) {
+	start := time.Now()
 	data, via, err := g.fetcher.Fetch(ctx, c, buf)
 	if errors.Is(err, exchange.ErrDenied) {
 		return nil, g.denied(err)
@@ -342,6 +343,7 @@ func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, repl
 		return nil, err
 	}
 	g.n.fetched.Add(uint64(len(data)))
+	g.n.metrics.fetchedPiece("exchange", len(data), time.Since(start))
 	k := kept{c: c, data: data, replace: replace}
 	if via != nil {
 		k.via = (*bucket.ID)(via)

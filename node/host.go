@@ -24,6 +24,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ddc-project/ddc/node/repo"
 )
@@ -36,12 +37,18 @@ const connGrace = time.Minute
 // Noise, yamux, the resource manager scaled to this machine, a connection
 // manager with the configured watermarks, and the NAT traversal a node
 // behind a router needs (AutoNAT service, hole punching, relay client).
-func newHost(key crypto.PrivKey, nc repo.NetworkConfig, psk pnet.PSK) (host.Host, error) {
+func newHost(key crypto.PrivKey, nc repo.NetworkConfig, psk pnet.PSK, reg prometheus.Registerer) (host.Host, error) {
 	cm, err := connmgr.NewConnManager(nc.ConnsLow, nc.ConnsHigh, connmgr.WithGracePeriod(connGrace))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
+	str, err := rcmgr.NewStatsTraceReporter() // the resource manager's metrics, as Kubo reports them
+	if err != nil {
+		cm.Close()
+		return nil, fmt.Errorf("resource manager metrics: %w", err)
+	}
+	rcmgr.MustRegisterWith(reg)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()), rcmgr.WithTraceReporter(str))
 	if err != nil {
 		cm.Close()
 		return nil, fmt.Errorf("resource manager: %w", err)
@@ -70,6 +77,7 @@ func newHost(key crypto.PrivKey, nc repo.NetworkConfig, psk pnet.PSK) (host.Host
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
+		libp2p.PrometheusRegisterer(reg), // the swarm's, identify's, relay's and hole punching's metrics
 		libp2p.ConnectionManager(cm),
 		libp2p.EnableNATService(),
 		libp2p.EnableHolePunching(),

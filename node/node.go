@@ -95,6 +95,7 @@ type Node struct {
 	publishSoon chan struct{} // a publish found no DHT peer: publishRecords retries
 
 	fetched atomic.Uint64 // bytes of pieces fetched from other nodes
+	metrics *Metrics
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -121,7 +122,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 		return nil, err // newGetter counts on it
 	}
 	nc := r.Config.Network
-	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{}), publishSoon: make(chan struct{}, 1), verifier: bucket.NewVerifier()}
+	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{}), publishSoon: make(chan struct{}, 1), verifier: bucket.NewVerifier(), metrics: newMetrics()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.records = n.newRecords()
 	defer func() {
@@ -133,7 +134,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.host, err = newHost(r.Identity, nc, psk); err != nil {
+	if n.host, err = newHost(r.Identity, nc, psk, n.metrics.reg); err != nil {
 		return nil, err
 	}
 	boot, err := bootstrapPeers(r)
@@ -148,6 +149,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	}
 	so := exchange.DefaultServerOptions()
 	so.Cluster, so.Logger, so.Access = nc.Cluster, n.log, n.serveAccess
+	so.Served = func(bytes int) { n.metrics.servedPiece("exchange", bytes) }
 	if n.srv, err = exchange.NewServer(n.host, r.Store, so); err != nil {
 		return nil, err
 	}
@@ -155,6 +157,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n.startSearch()
 	n.startRecordPush()
 	n.ann = newAnnouncer(n.dht, n.log)
+	n.registerNode()
 	n.dht.StartReprovider(func(ctx context.Context, fn func(cid.Cid) error) error {
 		if err := n.eachHeldBucket(ctx, func(id bucket.ID) error { return fn(bucket.HoldersKey(id)) }); err != nil {
 			return err

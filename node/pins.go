@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/pieces/store"
 )
 
 // Pin makes the file c a root this node keeps: GC keeps it and every
@@ -34,4 +35,14 @@ func (n *Node) Pin(ctx context.Context, c cid.Cid) error {
 		return fmt.Errorf("pin %s: %w", c, err)
 	}
 	return nil
+}
+
+// GC removes every piece no root reaches (see store.Store.GC), beside
+// everything the node does, and counts it in the metrics.
+func (n *Node) GC(ctx context.Context) (store.GCResult, error) {
+	res, err := n.repo.Store.GC(ctx)
+	if err == nil {
+		n.metrics.gcDone(res.Duration, res.Freed)
+	}
+	return res, err
 }

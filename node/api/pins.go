@@ -94,12 +94,12 @@ func (s *Server) pinLs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) repoGC(w http.ResponseWriter, r *http.Request) {
-	res, err := CollectGarbage(r.Context(), s.n.Repo())
+	res, err := s.n.GC(r.Context())
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.reply(w, res)
+	s.reply(w, gcResult(res))
 }
 
 // PinAdd has the node pin c, fetching what it lacks of it first.

@@ -176,6 +176,7 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("POST /api/v1/pin/rm/{cid}", s.pinRm)
 	m.HandleFunc("GET /api/v1/pin/ls", s.pinLs)
 	m.HandleFunc("POST /api/v1/node/stop", s.nodeStop)
+	m.Handle("GET /debug/metrics/prometheus", s.n.MetricsHandler()) // Kubo's path: scrape configs carry over
 	m.HandleFunc("GET /api/v1/bucket/{id}", s.bucketInfo)
 	m.HandleFunc("POST /api/v1/bucket/{id}/publish", s.publishBucket)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

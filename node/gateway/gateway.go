@@ -236,6 +236,7 @@ func (s *Server) logAccess(r *http.Request, w *logWriter, d time.Duration) {
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
+	s.n.GatewayResponse(status, w.bytes, d)
 	s.log.Info("gateway", "method", r.Method, "path", target, "status", status, "bytes", w.bytes,
 		"duration", d.Round(time.Microsecond), "remote", r.RemoteAddr, "range", r.Header.Get("Range"))
 }
