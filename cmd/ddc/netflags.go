@@ -25,7 +25,7 @@ func (f *netFlags) add(c *cobra.Command) {
 	fl.StringArrayVar(&f.listen, "listen", nil, "listen multiaddr, repeatable (default: TCP and QUIC on port 4040, all interfaces; port 0 picks a free one)")
 	fl.StringArrayVar(&f.announce, "announce", nil, "address to tell peers instead of the listen addresses, repeatable")
 	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID, repeatable")
-	fl.StringVar(&f.api, "api", "", "HTTP API address, loopback only (default 127.0.0.1:5040)")
+	fl.StringVar(&f.api, "api", "", "HTTP API address (default 127.0.0.1:5040; beyond loopback every request needs the repo's API secret)")
 	fl.StringVar(&f.gateway, "gateway", "", "HTTP gateway address, or off (default "+repo.DefaultGatewayAddress+": on loopback; 0.0.0.0:8040 serves other machines, read-only)")
 	fl.StringVar(&f.cluster, "cluster", "", "cluster to join (default \"default\")")
 	fl.StringVar(&f.swarmKey, "swarm-key", "", "the cluster's swarm key file ('ddc cluster key gen'): connect only to nodes holding it; init copies it into the repo")

@@ -109,11 +109,21 @@ func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error 
 	if lim := r.Config.MemoryLimitMiB; lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(lim) << 20)
 	}
+	var secret string
+	if addr := r.Config.Network.API; !repo.Loopback(addr) {
+		s, err := repo.APISecret(r.Path)
+		if err != nil {
+			r.Close()
+			return fmt.Errorf("the API would listen on %s, beyond loopback, where every request needs the repo's API secret, and there is none: %w", addr, err)
+		}
+		secret = s
+		log.Info("the API listens beyond loopback: every request needs the repo's API secret", "api", addr)
+	}
 	n, err := node.Start(r, node.Options{Logger: log})
 	if err != nil {
 		return err
 	}
-	srv, err := api.Listen(n, r.Config.Network.API, log)
+	srv, err := api.ListenWithSecret(n, r.Config.Network.API, secret, log)
 	if err != nil {
 		n.Close()
 		return err

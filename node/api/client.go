@@ -30,6 +30,9 @@ type Client struct {
 	base string
 	hc   *http.Client
 	sock string // the node's copy socket; empty when it has none
+	// secret is the repo's API secret, sent with every request: an API
+	// beyond loopback asks for it.
+	secret string
 
 	bucket, token string // see In
 }
@@ -57,6 +60,7 @@ func Find(ctx context.Context, path string) (*Client, error) {
 	}
 	c := New(st.API)
 	c.sock = st.Socket
+	c.secret, _ = repo.APISecret(path) // a repo from before secrets has none; a loopback API asks none
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if _, err := c.ID(ctx); err != nil {
@@ -95,6 +99,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if c.token != "" {
 		req.Header.Set(TokenHeader, c.token)
 	}
+	if c.secret != "" {
+		req.Header.Set("Authorization", "Bearer "+c.secret)
+	}
 	if body != nil && size >= 0 {
 		req.ContentLength = size
 	}
@@ -106,6 +113,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return resp, nil
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, &Error{Code: CodeForbid, Message: fmt.Sprintf("node API %s refused the request: it asks for the repo's API secret, and this repo's (api.secret) is not it", c.base)}
+	}
 	var e Error
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e); err != nil || e.Message == "" {
 		return nil, fmt.Errorf("node API %s %s: %s", method, path, resp.Status)

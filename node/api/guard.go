@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"mime"
 	"net"
@@ -36,7 +37,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		defer s.handlers.Done()
-		if err := checkBrowser(r, port); err != nil {
+		if s.secret != "" && !authorized(r, s.secret) {
+			s.log.Info("api request without the API secret", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Basic realm="ddc API", charset="UTF-8"`)
+			http.Error(w, "this API needs the repo's API secret (api.secret): Authorization: Bearer SECRET, or basic auth with it as the password", http.StatusUnauthorized)
+			return
+		}
+		// With a secret, any Host: a rebound name cannot forge the secret.
+		if err := checkBrowser(r, port, s.secret != ""); err != nil {
 			s.log.Info("api request refused", "method", r.Method, "path", r.URL.Path, "err", err)
 			s.fail(w, err)
 			return
@@ -46,8 +54,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 }
 
 // checkBrowser applies guard's rules to r for an API on port.
-func checkBrowser(r *http.Request, port string) error {
-	if !loopbackHost(r.Host, port) {
+func checkBrowser(r *http.Request, port string, anyHost bool) error {
+	if !anyHost && !loopbackHost(r.Host, port) {
 		return forbiddenf("host %.100q is not this API's: use localhost:%s or a loopback address", r.Host, port)
 	}
 	if o := r.Header.Get("Origin"); o != "" {
@@ -70,6 +78,16 @@ func checkBrowser(r *http.Request, port string) error {
 		}
 	}
 	return nil
+}
+
+// authorized reports whether r carries secret, as a Bearer token or as
+// the password of basic auth (any user name, as Kubo's API takes it).
+func authorized(r *http.Request, secret string) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		_, got, ok = r.BasicAuth()
+	}
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(secret)) == 1
 }
 
 // loopbackHost reports whether hostport (a Host header, or an origin

@@ -58,6 +58,7 @@ type Server struct {
 	gateway atomic.Pointer[string] // the gateway's address, for /id
 
 	stopReq  chan struct{} // closed by POST /node/stop
+	secret   string        // asked of every request when set
 	stopOnce sync.Once
 
 	mu        sync.Mutex
@@ -87,6 +88,16 @@ func (d *download) status() CopyStatus {
 
 // Listen starts serving n's API on addr (host:port, loopback only).
 func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
+	return ListenWithSecret(n, addr, "", log)
+}
+
+// ListenWithSecret is Listen for an API that asks every request for
+// secret, as a Bearer token or a basic-auth password; it must be set for
+// an address beyond loopback.
+func ListenWithSecret(n *node.Node, addr, secret string, log *slog.Logger) (*Server, error) {
+	if secret == "" && !repo.Loopback(addr) {
+		return nil, fmt.Errorf("api on %s: an API beyond loopback needs the repo's API secret", addr)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -94,7 +105,7 @@ func Listen(n *node.Node, addr string, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api listen on %s: %w", addr, err)
 	}
-	s := &Server{n: n, log: log, ln: ln, drain: DrainTimeout, downloads: make(map[uint64]*download), stopReq: make(chan struct{})}
+	s := &Server{n: n, log: log, ln: ln, drain: DrainTimeout, downloads: make(map[uint64]*download), stopReq: make(chan struct{}), secret: secret}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.srv = &http.Server{
 		Handler:           s.guard(s.routes()),

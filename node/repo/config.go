@@ -122,7 +122,8 @@ type NetworkConfig struct {
 	Announce []string `json:"announce,omitempty"`
 	// Bootstrap are peers (multiaddrs with /p2p/ID) to join the DHT through.
 	Bootstrap []string `json:"bootstrap"`
-	// API is the loopback host:port of the HTTP API (port 0: any free port).
+	// API is the host:port of the HTTP API (port 0: any free port); beyond
+	// loopback, every request needs the repo's API secret.
 	API string `json:"api"`
 	// MDNS finds peers on the local network.
 	MDNS bool `json:"mdns"`
@@ -233,15 +234,15 @@ func (n NetworkConfig) Validate() error {
 	return nil
 }
 
-// checkAPIAddr accepts host:port on a loopback IP: the API has no
-// authentication, so it must not be reachable from other machines.
+// checkAPIAddr accepts host:port on an IP. Beyond loopback, the API asks
+// every request for the repo's secret (see APISecret).
 func checkAPIAddr(a string) error {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
 		return fmt.Errorf("api address %q: %w", a, err)
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("api address %q: must be a loopback IP such as 127.0.0.1 (the API has no authentication)", a)
+	if ip := net.ParseIP(host); ip == nil {
+		return fmt.Errorf("api address %q: want an IP such as 127.0.0.1 (beyond loopback, requests need the repo's API secret)", a)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("api address %q: bad port", a)

@@ -23,7 +23,7 @@ func TestNetworkConfigValidate(t *testing.T) {
 		{"no listen", func(n *repo.NetworkConfig) { n.Listen = nil }, "no listen"},
 		{"listen", func(n *repo.NetworkConfig) { n.Listen = []string{"tcp://x"} }, "listen address"},
 		{"bootstrap without id", func(n *repo.NetworkConfig) { n.Bootstrap = []string{"/ip4/1.2.3.4/tcp/1"} }, "/p2p/"},
-		{"public api", func(n *repo.NetworkConfig) { n.API = "0.0.0.0:5040" }, "loopback"},
+		{"api host", func(n *repo.NetworkConfig) { n.API = "example.com:5040" }, "want an IP"},
 		{"api port", func(n *repo.NetworkConfig) { n.API = "127.0.0.1:99999" }, "port"},
 		{"dht mode", func(n *repo.NetworkConfig) { n.DHTMode = "full" }, "dht_mode"},
 		{"conns", func(n *repo.NetworkConfig) { n.ConnsLow, n.ConnsHigh = 10, 5 }, "conns"},

@@ -75,6 +75,9 @@ func Init(path string, cfg Config) (peer.ID, error) {
 	if err := writeFileAtomic(filepath.Join(path, identityFile), kb, 0o600); err != nil {
 		return "", fmt.Errorf("write identity: %w", err)
 	}
+	if err := makeSecret(path); err != nil {
+		return "", err
+	}
 	s, err := store.Open(filepath.Join(path, storeDir), cfg.storeOptions())
 	if err != nil {
 		return "", err
@@ -111,6 +114,11 @@ func open(path string, logger *slog.Logger, readOnly bool) (r *Repo, err error) 
 	cfg, key, err := load(path)
 	if err != nil {
 		return nil, err
+	}
+	if !readOnly {
+		if err := ensureSecret(path); err != nil {
+			return nil, err
+		}
 	}
 	opts := cfg.storeOptions()
 	opts.Logger, opts.ReadOnly = logger, readOnly
