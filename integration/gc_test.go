@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,5 +153,61 @@ func TestKilledGCLeavesRootsWhole(t *testing.T) {
 	// in part of one stays. The 10 MiB live take 10 MiB.
 	if du > int64(u.PieceBytes)+4<<20 {
 		t.Fatalf("du %d for %d live bytes after GC: the space of the killed GCs' drops did not come back", du, u.PieceBytes)
+	}
+}
+
+// TestQuotaKeepsTheStoreBounded: a node with --storage-max 200MB gets 1
+// GiB of another node's files: what it takes on disk (as du counts it)
+// stays within the quota plus 64 MiB, least recently used cache goes
+// first, it keeps serving what it holds, and its pinned files stay. A
+// pinned put over the quota fails, naming it, and loses nothing.
+func TestQuotaKeepsTheStoreBounded(t *testing.T) {
+	const quota = 200 << 20
+	a := startDaemon(t, newDaemonRepo(t))
+	b := startDaemon(t, newDaemonRepo(t), "--storage-max", "200MB", "--bootstrap", a.tcpAddr())
+	var pinned []string
+	for i := range 2 {
+		pinned = append(pinned, b.put(randomFile(t, uint64(960+i), 20<<20)))
+	}
+	var ids []string
+	for i := range 8 {
+		src := randomFile(t, uint64(970+i), 128<<20)
+		ids = append(ids, a.put(src))
+		os.Remove(src) // the disk holds a's copy; the get checks every piece against its CID
+	}
+	for i, c := range ids {
+		b.ok(nil, "get", c, "-o", "/dev/null")
+		if du := duBytes(t, b.repo); du > quota+64<<20 {
+			t.Fatalf("after getting %d of 8 files of 128 MiB: du %d, over the quota %d + 64 MiB", i+1, du, quota)
+		}
+	}
+	t.Logf("du after 1 GiB through a 200 MB quota: %d", duBytes(t, b.repo))
+	last := ids[len(ids)-1]
+	resp, err := http.Get(b.gateway() + "/ddc/file/" + last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || n != 128<<20 {
+		t.Fatalf("the node under its quota serves the last file it got: %d, %d bytes", resp.StatusCode, n)
+	}
+	if v := metric(t, b.metrics(t), "ddc_quota_evictions_total"); v < 5 {
+		t.Fatalf("%v files evicted for 1 GiB through a 200 MB quota", v)
+	}
+
+	big := randomFile(t, 990, 256<<20)
+	code, _, errs := b.run(nil, "put", big)
+	if code != 7 || !strings.Contains(errs, "storage_max") {
+		t.Fatalf("a pinned put of 256 MiB under a 200 MB quota: exit %d, %q; want 7 naming storage_max", code, errs)
+	}
+	for _, c := range pinned {
+		b.ok(nil, "cat", c)
+	}
+	if out := b.ok(nil, "repo", "verify"); !strings.Contains(out, " 0 bad") {
+		t.Fatalf("repo verify after the quota's evictions: %q", out)
+	}
+	if du := duBytes(t, b.repo); du > quota+64<<20 {
+		t.Fatalf("du %d after the refused put", du)
 	}
 }

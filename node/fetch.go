@@ -54,6 +54,7 @@ func (r *Reader) Open(ctx context.Context) error {
 	}
 	f.ReadAhead = r.g.n.opts.ReadAhead
 	r.File = f
+	r.g.n.repo.Store.Touch(r.g.root) // a cached file read is recently used
 	return nil
 }
 

@@ -158,9 +158,13 @@ func (g *netGetter) close() error {
 		g.tx.Discard()
 		return nil // reported when it happened; the reader got its bytes
 	}
+	if !pin && len(g.kept) > 0 {
+		g.tx.Cache(g.root) // fetched, not pinned: what a quota may evict
+	}
 	if err := g.tx.Commit(); err != nil {
 		return fmt.Errorf("keep pieces of %s: %w", g.root, err)
 	}
+	g.n.nudgeQuota()
 	if b := g.inBucket(); b != nil && len(g.kept) > 0 && !g.keptIn[*b] {
 		g.kept = append(g.kept, bucket.HoldersKey(*b))
 	}

@@ -25,6 +25,7 @@ type Metrics struct {
 	gcRuns                      prometheus.Counter
 	gcSeconds                   prometheus.Histogram
 	gcFreed                     prometheus.Counter
+	evictedFiles, evictedBytes  prometheus.Counter
 }
 
 // latencyBuckets run from 100 µs to 100 s.
@@ -43,6 +44,8 @@ func newMetrics() *Metrics {
 	m.gcRuns = f.counter("ddc_gc_runs_total", "Garbage collections run.")
 	m.gcSeconds = f.histogram("ddc_gc_seconds", "Time a garbage collection took.")
 	m.gcFreed = f.counter("ddc_gc_freed_bytes_total", "Bytes of pieces garbage collection removed.")
+	m.evictedFiles = f.counter("ddc_quota_evictions_total", "Cached files the quota evicted.")
+	m.evictedBytes = f.counter("ddc_quota_evicted_bytes_total", "Bytes the quota's evictions freed.")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -154,6 +157,12 @@ func (m *Metrics) fetchedPiece(protocol string, n int, took time.Duration) {
 	m.fetchedBytes.WithLabelValues(protocol).Add(float64(n))
 	m.fetchedPieces.WithLabelValues(protocol).Inc()
 	m.fetchSeconds.Observe(took.Seconds())
+}
+
+// evicted counts files the quota evicted and the bytes that freed.
+func (m *Metrics) evicted(files int, freed uint64) {
+	m.evictedFiles.Add(float64(files))
+	m.evictedBytes.Add(float64(freed))
 }
 
 // gcDone counts a garbage collection.

@@ -97,6 +97,9 @@ type Node struct {
 	fetched atomic.Uint64 // bytes of pieces fetched from other nodes
 	metrics *Metrics
 
+	quotaNudge chan struct{} // set when the store has a quota
+	evictMu    sync.Mutex    // one eviction at a time
+
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -158,6 +161,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n.startRecordPush()
 	n.ann = newAnnouncer(n.dht, n.log)
 	n.registerNode()
+	n.startQuota()
 	n.dht.StartReprovider(func(ctx context.Context, fn func(cid.Cid) error) error {
 		if err := n.eachHeldBucket(ctx, func(id bucket.ID) error { return fn(bucket.HoldersKey(id)) }); err != nil {
 			return err

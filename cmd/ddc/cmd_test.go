@@ -194,7 +194,7 @@ func TestParseSize(t *testing.T) {
 // the node sent back through its API.
 func TestExitCodesFollowTheAPITable(t *testing.T) {
 	for class, want := range map[api.Class]int{api.ClassUsage: exitUsage, api.ClassNotFound: exitNotFound,
-		api.ClassCorrupt: exitCorrupt, api.ClassIO: exitIO, api.ClassInternal: exitError} {
+		api.ClassCorrupt: exitCorrupt, api.ClassIO: exitIO, api.ClassDenied: exitDenied, api.ClassQuota: exitQuota, api.ClassInternal: exitError} {
 		if class.Exit != want {
 			t.Errorf("class %s exits %d, README says %d", class.Code, class.Exit, want)
 		}

@@ -15,6 +15,7 @@ const (
 	exitCorrupt  = 4 // bytes that fail their checksum or hash, malformed pieces
 	exitIO       = 5 // reading input or writing output or the repo failed
 	exitDenied   = 6 // a private bucket without a grant, or one that does not allow it
+	exitQuota    = 7 // a put the store's storage_max has no room for
 )
 
 // usageError marks an error in how ddc was called; it is an api.ErrUsage.

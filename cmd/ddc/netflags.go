@@ -18,6 +18,7 @@ type netFlags struct {
 	gateway                     string
 	swarmKey                    string
 	noMDNS                      bool
+	storageMax                  string
 }
 
 func (f *netFlags) add(c *cobra.Command) {
@@ -31,10 +32,11 @@ func (f *netFlags) add(c *cobra.Command) {
 	fl.StringVar(&f.swarmKey, "swarm-key", "", "the cluster's swarm key file ('ddc cluster key gen'): connect only to nodes holding it; init copies it into the repo")
 	fl.StringVar(&f.dhtMode, "dht-mode", "", "DHT mode: auto, server or client (default auto)")
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network with mDNS")
+	fl.StringVar(&f.storageMax, "storage-max", "", "bound the store's live bytes, such as 50GB: past 90% cache is evicted, least recently used first, down to 80% (default: no bound); 0 for none")
 }
 
 // apply writes the flags that were given over cfg.
-func (f *netFlags) apply(c *cobra.Command, cfg *repo.Config) {
+func (f *netFlags) apply(c *cobra.Command, cfg *repo.Config) error {
 	nc := &cfg.Network
 	set := c.Flags().Changed
 	if set("gateway") {
@@ -67,12 +69,22 @@ func (f *netFlags) apply(c *cobra.Command, cfg *repo.Config) {
 	if set("swarm-key") {
 		nc.SwarmKey, _ = filepath.Abs(f.swarmKey)
 	}
+	if set("storage-max") {
+		n, err := parseSize(f.storageMax)
+		if err != nil {
+			return usageErr(fmt.Errorf("--storage-max: %w", err))
+		}
+		cfg.Store.MaxBytes = uint64(n)
+	}
+	return nil
 }
 
 // initRepo creates the repo with the defaults and the flags.
 func (e *env) initRepo(c *cobra.Command, nf *netFlags) (string, error) {
 	cfg := repo.DefaultConfig()
-	nf.apply(c, &cfg)
+	if err := nf.apply(c, &cfg); err != nil {
+		return "", err
+	}
 	if err := cfg.Validate(); err != nil {
 		return "", usageErr(err)
 	}

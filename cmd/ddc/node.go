@@ -61,7 +61,10 @@ SIGINT or SIGTERM stops the node cleanly; a second one forces it.`,
 			if err != nil {
 				return err
 			}
-			nf.apply(cmd, &r.Config)
+			if err := nf.apply(cmd, &r.Config); err != nil {
+				r.Close()
+				return err
+			}
 			if err := r.Config.Validate(); err != nil {
 				r.Close()
 				return usageErr(err)

@@ -25,6 +25,7 @@ const (
 	CodeIO       = "io"        // the node's disk failed
 	CodeForbid   = "forbidden" // a request a web page may have made
 	CodeDenied   = "denied"    // a bucket operation without a grant that allows it
+	CodeQuota    = "quota"     // a put the store's storage_max has no room for
 	CodeInternal = "error"     // anything else
 )
 
@@ -63,6 +64,8 @@ func (e *Error) Unwrap() error {
 		return ErrForbidden
 	case CodeDenied:
 		return ErrDenied
+	case CodeQuota:
+		return store.ErrQuota
 	}
 	return nil
 }
@@ -84,6 +87,7 @@ var (
 	ClassIO        = Class{CodeIO, http.StatusInternalServerError, 5}
 	ClassForbidden = Class{CodeForbid, http.StatusForbidden, 1}
 	ClassDenied    = Class{CodeDenied, http.StatusForbidden, 6}
+	ClassQuota     = Class{CodeQuota, http.StatusInsufficientStorage, 7}
 	ClassCanceled  = Class{CodeInternal, http.StatusServiceUnavailable, 1}
 	ClassInternal  = Class{CodeInternal, http.StatusInternalServerError, 1}
 )
@@ -108,6 +112,8 @@ func Classify(err error) Class {
 	case errors.Is(err, pieces.ErrCorrupt), errors.Is(err, pieces.ErrMalformed),
 		errors.Is(err, store.ErrIndexCorrupt), errors.Is(err, store.ErrIndexMissing):
 		return ClassCorrupt
+	case errors.Is(err, store.ErrQuota):
+		return ClassQuota
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return ClassCanceled
 	case errors.As(err, new(*fs.PathError)), errors.As(err, new(syscall.Errno)),

@@ -145,7 +145,20 @@ type StoreConfig struct {
 	// BufferedIO writes block data through the page cache instead of with
 	// O_DIRECT (which the store uses where the filesystem supports it).
 	BufferedIO bool `json:"buffered_io,omitempty"`
+	// MaxBytes bounds the store's live bytes (0: none, the default: a node
+	// cannot tell how much of a shared disk is its to take, and a full
+	// disk already refuses writes without losing anything). Past
+	// HighWater of it, cache (fetched files nobody pinned) is evicted,
+	// least recently used first, down to LowWater; a put that cannot fit
+	// fails, naming the quota.
+	MaxBytes uint64 `json:"storage_max,omitempty"`
 }
+
+// The quota's watermarks, as shares of StoreConfig.MaxBytes.
+const (
+	HighWater = 0.90
+	LowWater  = 0.80
+)
 
 // DefaultConfig returns the config Init writes unless told otherwise.
 func DefaultConfig() Config {
@@ -266,6 +279,7 @@ func (c Config) storeOptions() store.Options {
 	o := store.DefaultOptions()
 	o.BlockSize = c.Store.BlockSize
 	o.DirectIO = !c.Store.BufferedIO
+	o.MaxBytes = c.Store.MaxBytes
 	return o
 }
 

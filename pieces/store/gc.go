@@ -266,6 +266,9 @@ func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, members []Bucket
 		b.Delete(memberKey(c, m))
 	}
 	b.Delete(memberKey(c, NoBucket))
+	if c.Type() == pieces.CodecDagCBOR {
+		b.Delete(cacheKey(c)) // a file dropped is cache no more
+	}
 	s.unindexTags(b, c, members)
 	h := hole{block: e.block, offset: e.offset, length: e.length}
 	b.Put(h.key(), h.value())

@@ -25,6 +25,10 @@ type Options struct {
 	NoTagIndex bool
 	// Logger receives recovery and corruption reports; nil discards them.
 	Logger *slog.Logger
+	// MaxBytes, when not 0, bounds the live bytes: a new piece that would
+	// pass it asks the store's MakeRoom (see SetMakeRoom) to free space,
+	// then fails with a *QuotaError.
+	MaxBytes uint64
 }
 
 // DefaultBlockSize seals a block file at 1 GiB.

@@ -65,6 +65,10 @@ type Store struct {
 	gcmu    sync.Mutex  // one GC at a time
 	live    liveness    // what keeps pieces alive outside the index
 	noPunch atomic.Bool // holes cannot be punched here: said once
+	// appended is the bytes of pieces appended by Txs not yet committed:
+	// the quota counts them with the live ones.
+	appended atomic.Int64
+	makeRoom atomic.Pointer[func(ctx context.Context, need uint64) error] // see SetMakeRoom
 }
 
 var (

@@ -30,9 +30,11 @@ type Tx struct {
 	kept    map[string]struct{} // pieces kept from GC until the Tx is over (keepPut)
 	touched map[uint32]*os.File
 	pins    []cid.Cid
-	bucket  *Bucket  // set by InBucket
-	members []member // memberships recorded at commit
-	tagged  []tagged // descriptors whose tags the commit indexes
+	cached  []cid.Cid // roots recorded as cache at commit
+	unsaved int64     // bytes appended, not yet committed: counted in Store.appended
+	bucket  *Bucket   // set by InBucket
+	members []member  // memberships recorded at commit
+	tagged  []tagged  // descriptors whose tags the commit indexes
 	done    bool
 	scratch []byte // for checking stored copies
 
@@ -125,6 +127,9 @@ func (t *Tx) PutPieceIn(c cid.Cid, data []byte, in Bucket) error {
 		t.s.log.Warn("replacing a corrupt stored piece with the copy put", "cid", c, "err", err)
 		repair = true
 	}
+	if err := t.s.fits(context.Background(), len(data)); err != nil {
+		return fmt.Errorf("store piece %s: %w", c, err)
+	}
 	e, f, wb, err := t.s.append(t, c, data)
 	if err != nil {
 		return err
@@ -134,6 +139,8 @@ func (t *Tx) PutPieceIn(c cid.Cid, data []byte, in Bucket) error {
 		// makes the bytes durable. A failure here is reported there.
 		startWriteback(f, wb.off, wb.n)
 	}
+	t.unsaved += int64(e.length)
+	t.s.appended.Add(int64(e.length))
 	t.noteTags(c, data, e)
 	t.seen[k] = struct{}{}
 	t.touched[e.block] = f
@@ -253,12 +260,16 @@ func (t *Tx) flush() error {
 	now := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
 	for _, c := range t.pins {
 		b.Put(pinKey(c), now)
+		b.Delete(cacheKey(c)) // a pinned file is cache no more
 		if t.bucket != nil {
 			b.Put(bucketKey(*t.bucket, c), now)
 		}
 	}
 	for _, m := range t.members {
 		b.Put(memberKey(m.c, m.b), nil)
+	}
+	for _, c := range t.cached {
+		b.Put(cacheKey(c), now)
 	}
 	if err := s.indexTags(b, t.members, t.tagged); err != nil {
 		return t.notStored(fmt.Errorf("index tags: %w", err))
@@ -274,8 +285,11 @@ func (t *Tx) flush() error {
 	}
 	s.pinned(t.pins) // under cmu: before a sweep's next write
 	s.st, s.recorded = st, recorded
+	s.appended.Add(-t.unsaved)
+	t.unsaved = 0
 	t.pending = t.pending[:0]
 	t.pins = t.pins[:0]
+	t.cached = t.cached[:0]
 	t.members = t.members[:0]
 	t.tagged = t.tagged[:0]
 	return nil
@@ -284,6 +298,8 @@ func (t *Tx) flush() error {
 // release ends the Tx's share of the active block: once no Tx has bytes
 // pending, whatever lies past the last commit is reclaimed.
 func (t *Tx) release() {
+	t.s.appended.Add(-t.unsaved) // discarded
+	t.unsaved = 0
 	if !t.open {
 		return
 	}

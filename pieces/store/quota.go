@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/syndtr/goleveldb/leveldb"
+)
+
+// ErrQuota is what a put that does not fit under Options.MaxBytes fails
+// with, once Options.MakeRoom could free no more.
+var ErrQuota = errors.New("storage quota reached")
+
+// QuotaError says which quota a put hit and what holds the space.
+type QuotaError struct {
+	Max, Live, Need uint64 // the quota, the live bytes, the put's next piece
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("%v: storage_max is %d bytes and the store holds %d live bytes that pins, buckets and reads in progress keep (no cache left to evict); a piece of %d bytes does not fit: unpin files (ddc pin rm) and run ddc repo gc, or raise storage_max",
+		ErrQuota, e.Max, e.Live, e.Need)
+}
+
+func (e *QuotaError) Unwrap() error { return ErrQuota }
+
+// prefCache marks a file kept as cache: fetched, not pinned. Cache is what
+// a quota evicts, least recently used first; it is no root.
+const prefCache = 'c' // 'c' + root CID bytes -> last used, unix nanoseconds (8)
+
+func cacheKey(c cid.Cid) []byte { return append([]byte{prefCache}, c.Bytes()...) }
+
+// Cache records root, whose pieces t put, as a file kept as cache: one a
+// quota may evict. It is recorded at Commit.
+func (t *Tx) Cache(root cid.Cid) { t.cached = append(t.cached, root) }
+
+// Touch records that the cached file root was used now, so a quota
+// evicts it after the files used less recently. A root that is not cache
+// is left alone.
+func (s *Store) Touch(root cid.Cid) error {
+	if err := s.writable(); err != nil {
+		return nil // a read-only store evicts nothing
+	}
+	ok, err := s.has(cacheKey(root))
+	if err != nil || !ok {
+		return err
+	}
+	b := new(leveldb.Batch)
+	b.Put(cacheKey(root), binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())))
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.writeBatch(b, false) // a time lost with a crash only makes the file look older
+}
+
+// CachedFile is a file kept as cache, as Cached lists it.
+type CachedFile struct {
+	Root     cid.Cid
+	LastUsed time.Time
+}
+
+// Cached calls fn for every file kept as cache, in CID order.
+func (s *Store) Cached(ctx context.Context, fn func(CachedFile) error) error {
+	return s.scan(ctx, prefCache, func(c cid.Cid, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("%w: cache record of %s has %d bytes, want 8", ErrIndexCorrupt, c, len(v))
+		}
+		return fn(CachedFile{Root: c, LastUsed: time.Unix(0, int64(binary.BigEndian.Uint64(v)))})
+	})
+}
+
+// Uncache forgets that roots are cache: their pieces stay until a GC
+// finds no root reaches them.
+func (s *Store) Uncache(roots []cid.Cid) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	b := new(leveldb.Batch)
+	for _, c := range roots {
+		b.Delete(cacheKey(c))
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.writeBatch(b, false)
+}
+
+// LiveBytes is the bytes of the pieces the store holds, and of those
+// puts in progress have appended.
+func (s *Store) LiveBytes() uint64 {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.st.bytes + uint64(max(s.appended.Load(), 0))
+}
+
+// SetMakeRoom has the store ask fn to free need bytes under MaxBytes (by
+// evicting cache) before a put fails for want of them. fn is called with
+// no lock of the store held: it may run a GC.
+func (s *Store) SetMakeRoom(fn func(ctx context.Context, need uint64) error) { s.makeRoom.Store(&fn) }
+
+// MaxBytes is the quota the store was opened with (0: none).
+func (s *Store) MaxBytes() uint64 { return s.opts.MaxBytes }
+
+// fits checks a piece of n bytes against Options.MaxBytes, asking
+// Options.MakeRoom to free space first when it does not fit.
+func (s *Store) fits(ctx context.Context, n int) error {
+	max := s.opts.MaxBytes
+	if max == 0 {
+		return nil
+	}
+	need := uint64(n)
+	if s.LiveBytes()+need <= max {
+		return nil
+	}
+	if mr := s.makeRoom.Load(); mr != nil {
+		if err := (*mr)(ctx, need); err != nil {
+			return err
+		}
+		if s.LiveBytes()+need <= max {
+			return nil
+		}
+	}
+	return &QuotaError{Max: max, Live: s.LiveBytes(), Need: need}
+}
