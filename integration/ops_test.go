@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -125,5 +126,68 @@ func TestMetrics(t *testing.T) {
 	}
 	if metric(t, m, "ddc_gc_runs_total") != 1 || metric(t, m, "ddc_gc_freed_bytes_total") < size {
 		t.Fatalf("a GC of a %d-byte cached file: runs %v, freed %v", size, metric(t, m, "ddc_gc_runs_total"), metric(t, m, "ddc_gc_freed_bytes_total"))
+	}
+}
+
+// setConfig sets key of section in the config of the stopped repo r.
+func setConfig(t *testing.T, r *repo, section, key string, value any) {
+	t.Helper()
+	path := filepath.Join(r.path, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	sec, _ := cfg[section].(map[string]any)
+	if sec == nil {
+		sec = map[string]any{}
+		cfg[section] = sec
+	}
+	sec[key] = value
+	if b, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestScrubRepairs: a byte flipped in a stored piece of a file another
+// node holds too is found by the scrub, which fetches the piece again
+// from that node; the metrics count it, and the repo verifies.
+func TestScrubRepairs(t *testing.T) {
+	a := startDaemon(t, newDaemonRepo(t))
+	src := randomFile(t, 991, 8<<20)
+	c := a.put(src)
+	b := startDaemon(t, newDaemonRepo(t), "--bootstrap", a.tcpAddr())
+	b.ok(nil, "get", "--pin", c, "-o", filepath.Join(t.TempDir(), "first"))
+	b.stop(t)
+
+	blocks, err := filepath.Glob(filepath.Join(b.path, "store", "blocks", "*"))
+	if err != nil || len(blocks) == 0 {
+		t.Fatalf("no block files: %v", err)
+	}
+	flipByte(t, blocks[0], 4<<20)
+	setConfig(t, b.repo, "store", "scrub_interval", "1s") // a pass is due at once
+	b = startDaemon(t, b.repo, "--bootstrap", a.tcpAddr())
+	waitFor(t, "a scrub pass over the file's 9 pieces to repair the flipped one", time.Minute, func() bool {
+		m := b.metrics(t)
+		return metric(t, m, "ddc_scrub_pieces_repaired_total") >= 1 && metric(t, m, "ddc_scrub_pieces_checked_total") >= 9
+	})
+	m := b.metrics(t)
+	if metric(t, m, "ddc_scrub_pieces_corrupt_total") != 1 || metric(t, m, "ddc_scrub_pieces_checked_total") < 9 {
+		t.Fatalf("scrub metrics: %v corrupt, %v checked; want 1 of the file's 9 pieces or more", metric(t, m, "ddc_scrub_pieces_corrupt_total"), metric(t, m, "ddc_scrub_pieces_checked_total"))
+	}
+	if out := b.ok(nil, "repo", "verify"); !strings.Contains(out, " 0 bad") {
+		t.Fatalf("repo verify after the scrub's repair: %q", out)
+	}
+	a.stop(t) // the copy is this node's own now
+	got := filepath.Join(t.TempDir(), "after")
+	b.ok(nil, "get", c, "-o", got)
+	if !sameFile(t, src, got) {
+		t.Fatal("the repaired file reads differently")
 	}
 }

@@ -26,6 +26,8 @@ type Metrics struct {
 	gcSeconds                   prometheus.Histogram
 	gcFreed                     prometheus.Counter
 	evictedFiles, evictedBytes  prometheus.Counter
+	scrubbed, scrubBad          prometheus.Counter
+	scrubRepaired               prometheus.Counter
 }
 
 // latencyBuckets run from 100 µs to 100 s.
@@ -46,6 +48,9 @@ func newMetrics() *Metrics {
 	m.gcFreed = f.counter("ddc_gc_freed_bytes_total", "Bytes of pieces garbage collection removed.")
 	m.evictedFiles = f.counter("ddc_quota_evictions_total", "Cached files the quota evicted.")
 	m.evictedBytes = f.counter("ddc_quota_evicted_bytes_total", "Bytes the quota's evictions freed.")
+	m.scrubbed = f.counter("ddc_scrub_pieces_checked_total", "Stored pieces the scrub re-hashed.")
+	m.scrubBad = f.counter("ddc_scrub_pieces_corrupt_total", "Stored pieces the scrub found failing their CID.")
+	m.scrubRepaired = f.counter("ddc_scrub_pieces_repaired_total", "Corrupt pieces the scrub replaced from other holders.")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

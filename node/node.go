@@ -162,6 +162,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n.ann = newAnnouncer(n.dht, n.log)
 	n.registerNode()
 	n.startQuota()
+	n.startScrub()
 	n.dht.StartReprovider(func(ctx context.Context, fn func(cid.Cid) error) error {
 		if err := n.eachHeldBucket(ctx, func(id bucket.ID) error { return fn(bucket.HoldersKey(id)) }); err != nil {
 			return err

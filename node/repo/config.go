@@ -152,7 +152,22 @@ type StoreConfig struct {
 	// least recently used first, down to LowWater; a put that cannot fit
 	// fails, naming the quota.
 	MaxBytes uint64 `json:"storage_max,omitempty"`
+	// ScrubInterval is how long after one scrub pass began the next may
+	// begin: a pass re-hashes every stored piece against its CID (0: the
+	// default, a day; negative: no scrub).
+	ScrubInterval Duration `json:"scrub_interval,omitempty"`
+	// ScrubRateMiB bounds a pass's reads, in MiB a second (0: the
+	// default, 16).
+	ScrubRateMiB int `json:"scrub_rate_mib,omitempty"`
 }
+
+// Scrub defaults, and why: a pass a day finds a failing disk well before
+// the copies elsewhere are gone, and 16 MiB/s is a small share of any
+// disk's reads (a 1 TB repo takes 18 hours).
+const (
+	DefaultScrubInterval = 24 * time.Hour
+	DefaultScrubRateMiB  = 16
+)
 
 // The quota's watermarks, as shares of StoreConfig.MaxBytes.
 const (
