@@ -64,8 +64,10 @@ func runGC(size int64, dir, kubo string) error {
 	fmt.Fprintf(os.Stderr, "ddc: du %s -> %s, live %s, gc %.2fs\n", human(before), human(after), human(int64(st.Live)), gcT.Seconds())
 
 	kuboT, kuboBefore, kuboAfter, kerr := kuboGC(kubo, work, size)
-	base, ratio := "Kubo not run: "+kerr.Error(), "-"
-	if kerr == nil {
+	var base, ratio string
+	if kerr != nil {
+		base, ratio = "Kubo not run: "+kerr.Error(), "-"
+	} else {
 		base = fmt.Sprintf("Kubo's ipfs repo gc %.2f s (du %s -> %s)", kuboT.Seconds(), human(kuboBefore), human(kuboAfter))
 		ratio = fmt.Sprintf("%.2f× Kubo's time", gcT.Seconds()/kuboT.Seconds())
 	}
