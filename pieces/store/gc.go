@@ -48,10 +48,17 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		err = s.mark(ctx, r, roots, &res)
 	}
 	var batch []candidate
+	var holes []hole // of the pieces dropped, punched once the sweep is over
 	sweep := func() error {
-		err := s.sweep(ctx, r, batch, &res)
+		h, err := s.sweep(ctx, r, batch, &res)
+		holes = append(holes, h...)
 		batch = batch[:0]
 		return err
+	}
+	if err == nil {
+		// Until its holes are punched, a GC that stops (a crash) leaves
+		// this mark, and the next Open finds the dead space itself.
+		err = s.markSweep(true)
 	}
 	if err == nil {
 		err = s.scan(ctx, prefPiece, func(c cid.Cid, v []byte) error {
@@ -74,10 +81,18 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	if err == nil && res.Removed > 0 {
 		err = s.syncIndex() // the drops are durable before their bytes go
 	}
+	if err == nil && skipPunch.Load() {
+		res.Duration = time.Since(start)
+		return res, nil
+	}
 	if err == nil {
-		// All the holes at once, recorded by the sweep's writes: those
-		// side by side free whole blocks together, whatever their order.
-		err = s.punchRecorded()
+		// All the holes at once, with what earlier ones left of blocks
+		// they shared with live pieces: those side by side free whole
+		// blocks together, whatever their order.
+		err = s.punchWithRecorded(holes)
+	}
+	if err == nil {
+		err = s.markSweep(false)
 	}
 	res.Duration = time.Since(start)
 	if err != nil {
@@ -189,13 +204,13 @@ func (s *Store) walkDAG(ctx context.Context, roots []cid.Cid, first func(cid.Cid
 }
 
 // sweep drops the pieces of batch that are still unmarked, once the
-// roots that became live are walked, in one index write that also
-// records their holes, punched once the sweep is over.
-func (s *Store) sweep(ctx context.Context, r *gcRun, batch []candidate, res *GCResult) error {
+// roots that became live are walked, in one index write, and returns
+// their holes.
+func (s *Store) sweep(ctx context.Context, r *gcRun, batch []candidate, res *GCResult) ([]hole, error) {
 	for {
 		if pending := s.takePending(r); len(pending) > 0 {
 			if err := s.mark(ctx, r, pending, res); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
@@ -207,10 +222,10 @@ func (s *Store) sweep(ctx context.Context, r *gcRun, batch []candidate, res *GCR
 		s.live.mu.Unlock()
 		s.cmu.Unlock()
 	}
-	_, err := s.dropUnmarked(r, batch, res)
+	holes, err := s.dropUnmarked(r, batch, res)
 	s.live.mu.Unlock()
 	s.cmu.Unlock()
-	return err
+	return holes, err
 }
 
 // candidate is a piece the sweep found unmarked, and where it found it.
@@ -258,8 +273,8 @@ func (s *Store) dropUnmarked(r *gcRun, batch []candidate, res *GCResult) ([]hole
 }
 
 // dropPiece adds to b the writes that drop piece c, stored at e and a
-// member of members (besides no bucket): its entry, its memberships, its
-// tags, and the hole its bytes leave, and counts it out of st.
+// member of members (besides no bucket): its entry, its memberships and
+// its tags; it counts it out of st and returns the hole its bytes leave.
 func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, members []Bucket, st *stats) hole {
 	b.Delete(pieceKey(c))
 	for _, m := range members { // a piece stored again starts with no bucket
@@ -271,7 +286,6 @@ func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, members []Bucket
 	}
 	s.unindexTags(b, c, members)
 	h := hole{block: e.block, offset: e.offset, length: e.length}
-	b.Put(h.key(), h.value())
 	st.pieces--
 	st.bytes -= uint64(e.length)
 	return h

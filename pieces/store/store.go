@@ -121,7 +121,7 @@ func Open(dir string, opts Options) (s *Store, err error) {
 	if err := s.recover(); err != nil {
 		return s, err
 	}
-	if err := s.punchRecorded(); err != nil {
+	if err := s.punchAfterCrash(); err != nil {
 		return s, err
 	}
 	return s, s.checkTagIndex()
@@ -413,10 +413,11 @@ func (s *Store) Delete(c cid.Cid) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	if h, err := s.dropIndexed(c); err != nil || h == nil {
+	h, err := s.dropIndexed(c)
+	if err != nil || h == nil {
 		return err
 	}
-	return s.punchRecorded() // with what is left of its neighbours' holes
+	return s.punchWithRecorded([]hole{*h}) // with what is left of its neighbours' holes
 }
 
 // dropIndexed drops c from the index and returns its hole, or nil when the store
