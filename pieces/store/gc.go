@@ -207,6 +207,10 @@ func (s *Store) walkDAG(ctx context.Context, roots []cid.Cid, first func(cid.Cid
 // roots that became live are walked, in one index write, and returns
 // their holes.
 func (s *Store) sweep(ctx context.Context, r *gcRun, batch []candidate, res *GCResult) ([]hole, error) {
+	drops, err := s.prepareDrops(batch)
+	if err != nil {
+		return nil, err
+	}
 	for {
 		if pending := s.takePending(r); len(pending) > 0 {
 			if err := s.mark(ctx, r, pending, res); err != nil {
@@ -222,10 +226,36 @@ func (s *Store) sweep(ctx context.Context, r *gcRun, batch []candidate, res *GCR
 		s.live.mu.Unlock()
 		s.cmu.Unlock()
 	}
-	holes, err := s.dropUnmarked(r, batch, res)
+	holes, err := s.dropUnmarked(r, drops, res)
 	s.live.mu.Unlock()
 	s.cmu.Unlock()
 	return holes, err
+}
+
+// drop is a piece the sweep means to drop, with the index writes that
+// drop it, made before the sweep takes its locks.
+type drop struct {
+	candidate
+	writes *leveldb.Batch
+}
+
+// prepareDrops makes the index writes that drop the pieces of batch:
+// their entries, memberships, cache records and tags. It takes no lock:
+// what a put changes of a piece meanwhile, it has marked (keepPut), and
+// dropUnmarked leaves marked pieces alone.
+func (s *Store) prepareDrops(batch []candidate) ([]drop, error) {
+	// The batch is in CID order, as the memberships are: one scan finds
+	// them all.
+	members, err := s.membersOf(context.Background(), batch[0].c, batch[len(batch)-1].c)
+	if err != nil {
+		return nil, err
+	}
+	drops := make([]drop, len(batch))
+	for i, p := range batch {
+		drops[i] = drop{p, new(leveldb.Batch)}
+		s.dropPiece(drops[i].writes, p.c, members[string(p.c.Bytes())])
+	}
+	return drops, nil
 }
 
 // candidate is a piece the sweep found unmarked, and where it found it.
@@ -239,23 +269,22 @@ type candidate struct {
 	e entry
 }
 
-// dropUnmarked drops what batch holds that r did not mark and no open Tx
-// put. It runs under cmu and live.mu.
-func (s *Store) dropUnmarked(r *gcRun, batch []candidate, res *GCResult) ([]hole, error) {
+// dropUnmarked drops what drops holds that r did not mark and no open
+// Tx put, in one index write. It runs under cmu and live.mu.
+func (s *Store) dropUnmarked(r *gcRun, drops []drop, res *GCResult) ([]hole, error) {
 	b := new(leveldb.Batch)
 	st := s.st
 	var holes []hole
-	// The batch is in CID order, as the memberships are: one scan finds
-	// them all.
-	members, err := s.membersOf(context.Background(), batch[0].c, batch[len(batch)-1].c)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range batch {
-		if r.isMarked(p.c) || s.live.txs[p.c.KeyString()] > 0 {
+	for _, d := range drops {
+		if r.isMarked(d.c) || s.live.txs[d.c.KeyString()] > 0 {
 			continue
 		}
-		holes = append(holes, s.dropPiece(b, p.c, p.e, members[string(p.c.Bytes())], &st))
+		if err := d.writes.Replay(into{b}); err != nil {
+			return nil, err
+		}
+		st.pieces--
+		st.bytes -= uint64(d.e.length)
+		holes = append(holes, hole{block: d.e.block, offset: d.e.offset, length: d.e.length})
 	}
 	if len(holes) == 0 {
 		return nil, nil
@@ -268,14 +297,20 @@ func (s *Store) dropUnmarked(r *gcRun, batch []candidate, res *GCResult) ([]hole
 	}
 	res.Removed += len(holes)
 	res.Freed += s.st.bytes - st.bytes
-	s.st = st
+	s.setStats(st)
 	return holes, nil
 }
 
-// dropPiece adds to b the writes that drop piece c, stored at e and a
-// member of members (besides no bucket): its entry, its memberships and
-// its tags; it counts it out of st and returns the hole its bytes leave.
-func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, members []Bucket, st *stats) hole {
+// into replays a batch into another.
+type into struct{ b *leveldb.Batch }
+
+func (i into) Put(k, v []byte) { i.b.Put(k, v) }
+func (i into) Delete(k []byte) { i.b.Delete(k) }
+
+// dropPiece adds to b the writes that drop piece c, a member of members
+// (besides no bucket): its entry, its memberships, its cache record and
+// its tags.
+func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, members []Bucket) {
 	b.Delete(pieceKey(c))
 	for _, m := range members { // a piece stored again starts with no bucket
 		b.Delete(memberKey(c, m))
@@ -285,10 +320,6 @@ func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, members []Bucket
 		b.Delete(cacheKey(c)) // a file dropped is cache no more
 	}
 	s.unindexTags(b, c, members)
-	h := hole{block: e.block, offset: e.offset, length: e.length}
-	st.pieces--
-	st.bytes -= uint64(e.length)
-	return h
 }
 
 // Complete reports whether the store holds every piece of the DAG under

@@ -86,6 +86,12 @@ func (s *Store) keepPut(c cid.Cid) {
 		l.txs = make(map[string]int)
 	}
 	l.txs[c.KeyString()]++ // a sweep skips them (dropUnmarked)
+	if l.run != nil {
+		// Kept this run even once the Tx is over: the sweep prepares its
+		// drops before it locks, from memberships and tags a put may
+		// have changed since.
+		l.run.mark(c)
+	}
 	l.mu.Unlock()
 }
 

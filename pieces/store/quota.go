@@ -89,9 +89,13 @@ func (s *Store) Uncache(roots []cid.Cid) error {
 // LiveBytes is the bytes of the pieces the store holds, and of those
 // puts in progress have appended.
 func (s *Store) LiveBytes() uint64 {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	return s.st.bytes + uint64(max(s.appended.Load(), 0))
+	return s.liveBytes.Load() + uint64(max(s.appended.Load(), 0))
+}
+
+// setStats sets the live totals, under cmu.
+func (s *Store) setStats(st stats) {
+	s.st = st
+	s.liveBytes.Store(st.bytes)
 }
 
 // SetMakeRoom has the store ask fn to free need bytes under MaxBytes (by

@@ -67,8 +67,9 @@ type Store struct {
 	noPunch atomic.Bool // holes cannot be punched here: said once
 	// appended is the bytes of pieces appended by Txs not yet committed:
 	// the quota counts them with the live ones.
-	appended atomic.Int64
-	makeRoom atomic.Pointer[func(ctx context.Context, need uint64) error] // see SetMakeRoom
+	appended  atomic.Int64
+	liveBytes atomic.Uint64                                                // st.bytes, read without cmu (see setStats)
+	makeRoom  atomic.Pointer[func(ctx context.Context, need uint64) error] // see SetMakeRoom
 }
 
 var (
@@ -204,6 +205,7 @@ func (s *Store) loadState() error {
 		if s.st, err = decodeStats(b); err != nil {
 			return err
 		}
+		s.liveBytes.Store(s.st.bytes)
 	} else if !errors.Is(err, leveldb.ErrNotFound) {
 		return fmt.Errorf("read store stats: %w", err)
 	}
@@ -436,14 +438,15 @@ func (s *Store) dropIndexed(c cid.Cid) (*hole, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := s.st
+	st := stats{pieces: s.st.pieces - 1, bytes: s.st.bytes - uint64(e.length)}
 	b := new(leveldb.Batch)
-	h := s.dropPiece(b, c, e, members, &st)
+	s.dropPiece(b, c, members)
+	h := hole{block: e.block, offset: e.offset, length: e.length}
 	b.Put([]byte(keyStats), st.encode())
 	if err := s.write(b); err != nil {
 		return nil, fmt.Errorf("delete %s: %w", c, err)
 	}
-	s.st = st
+	s.setStats(st)
 	s.dropped(c)
 	return &h, nil
 }

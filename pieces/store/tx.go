@@ -284,7 +284,8 @@ func (t *Tx) flush() error {
 		return t.notStored(fmt.Errorf("commit index: %w", err))
 	}
 	s.pinned(t.pins) // under cmu: before a sweep's next write
-	s.st, s.recorded = st, recorded
+	s.setStats(st)
+	s.recorded = recorded
 	s.appended.Add(-t.unsaved)
 	t.unsaved = 0
 	t.pending = t.pending[:0]
