@@ -220,9 +220,12 @@ func (s *Store) unindexTags(batch *leveldb.Batch, c cid.Cid, members []Bucket) {
 		}
 		return
 	}
-	p, err := pieces.Decode(c, data)
+	p, err := pieces.DecodeChecked(c, data) // stored, so Decode accepted it once
 	if err != nil {
 		return // never indexed
+	}
+	if len(p.Tags) == 0 {
+		return
 	}
 	for _, b := range append(members, NoBucket) {
 		for _, k := range tagKeys(b, p.Tags, c) {
