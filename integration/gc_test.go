@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -210,4 +213,148 @@ func TestQuotaKeepsTheStoreBounded(t *testing.T) {
 	if du := duBytes(t, b.repo); du > quota+64<<20 {
 		t.Fatalf("du %d after the refused put", du)
 	}
+}
+
+// TestGCBesideTheNode: puts, gets, gateway range reads and pin changes go
+// on, each in a loop, through a node while 'ddc repo gc' runs on it again
+// and again. None of them fails, every pinned file verifies at the end,
+// and the longest put beside GC is logged beside the longest with none.
+func TestGCBesideTheNode(t *testing.T) {
+	a := startDaemon(t, newDaemonRepo(t))
+	b := startDaemon(t, newDaemonRepo(t), "--bootstrap", a.tcpAddr())
+	var remote []string // a's files, which b gets as cache
+	for i := range 3 {
+		remote = append(remote, a.put(randomFile(t, uint64(1100+i), 4<<20)))
+	}
+	type file struct{ id, src string }
+	var mu sync.Mutex
+	var pinned []file
+	var seq atomic.Uint64
+	putOne := func() (time.Duration, error) {
+		src := randomFile(t, 1200+seq.Add(1), 1<<20+int64(seq.Load()%7)<<10)
+		t0 := time.Now()
+		code, out, errs := b.run(nil, "put", src)
+		if code != 0 {
+			return 0, fmt.Errorf("put: exit %d: %s", code, errs)
+		}
+		mu.Lock()
+		pinned = append(pinned, file{strings.TrimSpace(out), src})
+		mu.Unlock()
+		return time.Since(t0), nil
+	}
+	var quiet time.Duration
+	for range 5 {
+		d, err := putOne()
+		if err != nil {
+			t.Fatal(err)
+		}
+		quiet = max(quiet, d)
+	}
+
+	const runs = 30
+	stop := make(chan struct{})
+	var rounds sync.Map // loop name -> *atomic.Int64 of rounds done
+	errs := make(chan error, 8)
+	var busy atomic.Int64 // the longest put beside GC, ns
+	var wg sync.WaitGroup
+	loop := func(what string, f func(i int) error) {
+		n := new(atomic.Int64)
+		rounds.Store(what, n)
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := f(i); err != nil {
+					errs <- fmt.Errorf("%s: %w", what, err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	loop("put", func(int) error {
+		d, err := putOne()
+		for old := busy.Load(); int64(d) > old && !busy.CompareAndSwap(old, int64(d)); old = busy.Load() {
+		}
+		return err
+	})
+	loop("get", func(i int) error {
+		if code, _, e := b.run(nil, "get", remote[i%len(remote)], "-o", "/dev/null"); code != 0 {
+			return fmt.Errorf("exit %d: %s", code, e)
+		}
+		return nil
+	})
+	loop("gateway range", func(i int) error {
+		mu.Lock()
+		f := pinned[i%len(pinned)]
+		mu.Unlock()
+		want, err := os.ReadFile(f.src)
+		if err != nil {
+			return err
+		}
+		from := (i * 4099) % (len(want) - 70000)
+		req, _ := http.NewRequest("GET", b.gateway()+"/ddc/file/"+f.id, nil)
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, from+65535))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, want[from:from+65536]) {
+			return fmt.Errorf("range of %s: %d, %d bytes, %v", f.id, resp.StatusCode, len(got), err)
+		}
+		return nil
+	})
+	loop("pin add and rm", func(i int) error {
+		c := remote[(i+1)%len(remote)] // a's: pin add fetches what GC took
+		if code, _, e := b.run(nil, "pin", "add", c); code != 0 {
+			return fmt.Errorf("pin add: exit %d: %s", code, e)
+		}
+		if code, _, e := b.run(nil, "cat", c, "--offset", "1048576", "--length", "65536"); code != 0 {
+			return fmt.Errorf("cat of a pinned file: exit %d: %s", code, e)
+		}
+		if code, _, e := b.run(nil, "pin", "rm", c); code != 0 {
+			return fmt.Errorf("pin rm: exit %d: %s", code, e)
+		}
+		return nil
+	})
+	for range runs {
+		b.gc()
+		select {
+		case err := <-errs:
+			close(stop)
+			wg.Wait()
+			t.Fatal(err)
+		default:
+		}
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	rounds.Range(func(k, v any) bool {
+		if n := v.(*atomic.Int64).Load(); n < 3 {
+			t.Errorf("the %s loop ran %d rounds beside %d GCs; want a few", k, n, runs)
+		}
+		return true
+	})
+	b.gc()
+	for _, f := range pinned {
+		got := filepath.Join(t.TempDir(), "check")
+		b.ok(nil, "get", f.id, "-o", got)
+		if !sameFile(t, f.src, got) {
+			t.Fatalf("pinned %s reads differently after the GCs", f.id)
+		}
+	}
+	if out := b.ok(nil, "repo", "verify"); !strings.Contains(out, " 0 bad") {
+		t.Fatalf("repo verify: %q", out)
+	}
+	t.Logf("%d GC runs beside %d puts and the other loops; longest put %v beside GC, %v before it", runs+1, len(pinned), time.Duration(busy.Load()).Round(time.Millisecond), quiet.Round(time.Millisecond))
 }
