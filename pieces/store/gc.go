@@ -322,40 +322,45 @@ func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, members []Bucket) {
 	s.unindexTags(b, c, members)
 }
 
-// Complete reports whether the store holds every piece of the DAG under
-// root; the error names the first piece it lacks.
-func (s *Store) Complete(ctx context.Context, root cid.Cid) error {
-	seen := make(map[string]struct{})
-	first := func(c cid.Cid) bool {
-		if _, ok := seen[c.KeyString()]; ok {
-			return false
-		}
-		seen[c.KeyString()] = struct{}{}
-		return true
+// Delete drops c from the index; its bytes go back to the filesystem once
+// the reads that found it are over. Deleting a piece the store does not
+// hold is not an error.
+func (s *Store) Delete(c cid.Cid) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
 	}
-	var n int
-	return s.walkDAG(ctx, []cid.Cid{root}, first, func(c cid.Cid) error { return &pieces.NotFoundError{CID: c} }, &n)
+	h, err := s.dropIndexed(c)
+	if err != nil || h == nil {
+		return err
+	}
+	return s.punchWithRecorded([]hole{*h}) // with what is left of its neighbours' holes
 }
 
-// Pin makes root, which the store must hold whole, a root the user asked
-// to keep: GC keeps it and every piece under it. The error names the
-// first piece the store lacks.
-func (s *Store) Pin(ctx context.Context, root cid.Cid) error {
-	release := s.Hold(root) // a GC meanwhile keeps what Complete found
-	defer release()
-	if err := s.Complete(ctx, root); err != nil {
-		return fmt.Errorf("pin %s: %w", root, err)
-	}
-	tx := s.Begin()
-	tx.Pin(root)
-	return tx.Commit()
-}
-
-// syncIndex makes every index write so far durable.
-func (s *Store) syncIndex() error {
+// dropIndexed drops c from the index and returns its hole, or nil when the store
+// does not hold c.
+func (s *Store) dropIndexed(c cid.Cid) (*hole, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
+	e, err := s.lookup(c)
+	if errors.Is(err, pieces.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	members, _, err := s.Reach(c)
+	if err != nil {
+		return nil, err
+	}
+	st := stats{pieces: s.st.pieces - 1, bytes: s.st.bytes - uint64(e.length)}
 	b := new(leveldb.Batch)
-	b.Put([]byte(keyStats), s.st.encode())
-	return s.write(b)
+	s.dropPiece(b, c, members)
+	h := hole{block: e.block, offset: e.offset, length: e.length}
+	b.Put([]byte(keyStats), st.encode())
+	if err := s.write(b); err != nil {
+		return nil, fmt.Errorf("delete %s: %w", c, err)
+	}
+	s.setStats(st)
+	s.dropped(c)
+	return &h, nil
 }

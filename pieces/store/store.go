@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
@@ -408,49 +407,6 @@ func (s *Store) PieceSize(c cid.Cid) (int, error) {
 	return int(e.length), nil
 }
 
-// Delete drops c from the index; its bytes go back to the filesystem once
-// the reads that found it are over. Deleting a piece the store does not
-// hold is not an error.
-func (s *Store) Delete(c cid.Cid) error {
-	if s.opts.ReadOnly {
-		return ErrReadOnly
-	}
-	h, err := s.dropIndexed(c)
-	if err != nil || h == nil {
-		return err
-	}
-	return s.punchWithRecorded([]hole{*h}) // with what is left of its neighbours' holes
-}
-
-// dropIndexed drops c from the index and returns its hole, or nil when the store
-// does not hold c.
-func (s *Store) dropIndexed(c cid.Cid) (*hole, error) {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	e, err := s.lookup(c)
-	if errors.Is(err, pieces.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	members, _, err := s.Reach(c)
-	if err != nil {
-		return nil, err
-	}
-	st := stats{pieces: s.st.pieces - 1, bytes: s.st.bytes - uint64(e.length)}
-	b := new(leveldb.Batch)
-	s.dropPiece(b, c, members)
-	h := hole{block: e.block, offset: e.offset, length: e.length}
-	b.Put([]byte(keyStats), st.encode())
-	if err := s.write(b); err != nil {
-		return nil, fmt.Errorf("delete %s: %w", c, err)
-	}
-	s.setStats(st)
-	s.dropped(c)
-	return &h, nil
-}
-
 // List calls fn for every piece in the store, in CID byte order, until fn
 // returns an error or ctx ends.
 func (s *Store) List(ctx context.Context, fn func(c cid.Cid, size int) error) error {
@@ -461,71 +417,6 @@ func (s *Store) List(ctx context.Context, fn func(c cid.Cid, size int) error) er
 		}
 		return fn(c, int(e.length))
 	})
-}
-
-// Usage reports how much the store holds.
-type Usage struct {
-	Pieces     uint64 // live pieces
-	PieceBytes uint64 // their bytes
-	Blocks     int    // block files
-	DiskBytes  uint64 // bytes of all block files, dead space and holes included
-	// AllocatedBytes is what the block files take on the filesystem, as
-	// du counts it: holes punched where dropped pieces were are not in it.
-	AllocatedBytes uint64
-	// DeadBytes is what the block files take beyond the live pieces:
-	// dropped pieces not yet given back, alignment, discarded puts.
-	DeadBytes uint64
-	DirectIO  bool // appends bypass the page cache (O_DIRECT)
-}
-
-// Usage reports the store's live content and its size on disk.
-func (s *Store) Usage() (Usage, error) {
-	s.cmu.Lock()
-	u := Usage{Pieces: s.st.pieces, PieceBytes: s.st.bytes}
-	s.cmu.Unlock()
-	ids, err := s.blockIDs()
-	if err != nil {
-		return u, err
-	}
-	s.wmu.Lock()
-	act := s.act
-	u.DirectIO = s.app != nil && s.app.direct != nil
-	s.wmu.Unlock()
-	u.Blocks = len(ids)
-	for _, id := range ids {
-		fi, err := os.Stat(s.blockPath(id))
-		if err != nil {
-			return u, fmt.Errorf("stat block: %w", err)
-		}
-		u.AllocatedBytes += allocated(fi)
-		if id == act.block { // its file may hold alignment padding
-			u.DiskBytes += act.end
-			continue
-		}
-		u.DiskBytes += uint64(fi.Size())
-	}
-	if u.AllocatedBytes > u.PieceBytes {
-		u.DeadBytes = u.AllocatedBytes - u.PieceBytes
-	}
-	return u, nil
-}
-
-// VerifyAll re-hashes every piece against its CID and calls bad for each
-// that fails. It returns how many pieces it checked.
-func (s *Store) VerifyAll(ctx context.Context, bad func(c cid.Cid, err error)) (int, error) {
-	n := 0
-	err := s.List(ctx, func(c cid.Cid, _ int) error {
-		n++
-		data, err := s.GetPiece(ctx, c)
-		if err == nil {
-			err = pieces.Verify(c, data)
-		}
-		if err != nil {
-			bad(c, err)
-		}
-		return nil
-	})
-	return n, err
 }
 
 // Close closes the index and block files. It is safe to call twice.
@@ -557,38 +448,4 @@ func (s *Store) Close() error {
 		errs = append(errs, s.lock.Close()) // releases the flock
 	}
 	return errors.Join(errs...)
-}
-
-// Pins calls fn for every pinned root with the time it was pinned.
-func (s *Store) Pins(ctx context.Context, fn func(c cid.Cid, pinned time.Time) error) error {
-	return s.scan(ctx, prefPin, func(c cid.Cid, v []byte) error {
-		if len(v) != 8 {
-			return fmt.Errorf("%w: pin of %s has %d bytes, want 8", ErrIndexCorrupt, c, len(v))
-		}
-		return fn(c, time.Unix(0, int64(binary.BigEndian.Uint64(v))))
-	})
-}
-
-// Pinned reports whether c is pinned.
-func (s *Store) Pinned(c cid.Cid) (bool, error) {
-	ok, err := s.has(pinKey(c))
-	if err != nil {
-		return false, fmt.Errorf("look up the pin of %s: %w", c, err)
-	}
-	return ok, nil
-}
-
-// Unpin removes the pin of c; the pieces stay until deleted.
-func (s *Store) Unpin(c cid.Cid) error {
-	if s.opts.ReadOnly {
-		return ErrReadOnly
-	}
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	b := new(leveldb.Batch)
-	b.Delete(pinKey(c))
-	if err := s.write(b); err != nil {
-		return fmt.Errorf("unpin %s: %w", c, err)
-	}
-	return nil
 }
