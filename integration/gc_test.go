@@ -199,10 +199,20 @@ func TestQuotaKeepsTheStoreBounded(t *testing.T) {
 		t.Fatalf("%v files evicted for 1 GiB through a 200 MB quota", v)
 	}
 
+	evictions := metric(t, b.metrics(t), "ddc_quota_evictions_total")
 	big := randomFile(t, 990, 256<<20)
 	code, _, errs := b.run(nil, "put", big)
 	if code != 7 || !strings.Contains(errs, "storage_max") {
 		t.Fatalf("a pinned put of 256 MiB under a 200 MB quota: exit %d, %q; want 7 naming storage_max", code, errs)
+	}
+	if v := metric(t, b.metrics(t), "ddc_quota_evictions_total"); v != evictions {
+		t.Fatalf("a put that cannot fit evicted %v files before it failed; want it refused at once", v-evictions)
+	}
+	// One that fits once cache goes: the cache makes room for it.
+	mid := randomFile(t, 991, 120<<20)
+	pinned = append(pinned, b.put(mid))
+	if v := metric(t, b.metrics(t), "ddc_quota_evictions_total"); v <= evictions {
+		t.Fatal("a pinned put of 120 MiB beside 168 MiB of cache under a 200 MB quota evicted nothing")
 	}
 	for _, c := range pinned {
 		b.ok(nil, "cat", c)

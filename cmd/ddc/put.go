@@ -91,6 +91,11 @@ func (e *env) put(ctx context.Context, in io.Reader, size int64, opt pieces.Buil
 			return pieces.BuildResult{}, err
 		}
 		defer r.Close()
+		if size > 0 {
+			if err := r.Store.Fits(ctx, uint64(size)); err != nil {
+				return pieces.BuildResult{}, err
+			}
+		}
 		opt.Progress = bar.set
 		return e.putOffline(ctx, r, in, opt)
 	}

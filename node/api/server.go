@@ -292,6 +292,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	if r.ContentLength > 0 { // a put that cannot fit fails before it evicts anything
+		if err := s.n.Repo().Store.Fits(r.Context(), uint64(r.ContentLength)); err != nil {
+			s.fail(w, fmt.Errorf("put: %w", err))
+			return
+		}
+	}
 	res, err := s.n.PutIn(r.Context(), r.Body, opt, in)
 	if err != nil {
 		s.fail(w, fmt.Errorf("put: %w", err))

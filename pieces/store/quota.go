@@ -9,6 +9,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
+
+	"github.com/ddc-project/ddc/pieces"
 )
 
 // ErrQuota is what a put that does not fit under Options.MaxBytes fails
@@ -17,12 +19,63 @@ var ErrQuota = errors.New("storage quota reached")
 
 // QuotaError says which quota a put hit and what holds the space.
 type QuotaError struct {
-	Max, Live, Need uint64 // the quota, the live bytes, the put's next piece
+	Max  uint64 // the quota
+	Kept uint64 // live bytes that pins, buckets and reads or puts in progress keep
+	Need uint64 // what the put needs: the whole put, or its next piece
+	// Piece: Need is the put's next piece, found not to fit part way.
+	Piece bool
 }
 
 func (e *QuotaError) Error() string {
-	return fmt.Sprintf("%v: storage_max is %d bytes and the store holds %d live bytes that pins, buckets and reads in progress keep (no cache left to evict); a piece of %d bytes does not fit: unpin files (ddc pin rm) and run ddc repo gc, or raise storage_max",
-		ErrQuota, e.Max, e.Live, e.Need)
+	const fix = "unpin files (ddc pin rm) and run ddc repo gc, or raise storage_max"
+	if e.Piece {
+		return fmt.Sprintf("%v: the put's next piece of %d bytes does not fit under storage_max of %d bytes: pins, bucket files and reads or puts in progress (this one's pieces so far too) keep %d, and no cache is left to evict: %s",
+			ErrQuota, e.Need, e.Max, e.Kept, fix)
+	}
+	return fmt.Sprintf("%v: a put of %d bytes does not fit under storage_max of %d bytes, of which pins, bucket files and reads or puts in progress keep %d (cache aside, which would be evicted): %s",
+		ErrQuota, e.Need, e.Max, e.Kept, fix)
+}
+
+// Fits reports, before a put of n bytes begins, whether it can fit under
+// MaxBytes once every cached file is evicted: if not, it fails at once
+// with a *QuotaError and evicts nothing. A put that passes may still fail
+// part way, when what it shares with cached files was counted twice.
+func (s *Store) Fits(ctx context.Context, n uint64) error {
+	max := s.opts.MaxBytes
+	if max == 0 {
+		return nil
+	}
+	live := s.LiveBytes()
+	if live+n <= max {
+		return nil
+	}
+	cache, err := s.cacheBytes(ctx)
+	if err != nil {
+		return err
+	}
+	kept := live - min(live, cache)
+	if kept+n > max {
+		return &QuotaError{Max: max, Kept: kept, Need: n}
+	}
+	return nil
+}
+
+// cacheBytes is the content of the cached files, as their descriptors
+// say: what evicting them all could free, or a little more where they
+// share pieces.
+func (s *Store) cacheBytes(ctx context.Context) (uint64, error) {
+	var n uint64
+	err := s.Cached(ctx, func(f CachedFile) error {
+		data, err := s.GetPiece(ctx, f.Root)
+		if err != nil {
+			return nil // dropped meanwhile, or unreadable: nothing to count
+		}
+		if p, err := pieces.DecodeChecked(f.Root, data); err == nil {
+			n += p.ContentSize()
+		}
+		return nil
+	})
+	return n, err
 }
 
 func (e *QuotaError) Unwrap() error { return ErrQuota }
@@ -125,5 +178,5 @@ func (s *Store) fits(ctx context.Context, n int) error {
 			return nil
 		}
 	}
-	return &QuotaError{Max: max, Live: s.LiveBytes(), Need: need}
+	return &QuotaError{Max: max, Kept: s.LiveBytes(), Need: need, Piece: true}
 }
