@@ -150,3 +150,10 @@ func SkipPunch(t *testing.T) {
 
 // PunchAgain ends SkipPunch.
 func PunchAgain() { skipPunch.Store(false) }
+
+// AfterMark has every GC call fn between its mark and its sweep, until
+// the test ends.
+func AfterMark(t *testing.T, fn func()) {
+	afterMark = fn
+	t.Cleanup(func() { afterMark = nil })
+}

@@ -47,6 +47,9 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	if err == nil {
 		err = s.mark(ctx, r, roots, &res)
 	}
+	if hook := afterMark; hook != nil && err == nil {
+		hook()
+	}
 	var batch []candidate
 	var holes []hole // of the pieces dropped, punched once the sweep is over
 	sweep := func() error {
@@ -135,10 +138,16 @@ func (s *Store) mark(ctx context.Context, r *gcRun, roots []cid.Cid, res *GCResu
 	first := func(c cid.Cid) bool {
 		s.live.mu.Lock()
 		defer s.live.mu.Unlock()
-		return r.mark(c)
+		return r.visit(c)
+	}
+	absent := func(c cid.Cid) error { // a root not held yet: walked when it is named again
+		s.live.mu.Lock()
+		defer s.live.mu.Unlock()
+		r.unvisit(c)
+		return nil
 	}
 	for {
-		if err := s.walkDAG(ctx, roots, first, nil, &res.Live); err != nil {
+		if err := s.walkDAG(ctx, roots, first, absent, false, &res.Live); err != nil {
 			return err
 		}
 		if roots = s.takePending(r); len(roots) == 0 {
@@ -150,11 +159,12 @@ func (s *Store) mark(ctx context.Context, r *gcRun, roots []cid.Cid, res *GCResu
 // walkDAG visits roots and the pieces under them, depth first: each
 // piece for which first reports true (its first visit) is counted in
 // visited and, when it is a ddc descriptor the store holds, its links
-// are visited too. When missing is not nil, it is called for each piece
-// the store lacks and its error stops the walk; when it is nil, data
-// pieces are not looked up at all. A descriptor the store holds but
-// cannot read stops the walk: what it links to cannot be told.
-func (s *Store) walkDAG(ctx context.Context, roots []cid.Cid, first func(cid.Cid) bool, missing func(cid.Cid) error, visited *int) error {
+// are visited too. missing, when not nil, is called for each descriptor
+// the store lacks, and, with leaves, for each data piece it lacks (data
+// pieces are looked up only then); its error stops the walk. A
+// descriptor the store holds but cannot read stops the walk: what it
+// links to cannot be told.
+func (s *Store) walkDAG(ctx context.Context, roots []cid.Cid, first func(cid.Cid) bool, missing func(cid.Cid) error, leaves bool, visited *int) error {
 	stack := append([]cid.Cid(nil), roots...)
 	var buf []byte
 	for len(stack) > 0 {
@@ -165,7 +175,7 @@ func (s *Store) walkDAG(ctx context.Context, roots []cid.Cid, first func(cid.Cid
 		}
 		*visited++
 		if c.Type() != pieces.CodecDagCBOR {
-			if c.Type() == pieces.CodecRaw && missing != nil {
+			if c.Type() == pieces.CodecRaw && leaves {
 				if has, err := s.Has(c); err != nil {
 					return err
 				} else if !has {
@@ -177,7 +187,9 @@ func (s *Store) walkDAG(ctx context.Context, roots []cid.Cid, first func(cid.Cid
 			continue
 		}
 		var err error
-		buf, err = s.ReadPiece(ctx, c, buf)
+		if err = ctx.Err(); err == nil {
+			buf, err = s.readPiece(c, buf, false)
+		}
 		if errors.Is(err, pieces.ErrNotFound) {
 			if missing != nil {
 				if err := missing(c); err != nil {

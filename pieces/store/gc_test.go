@@ -341,3 +341,56 @@ func TestHolesLeftArePunchedAtOpen(t *testing.T) {
 	}
 	mustRead(t, s, keep, keepData)
 }
+
+// A download held while GC runs, of a file whose root the store does not
+// hold yet and whose chunks it holds for a cached file: the chunks it
+// reads during the GC are kept, so the file it pins at the end is whole.
+func TestGCKeepsWhatAHeldReadReads(t *testing.T) {
+	s := open(t, t.TempDir(), 0)
+	data := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{77}).Read(data)
+	opt := pieces.DefaultBuildOptions()
+	opt.ChunkSize = 64 << 10
+	txA := s.Begin()
+	if _, err := pieces.Build(ctx, bytes.NewReader(data), txA, opt); err != nil { // cached: no pin
+		t.Fatal(err)
+	}
+	if err := txA.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// The same bytes with a tag: another root over the same chunks,
+	// built aside, as the holder the download asks has it.
+	other := open(t, t.TempDir(), 0)
+	otx := other.Begin()
+	opt.Tags = []pieces.Tag{{Key: "name", Value: []byte("b")}}
+	b, err := pieces.Build(ctx, bytes.NewReader(data), otx, opt)
+	if err != nil || otx.Commit() != nil {
+		t.Fatal(err)
+	}
+	desc, _ := other.GetPiece(ctx, b.Root)
+	p, _ := pieces.Decode(b.Root, desc)
+	release := s.Hold(b.Root)
+	defer release()
+	tx := s.Begin()
+	store.AfterMark(t, func() {
+		for _, l := range p.Links { // the download reads the chunks it finds stored
+			if _, err := s.GetPiece(ctx, l.CID); err != nil {
+				t.Errorf("chunk %s: %v", l.CID, err)
+			}
+		}
+		if err := tx.PutPiece(b.Root, desc); err != nil { // and keeps the root it fetched
+			t.Error(err)
+		}
+	})
+	if _, err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tx.Pin(b.Root)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, b.Root); err != nil {
+		t.Fatalf("the file pinned after a GC during its download: %v", err)
+	}
+	mustRead(t, s, b.Root, data)
+}

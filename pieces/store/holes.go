@@ -39,6 +39,10 @@ const (
 // process killed there.
 var skipPunch atomic.Bool
 
+// afterMark, when set, runs between a GC's mark and its sweep: tests do
+// there what a read or a put does while a GC runs.
+var afterMark func()
+
 // holeAlign is the filesystem block the punched ranges are cut to: only
 // whole blocks inside a hole are freed, so a live neighbour sharing a
 // block with it keeps every byte, and no partial block is zeroed for

@@ -3,8 +3,11 @@ package store
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/ddc-project/ddc/pieces"
 )
 
 // What keeps a piece alive besides the index's roots (pins and the files
@@ -16,24 +19,47 @@ type liveness struct {
 	txs   map[string]int // pieces put by Txs still open, counted
 	holds map[string]int // roots held, counted
 	run   *gcRun         // the GC marking or sweeping; nil when none
+	// running is run != nil, read without mu on every read's path.
+	running atomic.Bool
 }
 
-// gcRun is what one GC has marked live, and the roots that became live
-// since it began and that it has yet to walk.
+// gcRun is what one GC keeps: the pieces its walks reached, those kept
+// otherwise (put, read or dropped by other means while it runs), and the
+// roots that became live since it began and that it has yet to walk.
 type gcRun struct {
-	seed    maphash.Seed
-	marked  map[uint64]struct{} // by hash: a collision keeps a piece, never drops one
+	seed maphash.Seed
+	// marked holds data pieces the walks reached, and everything kept, by
+	// a hash of the CID: a collision keeps a piece it need not, and drops
+	// none, since no walk stops at a data piece.
+	marked map[uint64]struct{}
+	// walked holds the descriptors the walks read, by CID: a walk stops
+	// at a descriptor it has read, so these must not collide.
+	walked  map[string]struct{}
 	pending []cid.Cid
 }
 
 func newRun() *gcRun {
-	return &gcRun{seed: maphash.MakeSeed(), marked: make(map[uint64]struct{})}
+	return &gcRun{seed: maphash.MakeSeed(), marked: make(map[uint64]struct{}), walked: make(map[string]struct{})}
 }
 
 func (r *gcRun) key(c cid.Cid) uint64 { return maphash.String(r.seed, c.KeyString()) }
 
-// mark records c as live; it reports whether c was not yet.
-func (r *gcRun) mark(c cid.Cid) bool {
+// keep records c as not to be dropped by this run, without walking it.
+func (r *gcRun) keep(c cid.Cid) { r.marked[r.key(c)] = struct{}{} }
+
+// visit records that a walk reached c; it reports whether no walk had, so
+// the walk is to go on under c. A descriptor kept but not walked (put or
+// read while the GC ran) is still walked when a root names it.
+func (r *gcRun) visit(c cid.Cid) bool {
+	if c.Type() == pieces.CodecDagCBOR {
+		k := c.KeyString()
+		if _, ok := r.walked[k]; ok {
+			return false
+		}
+		r.walked[k] = struct{}{}
+		r.keep(c)
+		return true
+	}
 	k := r.key(c)
 	if _, ok := r.marked[k]; ok {
 		return false
@@ -41,6 +67,10 @@ func (r *gcRun) mark(c cid.Cid) bool {
 	r.marked[k] = struct{}{}
 	return true
 }
+
+// unvisit forgets a walk's visit of descriptor c, which the store did not
+// hold then: a root that names it later walks it then.
+func (r *gcRun) unvisit(c cid.Cid) { delete(r.walked, c.KeyString()) }
 
 func (r *gcRun) isMarked(c cid.Cid) bool {
 	_, ok := r.marked[r.key(c)]
@@ -90,7 +120,7 @@ func (s *Store) keepPut(c cid.Cid) {
 		// Kept this run even once the Tx is over: the sweep prepares its
 		// drops before it locks, from memberships and tags a put may
 		// have changed since.
-		l.run.mark(c)
+		l.run.keep(c)
 	}
 	l.mu.Unlock()
 }
@@ -133,7 +163,7 @@ func (s *Store) startRun() *gcRun {
 	defer l.mu.Unlock()
 	for k := range l.txs {
 		if c, err := cid.Cast([]byte(k)); err == nil {
-			r.mark(c)
+			r.keep(c)
 		}
 	}
 	for k := range l.holds {
@@ -142,12 +172,14 @@ func (s *Store) startRun() *gcRun {
 		}
 	}
 	l.run = r
+	l.running.Store(true)
 	return r
 }
 
 func (s *Store) endRun() {
 	s.live.mu.Lock()
 	s.live.run = nil
+	s.live.running.Store(false)
 	s.live.mu.Unlock()
 }
 
@@ -165,7 +197,21 @@ func (s *Store) takePending(r *gcRun) []cid.Cid {
 func (s *Store) dropped(c cid.Cid) {
 	s.live.mu.Lock()
 	if s.live.run != nil {
-		s.live.run.mark(c)
+		s.live.run.keep(c)
+	}
+	s.live.mu.Unlock()
+}
+
+// keepRead keeps c, just read, from the GC running, if one is: a read in
+// progress reads the pieces of a file it holds, and the walk from its
+// hold may not reach them (a root the store did not hold yet).
+func (s *Store) keepRead(c cid.Cid) {
+	if !s.live.running.Load() {
+		return
+	}
+	s.live.mu.Lock()
+	if s.live.run != nil {
+		s.live.run.keep(c)
 	}
 	s.live.mu.Unlock()
 }

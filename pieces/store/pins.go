@@ -24,7 +24,7 @@ func (s *Store) Complete(ctx context.Context, root cid.Cid) error {
 		return true
 	}
 	var n int
-	return s.walkDAG(ctx, []cid.Cid{root}, first, func(c cid.Cid) error { return &pieces.NotFoundError{CID: c} }, &n)
+	return s.walkDAG(ctx, []cid.Cid{root}, first, func(c cid.Cid) error { return &pieces.NotFoundError{CID: c} }, true, &n)
 }
 
 // Pin makes root, which the store must hold whole, a root the user asked

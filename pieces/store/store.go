@@ -356,11 +356,20 @@ func (s *Store) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return s.readPiece(c, buf, true)
+}
+
+// readPiece is ReadPiece; keep keeps c from a GC running (see keepRead),
+// which a GC's own reads must not.
+func (s *Store) readPiece(c cid.Cid, buf []byte, keep bool) ([]byte, error) {
 	s.rmu.RLock()
 	defer s.rmu.RUnlock()
 	e, err := s.lookup(c)
 	if err != nil {
 		return nil, err
+	}
+	if keep {
+		s.keepRead(c)
 	}
 	return s.readEntry(c, e, buf)
 }

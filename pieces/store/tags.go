@@ -202,7 +202,7 @@ func (s *Store) unindexTags(batch *leveldb.Batch, c cid.Cid, members []Bucket) {
 	if c.Type() != pieces.CodecDagCBOR {
 		return
 	}
-	data, err := s.GetPiece(context.Background(), c)
+	data, err := s.readPiece(c, nil, false) // a GC drops it: its read keeps nothing
 	if err != nil {
 		// Its entries cannot be named: find them by their CID, the end of
 		// every entry's key. Slow, and as rare as a corrupt descriptor.
