@@ -186,6 +186,7 @@ func TestQuotaKeepsTheStoreBounded(t *testing.T) {
 	}
 	t.Logf("du after 1 GiB through a 200 MB quota: %d", duBytes(t, b.repo))
 	last := ids[len(ids)-1]
+	a.stop(t) // what b serves now, it holds: the most recent cache stayed
 	resp, err := http.Get(b.gateway() + "/ddc/file/" + last)
 	if err != nil {
 		t.Fatal(err)

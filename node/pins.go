@@ -40,7 +40,12 @@ func (n *Node) Pin(ctx context.Context, c cid.Cid) error {
 // GC removes every piece no root reaches (see store.Store.GC), beside
 // everything the node does, and counts it in the metrics.
 func (n *Node) GC(ctx context.Context) (store.GCResult, error) {
-	res, err := n.repo.Store.GC(ctx)
+	return n.collect(ctx, n.repo.Store.GC)
+}
+
+// collect runs gc, a GC of the store, and counts it in the metrics.
+func (n *Node) collect(ctx context.Context, gc func(context.Context) (store.GCResult, error)) (store.GCResult, error) {
+	res, err := gc(ctx)
 	if err == nil {
 		n.metrics.gcDone(res.Duration, res.Freed)
 	}

@@ -13,6 +13,10 @@ import (
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
+// evictRounds bounds the GCs one eviction runs: a put that asked for room
+// waits for them, and reads keep adding cache meanwhile.
+const evictRounds = 8
+
 // quotaCheck is how often the node looks at its store against the quota
 // besides after each download it kept pieces of.
 const quotaCheck = 10 * time.Second
@@ -70,7 +74,11 @@ func (n *Node) evict(ctx context.Context, target uint64) (uint64, error) {
 	defer n.evictMu.Unlock()
 	st := n.repo.Store
 	var freed uint64
-	for st.LiveBytes() > target {
+	for range evictRounds {
+		live := st.LiveBytes()
+		if live <= target {
+			return freed, nil
+		}
 		var cached []store.CachedFile
 		if err := st.Cached(ctx, func(f store.CachedFile) error { cached = append(cached, f); return nil }); err != nil {
 			return freed, err
@@ -79,7 +87,7 @@ func (n *Node) evict(ctx context.Context, target uint64) (uint64, error) {
 			return freed, nil
 		}
 		slices.SortFunc(cached, func(a, b store.CachedFile) int { return a.LastUsed.Compare(b.LastUsed) })
-		excess := st.LiveBytes() - target
+		excess := live - target
 		var picked []cid.Cid
 		var picks uint64
 		for _, f := range cached {
@@ -92,7 +100,7 @@ func (n *Node) evict(ctx context.Context, target uint64) (uint64, error) {
 		if err := st.Uncache(picked); err != nil {
 			return freed, err
 		}
-		res, err := n.GC(ctx)
+		res, err := n.collect(ctx, st.GCKeepingCache) // the rest of the cache stays
 		if err != nil {
 			return freed, err
 		}

@@ -33,9 +33,16 @@ type GCResult struct {
 // dropped gets its bytes: they are given back to the filesystem only
 // once such reads are over, and at the next Open if the process stops
 // first. One GC runs at a time; a second waits for the first.
-func (s *Store) GC(ctx context.Context) (GCResult, error) {
-	if err := s.writable(); err != nil {
-		return GCResult{}, err
+func (s *Store) GC(ctx context.Context) (GCResult, error) { return s.gc(ctx, false) }
+
+// GCKeepingCache is GC with the files recorded as cache taken for roots
+// too: what a quota runs once it has uncached the files it evicts, so
+// that those go and the rest of the cache stays.
+func (s *Store) GCKeepingCache(ctx context.Context) (GCResult, error) { return s.gc(ctx, true) }
+
+func (s *Store) gc(ctx context.Context, keepCache bool) (GCResult, error) {
+	if s.opts.ReadOnly {
+		return GCResult{}, ErrReadOnly
 	}
 	s.gcmu.Lock()
 	defer s.gcmu.Unlock()
@@ -43,7 +50,7 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	r := s.startRun()
 	defer s.endRun()
 	var res GCResult
-	roots, err := s.indexRoots(ctx)
+	roots, err := s.indexRoots(ctx, keepCache)
 	if err == nil {
 		err = s.mark(ctx, r, roots, &res)
 	}
@@ -104,8 +111,9 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	return res, nil
 }
 
-// indexRoots lists the pinned roots and the files kept for a bucket.
-func (s *Store) indexRoots(ctx context.Context) ([]cid.Cid, error) {
+// indexRoots lists the pinned roots and the files kept for a bucket, and
+// with cache the files recorded as cache.
+func (s *Store) indexRoots(ctx context.Context, cache bool) ([]cid.Cid, error) {
 	var roots []cid.Cid
 	err := s.scan(ctx, prefPin, func(c cid.Cid, _ []byte) error {
 		roots = append(roots, c)
@@ -122,6 +130,12 @@ func (s *Store) indexRoots(ctx context.Context) ([]cid.Cid, error) {
 		roots = append(roots, c)
 		return nil
 	})
+	if err == nil && cache {
+		err = s.scan(ctx, prefCache, func(c cid.Cid, _ []byte) error {
+			roots = append(roots, c)
+			return nil
+		})
+	}
 	return roots, err
 }
 

@@ -107,3 +107,29 @@ func TestQuota(t *testing.T) {
 		t.Fatalf("%d live bytes over a quota of %d", s.LiveBytes(), opts.MaxBytes)
 	}
 }
+
+// GCKeepingCache takes the files uncached and keeps the rest of the
+// cache, where GC takes it all.
+func TestGCKeepingCache(t *testing.T) {
+	s := open(t, t.TempDir(), 0)
+	a := cachedFile(t, s, 10, 1<<20)
+	b := cachedFile(t, s, 11, 1<<20)
+	if err := s.Uncache([]cid.Cid{a}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GCKeepingCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.Has(a); has {
+		t.Fatal("the file uncached stayed")
+	}
+	if err := s.Complete(ctx, b); err != nil {
+		t.Fatalf("the file still cache lost pieces: %v", err)
+	}
+	if _, err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.Has(b); has {
+		t.Fatal("GC kept a cached file, which no root reaches")
+	}
+}
