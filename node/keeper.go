@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
@@ -158,7 +159,7 @@ func (g *netGetter) close() error {
 		g.tx.Discard()
 		return nil // reported when it happened; the reader got its bytes
 	}
-	if !pin && len(g.kept) > 0 {
+	if !pin && len(g.kept) > 0 && g.root.Type() == pieces.CodecDagCBOR {
 		g.tx.Cache(g.root) // fetched, not pinned: what a quota may evict
 	}
 	if err := g.tx.Commit(); err != nil {

@@ -101,6 +101,10 @@ func (n *Node) scrubPass(ctx context.Context, rate float64) (checked, bad int) {
 		if errors.Is(err, pieces.ErrNotFound) {
 			return nil // dropped since the listing
 		}
+		if ctx.Err() != nil {
+			return ctx.Err() // stopping: nothing was checked
+		}
+		crcOK := err == nil
 		if err == nil {
 			err = pieces.Verify(c, buf)
 		}
@@ -112,7 +116,7 @@ func (n *Node) scrubPass(ctx context.Context, rate float64) (checked, bad int) {
 		bad++
 		n.metrics.scrubBad.Inc()
 		n.log.Warn("scrub: a stored piece fails its check; fetching it again from its other holders", "cid", c, "err", err)
-		if err := n.repair(ctx, c); err != nil {
+		if err := n.repair(ctx, c, crcOK); err != nil {
 			n.log.Error("scrub: cannot repair the piece: no other holder sent it; repo verify lists it", "cid", c, "err", err)
 			return nil
 		}
@@ -124,14 +128,30 @@ func (n *Node) scrubPass(ctx context.Context, rate float64) (checked, bad int) {
 }
 
 // repair fetches piece c from the holders of c, as a read that finds its
-// local copy corrupt does: the good copy replaces the bad one.
-func (n *Node) repair(ctx context.Context, c cid.Cid) error {
+// local copy corrupt does: the good copy replaces the bad one. A copy
+// that passes its CRC but not its hash (bad before it was stored) is
+// dropped first, since reads would take it for good. The repair holds
+// only once the stored copy verifies.
+func (n *Node) repair(ctx context.Context, c cid.Cid, crcOK bool) error {
 	ctx, cancel := context.WithTimeout(ctx, n.opts.FindTimeout+time.Minute)
 	defer cancel()
+	st := n.repo.Store
+	if crcOK {
+		if err := st.Delete(c); err != nil {
+			return err
+		}
+	}
 	r := n.NewReader(c)
 	if err := r.g.enter(ctx); err != nil {
 		return errors.Join(err, r.Close())
 	}
 	_, err := r.g.GetPiece(ctx, c)
-	return errors.Join(err, r.Close())
+	if err := errors.Join(err, r.Close()); err != nil {
+		return err
+	}
+	data, err := st.GetPiece(ctx, c)
+	if err == nil {
+		err = pieces.Verify(c, data)
+	}
+	return err
 }

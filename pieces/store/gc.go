@@ -88,21 +88,25 @@ func (s *Store) gc(ctx context.Context, keepCache bool) (GCResult, error) {
 	if err == nil && len(batch) > 0 {
 		err = sweep()
 	}
-	if err == nil && res.Removed > 0 {
-		err = s.syncIndex() // the drops are durable before their bytes go
-	}
-	if err == nil && skipPunch.Load() {
+	if skipPunch.Load() {
 		res.Duration = time.Since(start)
-		return res, nil
+		return res, err
 	}
-	if err == nil {
+	// What was dropped is punched even when the sweep stopped part way
+	// (cancelled, or an index write failed): the mark goes only once it
+	// is, and else the next Open finds the dead space.
+	perr := s.syncIndex() // the drops are durable before their bytes go
+	if perr == nil {
 		// All the holes at once, with what earlier ones left of blocks
 		// they shared with live pieces: those side by side free whole
 		// blocks together, whatever their order.
-		err = s.punchWithRecorded(holes)
+		perr = s.punchWithRecorded(holes)
+	}
+	if perr == nil && err == nil {
+		perr = s.markSweep(false)
 	}
 	if err == nil {
-		err = s.markSweep(false)
+		err = perr
 	}
 	res.Duration = time.Since(start)
 	if err != nil {

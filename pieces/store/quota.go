@@ -94,17 +94,21 @@ func (t *Tx) Cache(root cid.Cid) { t.cached = append(t.cached, root) }
 // evicts it after the files used less recently. A root that is not cache
 // is left alone.
 func (s *Store) Touch(root cid.Cid) error {
-	if err := s.writable(); err != nil {
+	if s.opts.ReadOnly {
 		return nil // a read-only store evicts nothing
 	}
-	ok, err := s.has(cacheKey(root))
-	if err != nil || !ok {
+	if ok, err := s.has(cacheKey(root)); err != nil || !ok { // most reads: no write, no lock
+		return err
+	}
+	// Looked at again under cmu: a pin's commit or a GC's drop, which
+	// remove the record, may have come in between.
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if ok, err := s.has(cacheKey(root)); err != nil || !ok {
 		return err
 	}
 	b := new(leveldb.Batch)
 	b.Put(cacheKey(root), binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())))
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
 	return s.writeBatch(b, false) // a time lost with a crash only makes the file look older
 }
 
@@ -127,8 +131,8 @@ func (s *Store) Cached(ctx context.Context, fn func(CachedFile) error) error {
 // Uncache forgets that roots are cache: their pieces stay until a GC
 // finds no root reaches them.
 func (s *Store) Uncache(roots []cid.Cid) error {
-	if err := s.writable(); err != nil {
-		return err
+	if s.opts.ReadOnly {
+		return ErrReadOnly
 	}
 	b := new(leveldb.Batch)
 	for _, c := range roots {

@@ -258,9 +258,18 @@ func (s *Store) recover() error {
 		}
 	case size < s.act.end:
 		// Committed bytes are missing: the disk lost synced data. Reads of
-		// the pieces there report corruption; appends continue at the end.
-		s.log.Error("block file shorter than its committed end", "block", f.Name(), "size", size, "committed", s.act.end)
-		s.act.end = size
+		// the pieces there report corruption. Appends go on in a new
+		// block, never over the range the index still points into, which
+		// a GC dropping those pieces would punch.
+		s.log.Error("block file shorter than its committed end; appends go on in a new block", "block", f.Name(), "size", size, "committed", s.act.end)
+		next := s.act.block + 1
+		if f, err = s.file(next); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Join(s.dir, "blocks")); err != nil {
+			return err
+		}
+		s.act = active{block: next}
 		s.recorded = s.act
 	}
 	s.app, err = newAppender(f, s.act.end, s.opts.DirectIO)

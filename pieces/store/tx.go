@@ -283,11 +283,11 @@ func (t *Tx) flush() error {
 	if err := s.write(b); err != nil {
 		return t.notStored(fmt.Errorf("commit index: %w", err))
 	}
-	s.pinned(t.pins) // under cmu: before a sweep's next write
+	s.pinned(t.pins)           // under cmu: before a sweep's next write
+	s.appended.Add(-t.unsaved) // before the totals grow: LiveBytes never counts them twice
+	t.unsaved = 0
 	s.setStats(st)
 	s.recorded = recorded
-	s.appended.Add(-t.unsaved)
-	t.unsaved = 0
 	t.pending = t.pending[:0]
 	t.pins = t.pins[:0]
 	t.cached = t.cached[:0]
