@@ -2,14 +2,12 @@ package node
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/ddc-project/ddc/node/repo"
-	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
@@ -95,7 +93,7 @@ func (n *Node) evict(ctx context.Context, target uint64) (uint64, error) {
 				break
 			}
 			picked = append(picked, f.Root)
-			picks += n.fileSize(ctx, f.Root)
+			picks += st.ContentSize(ctx, f.Root)
 		}
 		if err := st.Uncache(picked); err != nil {
 			return freed, err
@@ -113,20 +111,3 @@ func (n *Node) evict(ctx context.Context, target uint64) (uint64, error) {
 	}
 	return freed, nil
 }
-
-// fileSize is the content size of the file root as the store holds it;
-// 0 when it cannot tell.
-func (n *Node) fileSize(ctx context.Context, root cid.Cid) uint64 {
-	data, err := n.repo.Store.GetPiece(ctx, root)
-	if err != nil {
-		return 0
-	}
-	p, err := pieces.DecodeChecked(root, data)
-	if err != nil {
-		return 0
-	}
-	return p.ContentSize()
-}
-
-// IsQuota reports whether err is a put that hit the store's quota.
-func IsQuota(err error) bool { return errors.Is(err, store.ErrQuota) }

@@ -147,6 +147,11 @@ func (s *Store) indexRoots(ctx context.Context, cache bool) ([]cid.Cid, error) {
 func (s *Store) marked(r *gcRun, c cid.Cid) bool {
 	s.live.mu.Lock()
 	defer s.live.mu.Unlock()
+	return s.keptLocked(r, c)
+}
+
+// keptLocked is marked, under live.mu.
+func (s *Store) keptLocked(r *gcRun, c cid.Cid) bool {
 	return r.isMarked(c) || s.live.txs[c.KeyString()] > 0
 }
 
@@ -306,7 +311,7 @@ func (s *Store) dropUnmarked(r *gcRun, drops []drop, res *GCResult) ([]hole, err
 	st := s.st
 	var holes []hole
 	for _, d := range drops {
-		if r.isMarked(d.c) || s.live.txs[d.c.KeyString()] > 0 {
+		if s.keptLocked(r, d.c) {
 			continue
 		}
 		if err := d.writes.Replay(into{b}); err != nil {

@@ -66,16 +66,25 @@ func (s *Store) Fits(ctx context.Context, n uint64) error {
 func (s *Store) cacheBytes(ctx context.Context) (uint64, error) {
 	var n uint64
 	err := s.Cached(ctx, func(f CachedFile) error {
-		data, err := s.GetPiece(ctx, f.Root)
-		if err != nil {
-			return nil // dropped meanwhile, or unreadable: nothing to count
-		}
-		if p, err := pieces.DecodeChecked(f.Root, data); err == nil {
-			n += p.ContentSize()
-		}
+		n += s.ContentSize(ctx, f.Root)
 		return nil
 	})
 	return n, err
+}
+
+// ContentSize is the content bytes of the file root as its descriptor in
+// the store says; 0 when the store cannot tell (dropped, unreadable, not
+// a ddc descriptor).
+func (s *Store) ContentSize(ctx context.Context, root cid.Cid) uint64 {
+	data, err := s.GetPiece(ctx, root)
+	if err != nil {
+		return 0
+	}
+	p, err := pieces.DecodeChecked(root, data)
+	if err != nil {
+		return 0
+	}
+	return p.ContentSize()
 }
 
 func (e *QuotaError) Unwrap() error { return ErrQuota }
