@@ -124,7 +124,7 @@ func TestKilledGCLeavesRootsWhole(t *testing.T) {
 		r.ok(nil, "pin", "rm", c)
 	}
 	full := r.usage()
-	for i, after := range []time.Duration{5 * time.Millisecond, 15 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond} {
+	for i, after := range []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 15 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond} {
 		cmd := r.command(context.Background(), "repo", "gc")
 		var errb bytes.Buffer
 		cmd.Stderr = &errb

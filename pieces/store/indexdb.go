@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"syscall"
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
@@ -27,6 +29,41 @@ import (
 // reading; a reopen holds it for writing.
 
 var syncWrite = &opt.WriteOptions{Sync: true}
+
+// leftMidOpen reports whether a read-only open of the index failed the
+// way it does after a writer was killed while it opened the index:
+// goleveldb had begun a new journal and manifest, which only a writable
+// open takes up.
+func leftMidOpen(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || lerrors.IsCorrupted(err)
+}
+
+// recoverIndex opens the index for writing once, and closes it, so that a
+// read-only open can read it again: for a reader that finds it left by a
+// writer killed as it opened it. It needs the store to itself (the
+// exclusive lock, taken for the moment) and a writable directory; when it
+// cannot, the reader's open fails as it did. It ends holding the shared
+// lock again.
+func (s *Store) recoverIndex() error {
+	s.lock.Close()
+	s.lock = nil
+	err := func() error {
+		ex, err := lockDir(s.dir, false)
+		if err != nil {
+			return err
+		}
+		defer ex.Close()
+		db, err := leveldb.OpenFile(filepath.Join(s.dir, "index"), &opt.Options{Filter: filter.NewBloomFilter(10), ErrorIfMissing: true})
+		if err != nil {
+			return err
+		}
+		s.log.Warn("recovered the index a process left as it was killed opening it", "store", s.dir)
+		return db.Close()
+	}()
+	lock, lerr := lockDir(s.dir, true)
+	s.lock = lock
+	return errors.Join(err, lerr)
+}
 
 // reopenFree is the free space a reopen of the index waits for.
 const reopenFree = 16 << 20
@@ -52,6 +89,9 @@ func (s *Store) openIndex(readOnly bool) (*leveldb.DB, error) {
 func (s *Store) openIndexAtStart() (err error) {
 	if s.opts.ReadOnly {
 		s.db, err = s.openIndex(true)
+		if err != nil && leftMidOpen(err) && s.recoverIndex() == nil {
+			s.db, err = s.openIndex(true)
+		}
 		return err
 	}
 	if free, ok := s.free(); ok && free < reopenFree {
