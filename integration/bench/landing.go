@@ -3,10 +3,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"io"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -14,83 +13,53 @@ import (
 )
 
 // landing writes what it is given to a new file the way the store writes
-// blocks: O_DIRECT (where the filesystem allows it) in aligned 4 MiB
-// writes, two in flight, then one fdatasync at close. It is the disk half
-// of the "raw stream into disk" baseline: moving and landing the bytes,
-// with no protocol, hashing or index.
+// blocks and an in-place get writes its output: O_DIRECT (where the
+// filesystem allows it) in aligned 4 MiB writes, two in flight, then one
+// fdatasync at close. It is the disk half of the "raw stream into disk"
+// baseline: moving and landing the bytes, with no protocol, hashing or
+// index.
 type landing struct {
-	f     *os.File
-	buf   []byte // filling, aligned
-	n     int    // bytes in buf
-	off   int64  // file offset of buf
-	spare chan []byte
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	err   error
+	f *os.File
+	w io.Writer        // dw, or f where O_DIRECT is refused
+	d *directio.Writer // nil: buffered
+	n int64            // bytes written
 }
 
-const (
-	landingStage  = 4 << 20
-	landingStages = 3 // one filling, two being written
-)
-
 func newLanding(path string) (*landing, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_DIRECT, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		// tmpfs and some filesystems refuse O_DIRECT: write through the
-		// page cache there, as the store does.
-		if f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err != nil {
+		return nil, err
+	}
+	l := &landing{f: f, w: f}
+	if d, err := directio.OpenDirect(path); err == nil { // tmpfs refuses: the page cache, as the store does
+		if l.d, err = directio.NewWriter(d, 0, f); err != nil {
+			d.Close()
+			f.Close()
 			return nil, err
 		}
-	}
-	l := &landing{f: f, buf: directio.Buffer(landingStage), spare: make(chan []byte, landingStages-1)}
-	for range landingStages - 1 {
-		l.spare <- directio.Buffer(landingStage)
+		l.w = l.d
 	}
 	return l, nil
 }
 
 func (l *landing) Write(p []byte) (int, error) {
-	total := len(p)
-	for len(p) > 0 {
-		c := copy(l.buf[l.n:], p)
-		p, l.n = p[c:], l.n+c
-		if l.n == len(l.buf) {
-			l.flushStage(l.n)
-		}
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return total, l.err
-}
-
-// flushStage starts writing the first n bytes of the filling stage and
-// takes a spare one, waiting while both spares are being written.
-func (l *landing) flushStage(n int) {
-	full, off := l.buf[:n], l.off
-	l.buf, l.n, l.off = <-l.spare, 0, off+int64(n)
-	l.wg.Go(func() {
-		_, err := l.f.WriteAt(full, off)
-		l.mu.Lock()
-		l.err = errors.Join(l.err, err)
-		l.mu.Unlock()
-		l.spare <- full[:cap(full)]
-	})
+	n, err := l.w.Write(p)
+	l.n += int64(n)
+	return n, err
 }
 
 // Close writes the rest (padded to the alignment; the file is cut back to
 // its length after), syncs and closes.
 func (l *landing) Close() error {
-	length := l.off + int64(l.n)
-	if l.n > 0 {
-		padded := directio.Pad(l.n)
-		clear(l.buf[l.n:padded])
-		l.flushStage(padded)
+	var err error
+	if l.d != nil {
+		err = l.d.Flush()
+		if cerr := l.d.Close(); err == nil {
+			err = cerr
+		}
 	}
-	l.wg.Wait()
-	err := l.err
 	if err == nil {
-		err = l.f.Truncate(length)
+		err = l.f.Truncate(l.n)
 	}
 	if err == nil {
 		err = unix.Fdatasync(int(l.f.Fd()))

@@ -4,25 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/ddc-project/ddc/internal/directio"
 )
 
-const (
-	// stageSize is how many bytes direct mode gathers before one write.
-	stageSize = 4 << 20
-	// stages is how many stage buffers direct mode cycles: one filling and
-	// up to stages-1 being written, so the device works while the next
-	// chunks are hashed and copied.
-	stages = 3
-	// writebackStep is how many appended bytes buffered mode lets pile up
-	// before it asks the kernel to start writing them out. Without it a
-	// large put's bytes all wait in the page cache (writeback starts at 10%
-	// of RAM dirty) and the commit's fdatasync flushes them after hashing
-	// is done, instead of while.
-	writebackStep = 8 << 20
-)
+// writebackStep is how many appended bytes buffered mode lets pile up
+// before it asks the kernel to start writing them out. Without it a large
+// put's bytes all wait in the page cache (writeback starts at 10% of RAM
+// dirty) and the commit's fdatasync flushes them after hashing is done,
+// instead of while.
+const writebackStep = 8 << 20
 
 // appender writes the active block. Its methods are called under
 // Store.wmu. It has two modes:
@@ -38,16 +29,9 @@ const (
 // Buffered (tmpfs, and filesystems that refuse O_DIRECT): appends are
 // pwrites, and writeback of each 8 MiB is started as it fills.
 type appender struct {
-	f      *os.File // the block file, shared with readers
-	direct *os.File // an O_DIRECT handle on it; nil in buffered mode
-	end    uint64   // bytes appended so far
-
-	stage []byte         // direct: the filling stage, aligned, stageSize long
-	base  uint64         // direct: file offset of stage[0], aligned
-	spare chan []byte    // direct: stages not being filled or written
-	wg    sync.WaitGroup // direct: writes in flight
-	mu    sync.Mutex
-	werr  error // direct: the first failed write in flight
+	f      *os.File         // the block file, shared with readers
+	direct *directio.Writer // direct mode's writer; nil in buffered mode
+	end    uint64           // bytes appended so far
 
 	queued uint64 // buffered: writeback was started below this offset
 }
@@ -59,22 +43,13 @@ func newAppender(f *os.File, end uint64, tryDirect bool) (*appender, error) {
 	if !tryDirect {
 		return a, nil
 	}
-	d, err := openDirect(f.Name())
+	d, err := directio.OpenDirect(f.Name())
 	if err != nil {
 		return a, nil // not supported here (tmpfs: EINVAL; not Linux): stay buffered
 	}
-	a.direct = d
-	a.stage = directio.Buffer(stageSize)
-	a.spare = make(chan []byte, stages-1)
-	for range stages - 1 {
-		a.spare <- directio.Buffer(stageSize)
-	}
-	a.base = end &^ (directio.Alignment - 1)
-	if n := int(end - a.base); n > 0 {
-		if _, err := f.ReadAt(a.stage[:n], int64(a.base)); err != nil {
-			d.Close()
-			return nil, fmt.Errorf("read tail of %s: %w", f.Name(), err)
-		}
+	if a.direct, err = directio.NewWriter(d, int64(end), f); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("read tail of %s: %w", f.Name(), err)
 	}
 	return a, nil
 }
@@ -96,45 +71,9 @@ func (a *appender) write(data []byte) (span, error) {
 		}
 		return wb, nil
 	}
-	for len(data) > 0 {
-		at := int(a.end - a.base)
-		n := copy(a.stage[at:], data)
-		data = data[n:]
-		a.end += uint64(n)
-		if at+n == len(a.stage) {
-			if err := a.writeStage(); err != nil {
-				return span{}, err
-			}
-		}
-	}
-	return span{}, nil
-}
-
-// writeStage starts writing the full stage and takes a spare one to fill,
-// waiting for one when every spare is being written.
-func (a *appender) writeStage() error {
-	full, base := a.stage, a.base
-	a.stage = <-a.spare
-	a.base += uint64(len(full))
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if _, err := a.direct.WriteAt(full, int64(base)); err != nil {
-			a.mu.Lock()
-			if a.werr == nil {
-				a.werr = err
-			}
-			a.mu.Unlock()
-		}
-		a.spare <- full
-	}()
-	return a.writeErr()
-}
-
-func (a *appender) writeErr() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.werr
+	_, err := a.direct.Write(data)
+	a.end = uint64(a.direct.End())
+	return span{}, err
 }
 
 // flush makes every appended byte reach the file (not yet durable: the
@@ -143,18 +82,7 @@ func (a *appender) flush() error {
 	if a.direct == nil {
 		return nil
 	}
-	a.wg.Wait()
-	if err := a.writeErr(); err != nil {
-		return err
-	}
-	if a.end == a.base {
-		return nil
-	}
-	n := int(a.end - a.base)
-	padded := directio.Pad(n)
-	clear(a.stage[n:padded])
-	_, err := a.direct.WriteAt(a.stage[:padded], int64(a.base))
-	return err
+	return a.direct.Flush()
 }
 
 // seal flushes and cuts the padding, so a sealed block ends at its data.
@@ -174,7 +102,6 @@ func (a *appender) close() error {
 	if a.direct == nil {
 		return nil
 	}
-	a.wg.Wait()
 	err := a.direct.Close()
 	a.direct = nil
 	return err

@@ -7,11 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openDirect opens name for writing past the page cache (O_DIRECT).
-func openDirect(name string) (*os.File, error) {
-	return os.OpenFile(name, os.O_WRONLY|unix.O_DIRECT, 0)
-}
-
 // fdatasync makes f's data durable, without its metadata but its size.
 func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 

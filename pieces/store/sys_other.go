@@ -7,12 +7,6 @@ import (
 	"os"
 )
 
-// openDirect fails: direct I/O is Linux's O_DIRECT here, so other systems
-// write buffered.
-func openDirect(string) (*os.File, error) {
-	return nil, errors.New("direct I/O is only used on Linux")
-}
-
 // fdatasync is fsync where fdatasync is not offered.
 func fdatasync(f *os.File) error { return f.Sync() }
 

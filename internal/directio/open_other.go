@@ -1,0 +1,14 @@
+//go:build !linux
+
+package directio
+
+import (
+	"errors"
+	"os"
+)
+
+// OpenDirect fails: direct I/O is Linux's O_DIRECT here, so other systems
+// write buffered.
+func OpenDirect(string) (*os.File, error) {
+	return nil, errors.New("direct I/O is only used on Linux")
+}
