@@ -18,6 +18,14 @@ type Putter interface {
 	PutPiece(c cid.Cid, data []byte) error
 }
 
+// ChunkPutter is an optional extra of a Putter: Build hands it each data
+// chunk with the offset of its first byte in the file, as a store that
+// indexes the chunks where they lie in the file being put needs. Build
+// calls PutChunk instead of PutPiece for chunks, in file order.
+type ChunkPutter interface {
+	PutChunk(c cid.Cid, off uint64, data []byte) error
+}
+
 // BuildOptions says how a file is cut into pieces.
 type BuildOptions struct {
 	ChunkSize int   // bytes per data piece
@@ -196,7 +204,7 @@ func (t *tree) chunks(ctx context.Context, r io.Reader, opt BuildOptions, done u
 		for p, ok := pending[next]; ok; p, ok = pending[next] {
 			delete(pending, next)
 			next++
-			if err = t.putChunk(p.cid, p.buf[:p.n]); err != nil {
+			if err = t.putChunk(p.cid, done+total, p.buf[:p.n]); err != nil {
 				cancel()
 				break
 			}
@@ -230,8 +238,14 @@ type tree struct {
 	pieces   int
 }
 
-func (t *tree) putChunk(c cid.Cid, data []byte) error {
-	if err := t.put.PutPiece(c, data); err != nil {
+func (t *tree) putChunk(c cid.Cid, off uint64, data []byte) error {
+	var err error
+	if cp, ok := t.put.(ChunkPutter); ok {
+		err = cp.PutChunk(c, off, data)
+	} else {
+		err = t.put.PutPiece(c, data)
+	}
+	if err != nil {
 		return err
 	}
 	t.pieces++

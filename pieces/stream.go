@@ -319,11 +319,23 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	return f.CopyRange(w, f.Size()-f.pos)
 }
 
+// PieceWriter is a writer CopyRange tells which piece each write is: a
+// get that keeps the file's data pieces where it writes them (in place)
+// needs each one's CID and offset.
+type PieceWriter interface {
+	io.Writer
+	// WritePiece writes data, the file's bytes at offset off. c is the
+	// data piece data is whole, or cid.Undef for inline bytes and parts of
+	// a piece.
+	WritePiece(c cid.Cid, off int64, data []byte) (int, error)
+}
+
 // CopyRange writes n bytes (fewer at the end of the file) from the current
 // position to w and advances the position, fetching up to ReadAhead chunks
 // in parallel ahead of the one being written. Memory stays bounded by
-// ReadAhead+1 chunks.
+// ReadAhead+1 chunks. A w that is a PieceWriter is told each write's piece.
 func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
+	pw, _ := w.(PieceWriter)
 	f.stopStream()
 	end := min(f.Size(), f.pos+max(n, 0))
 	if f.pos >= end {
@@ -340,7 +352,17 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 		if err != nil {
 			return written, err
 		}
-		n, err := w.Write(b)
+		var n int
+		if pw != nil {
+			seg := s.head.seg
+			c := cid.Undef // inline bytes, or part of a piece
+			if seg.link.CID.Defined() && seg.skip == 0 && seg.take == seg.link.Size {
+				c = seg.link.CID
+			}
+			n, err = pw.WritePiece(c, s.pos-int64(len(b)), b)
+		} else {
+			n, err = w.Write(b)
+		}
 		written += int64(n)
 		f.pos += int64(n)
 		if err != nil {

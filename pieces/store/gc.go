@@ -288,7 +288,7 @@ func (s *Store) prepareDrops(batch []candidate) ([]drop, error) {
 	drops := make([]drop, len(batch))
 	for i, p := range batch {
 		drops[i] = drop{p, new(leveldb.Batch)}
-		s.dropPiece(drops[i].writes, p.c, members[string(p.c.Bytes())])
+		s.dropPiece(drops[i].writes, p.c, p.e, members[string(p.c.Bytes())])
 	}
 	return drops, nil
 }
@@ -310,6 +310,7 @@ func (s *Store) dropUnmarked(r *gcRun, drops []drop, res *GCResult) ([]hole, err
 	b := new(leveldb.Batch)
 	st := s.st
 	var holes []hole
+	dropped := 0
 	for _, d := range drops {
 		if s.keptLocked(r, d.c) {
 			continue
@@ -317,21 +318,23 @@ func (s *Store) dropUnmarked(r *gcRun, drops []drop, res *GCResult) ([]hole, err
 		if err := d.writes.Replay(into{b}); err != nil {
 			return nil, err
 		}
-		st.pieces--
-		st.bytes -= uint64(d.e.length)
-		holes = append(holes, hole{block: d.e.block, offset: d.e.offset, length: d.e.length})
+		st.remove(d.e)
+		dropped++
+		if !d.e.placed() { // an in-place piece's file is the user's: left alone
+			holes = append(holes, hole{block: d.e.block, offset: d.e.offset, length: d.e.length})
+		}
 	}
-	if len(holes) == 0 {
+	if dropped == 0 {
 		return nil, nil
 	}
 	b.Put([]byte(keyStats), st.encode())
 	// Not synced: a drop lost with a crash leaves garbage for the next GC.
 	// The sweep syncs the index once before any hole is punched.
 	if err := s.writeBatch(b, false); err != nil {
-		return nil, fmt.Errorf("drop %d pieces: %w", len(holes), err)
+		return nil, fmt.Errorf("drop %d pieces: %w", dropped, err)
 	}
-	res.Removed += len(holes)
-	res.Freed += s.st.bytes - st.bytes
+	res.Removed += dropped
+	res.Freed += s.st.blockBytes() - st.blockBytes() // in-place bytes stay in their files
 	s.setStats(st)
 	return holes, nil
 }
@@ -345,8 +348,11 @@ func (i into) Delete(k []byte) { i.b.Delete(k) }
 // dropPiece adds to b the writes that drop piece c, a member of members
 // (besides no bucket): its entry, its memberships, its cache record and
 // its tags.
-func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, members []Bucket) {
+func (s *Store) dropPiece(b *leveldb.Batch, c cid.Cid, e entry, members []Bucket) {
 	b.Delete(pieceKey(c))
+	if e.placed() {
+		b.Delete(placedKey(e.fileID(), c))
+	}
 	for _, m := range members { // a piece stored again starts with no bucket
 		b.Delete(memberKey(c, m))
 	}
@@ -371,31 +377,59 @@ func (s *Store) Delete(c cid.Cid) error {
 	return s.punchWithRecorded([]hole{*h}) // with what is left of its neighbours' holes
 }
 
-// dropIndexed drops c from the index and returns its hole, or nil when the store
-// does not hold c.
+// dropIndexed drops c from the index and returns its hole, or nil when the
+// store does not hold c or holds it in place.
 func (s *Store) dropIndexed(c cid.Cid) (*hole, error) {
+	_, holes, err := s.dropWhere([]cid.Cid{c}, func(entry) bool { return true })
+	if err != nil || len(holes) == 0 {
+		return nil, err
+	}
+	return &holes[0], nil
+}
+
+// dropWhere drops from the index, in one write, each piece of cs the
+// store holds whose entry drop approves. It returns how many it dropped
+// and the holes of those in block files (in-place ones leave their file
+// alone).
+func (s *Store) dropWhere(cs []cid.Cid, drop func(entry) bool) (int, []hole, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	e, err := s.lookup(c)
-	if errors.Is(err, pieces.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	members, _, err := s.Reach(c)
-	if err != nil {
-		return nil, err
-	}
-	st := stats{pieces: s.st.pieces - 1, bytes: s.st.bytes - uint64(e.length)}
 	b := new(leveldb.Batch)
-	s.dropPiece(b, c, members)
-	h := hole{block: e.block, offset: e.offset, length: e.length}
+	st := s.st
+	var holes []hole
+	var gone []cid.Cid
+	for _, c := range cs {
+		e, err := s.lookup(c)
+		if errors.Is(err, pieces.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		if !drop(e) {
+			continue
+		}
+		members, _, err := s.Reach(c)
+		if err != nil {
+			return 0, nil, err
+		}
+		st.remove(e)
+		s.dropPiece(b, c, e, members)
+		if !e.placed() {
+			holes = append(holes, hole{block: e.block, offset: e.offset, length: e.length})
+		}
+		gone = append(gone, c)
+	}
+	if len(gone) == 0 {
+		return 0, nil, nil
+	}
 	b.Put([]byte(keyStats), st.encode())
 	if err := s.write(b); err != nil {
-		return nil, fmt.Errorf("delete %s: %w", c, err)
+		return 0, nil, fmt.Errorf("delete %s: %w", gone[0], err)
 	}
 	s.setStats(st)
-	s.dropped(c)
-	return &h, nil
+	for _, c := range gone {
+		s.dropped(c)
+	}
+	return len(gone), holes, nil
 }

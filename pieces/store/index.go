@@ -9,8 +9,12 @@ import (
 
 // Index layout. Each key starts with one byte naming its kind.
 const (
-	// FormatVersion is the on-disk format this build reads and writes.
-	FormatVersion = 1
+	// FormatVersion is the on-disk format this build writes once a store
+	// holds pieces in place (version 2: entries may point into files of
+	// the user's). A store without any stays at version 1, which builds
+	// from before in-place pieces read too; this build reads both.
+	FormatVersion = 2
+	formatBeforePlaced = 1
 
 	keyVersion = "v" // uvarint FormatVersion
 	keyActive  = "a" // active block id (4) + committed end (8)
@@ -23,7 +27,8 @@ const (
 	entryLen = 20 // block (4) + offset (8) + length (4) + crc32c (4)
 )
 
-// entry locates a piece's bytes.
+// entry locates a piece's bytes: in a block file, or in place in a file
+// of the user's (block has placedBit set; see inplace.go).
 type entry struct {
 	block  uint32
 	offset uint64
@@ -83,22 +88,57 @@ func decodeActive(b []byte) (active, error) {
 	return active{block: binary.BigEndian.Uint32(b), end: binary.BigEndian.Uint64(b[4:])}, nil
 }
 
-// stats are the live pieces and bytes, kept exact under the commit lock.
+// stats are the live pieces and bytes, kept exact under the commit lock;
+// placed and placedBytes are the part of them kept in place. A store of
+// before in-place pieces records the first two only.
 type stats struct {
-	pieces uint64
-	bytes  uint64
+	pieces      uint64
+	bytes       uint64
+	placed      uint64
+	placedBytes uint64
 }
 
 func (s stats) encode() []byte {
-	b := make([]byte, 16)
+	b := make([]byte, 16, 32)
 	binary.BigEndian.PutUint64(b, s.pieces)
 	binary.BigEndian.PutUint64(b[8:], s.bytes)
+	if s.placed > 0 || s.placedBytes > 0 {
+		b = binary.BigEndian.AppendUint64(b, s.placed)
+		b = binary.BigEndian.AppendUint64(b, s.placedBytes)
+	}
 	return b
 }
 
 func decodeStats(b []byte) (stats, error) {
-	if len(b) != 16 {
-		return stats{}, fmt.Errorf("%w: stats record has %d bytes, want 16", ErrIndexCorrupt, len(b))
+	if len(b) != 16 && len(b) != 32 {
+		return stats{}, fmt.Errorf("%w: stats record has %d bytes, want 16 or 32", ErrIndexCorrupt, len(b))
 	}
-	return stats{pieces: binary.BigEndian.Uint64(b), bytes: binary.BigEndian.Uint64(b[8:])}, nil
+	st := stats{pieces: binary.BigEndian.Uint64(b), bytes: binary.BigEndian.Uint64(b[8:])}
+	if len(b) == 32 {
+		st.placed, st.placedBytes = binary.BigEndian.Uint64(b[16:]), binary.BigEndian.Uint64(b[24:])
+	}
+	return st, nil
 }
+
+// add counts the piece at e in.
+func (s *stats) add(e entry) {
+	s.pieces++
+	s.bytes += uint64(e.length)
+	if e.placed() {
+		s.placed++
+		s.placedBytes += uint64(e.length)
+	}
+}
+
+// remove counts the piece at e out.
+func (s *stats) remove(e entry) {
+	s.pieces--
+	s.bytes -= uint64(e.length)
+	if e.placed() {
+		s.placed--
+		s.placedBytes -= uint64(e.length)
+	}
+}
+
+// blockBytes is the live bytes that lie in block files.
+func (s stats) blockBytes() uint64 { return s.bytes - s.placedBytes }

@@ -55,7 +55,9 @@ type Store struct {
 	st       stats
 	recorded active // the active record last committed; never moves back
 
-	tagsStale bool // opened read-only with a tag index to rebuild
+	tagsStale bool   // opened read-only with a tag index to rebuild
+	version   uint64 // the format recorded; moves to FormatVersion with the first in-place piece (under cmu)
+	places    placements
 
 	// rmu is held shared by every read from lookup to the end of its read
 	// of the bytes: a GC takes it to know such reads are over before it
@@ -166,13 +168,14 @@ func (s *Store) checkVersion() error {
 			return err
 		}
 		b := new(leveldb.Batch)
-		b.Put([]byte(keyVersion), binary.AppendUvarint(nil, FormatVersion))
+		b.Put([]byte(keyVersion), binary.AppendUvarint(nil, formatBeforePlaced))
 		b.Put([]byte(keyActive), active{block: 1}.encode())
 		if !s.opts.NoTagIndex {
 			b.Put([]byte(keyTagIndex), binary.AppendUvarint(nil, TagIndexVersion))
 		}
 		s.cmu.Lock()
 		defer s.cmu.Unlock()
+		s.version = formatBeforePlaced
 		return s.write(b)
 	}
 	if err != nil {
@@ -182,9 +185,10 @@ func (s *Store) checkVersion() error {
 	if n <= 0 || n != len(b) {
 		return fmt.Errorf("%w: version record %x", ErrIndexCorrupt, b)
 	}
-	if v != FormatVersion {
-		return fmt.Errorf("%w: %s has format %d, this ddc reads %d", ErrVersion, s.dir, v, FormatVersion)
+	if v != FormatVersion && v != formatBeforePlaced {
+		return fmt.Errorf("%w: %s has format %d, this ddc reads %d and %d", ErrVersion, s.dir, v, formatBeforePlaced, FormatVersion)
 	}
+	s.version = v
 	return nil
 }
 
@@ -208,7 +212,7 @@ func (s *Store) loadState() error {
 	} else if !errors.Is(err, leveldb.ErrNotFound) {
 		return fmt.Errorf("read store stats: %w", err)
 	}
-	return nil
+	return s.loadPlaces()
 }
 
 // recover restores the state the last commit recorded: the active block is
@@ -372,20 +376,28 @@ func (s *Store) ReadPiece(ctx context.Context, c cid.Cid, buf []byte) ([]byte, e
 // which a GC's own reads must not.
 func (s *Store) readPiece(c cid.Cid, buf []byte, keep bool) ([]byte, error) {
 	s.rmu.RLock()
-	defer s.rmu.RUnlock()
 	e, err := s.lookup(c)
 	if err != nil {
+		s.rmu.RUnlock()
 		return nil, err
 	}
 	if keep {
 		s.keepRead(c)
 	}
-	return s.readEntry(c, e, buf)
+	data, err := s.readEntry(c, e, buf)
+	s.rmu.RUnlock()
+	if pe := (*PlacedError)(nil); errors.As(err, &pe) {
+		s.dropPlaced(pe, e) // never served again, nor announced
+	}
+	return data, err
 }
 
 // readEntry reads piece c where e says it is, into buf, and checks it
 // against e's CRC.
 func (s *Store) readEntry(c cid.Cid, e entry, buf []byte) ([]byte, error) {
+	if e.placed() {
+		return s.readPlaced(c, e, buf)
+	}
 	f, err := s.file(e.block)
 	if err != nil {
 		return nil, err
@@ -456,6 +468,7 @@ func (s *Store) Close() error {
 	if s.app != nil {
 		errs = append(errs, s.app.close())
 	}
+	s.places.closeAll()
 	s.fmu.Lock()
 	for id, f := range s.files {
 		errs = append(errs, f.Close())

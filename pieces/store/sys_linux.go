@@ -29,3 +29,13 @@ func allocated(fi os.FileInfo) uint64 {
 	}
 	return uint64(fi.Size())
 }
+
+// identOf is what says fi is still the file whose bytes were indexed in
+// place: its device and inode, size and modification time.
+func identOf(fi os.FileInfo) ident {
+	id := ident{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.dev, id.ino = uint64(st.Dev), st.Ino
+	}
+	return id
+}

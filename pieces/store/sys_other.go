@@ -23,3 +23,9 @@ func punchHole(*os.File, int64, int64) error { return errNoPunch }
 
 // allocated is the file's size where its blocks are not reported.
 func allocated(fi os.FileInfo) uint64 { return uint64(fi.Size()) }
+
+// identOf is what says fi is still the file whose bytes were indexed in
+// place: where no inode is reported, its size and modification time.
+func identOf(fi os.FileInfo) ident {
+	return ident{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"time"
 
@@ -30,7 +31,8 @@ type Tx struct {
 	kept    map[string]struct{} // pieces kept from GC until the Tx is over (keepPut)
 	touched map[uint32]*os.File
 	pins    []cid.Cid
-	cached  []cid.Cid // roots recorded as cache at commit
+	places  []*Placement // files pieces are kept in place in (Place)
+	cached  []cid.Cid    // roots recorded as cache at commit
 	unsaved int64     // bytes appended, not yet committed: counted in Store.appended
 	bucket  *Bucket   // set by InBucket
 	members []member  // memberships recorded at commit
@@ -69,16 +71,26 @@ func (s *Store) Begin() *Tx {
 // The caller vouches that c names data (it hashed or verified it).
 // PutPiece implements pieces.Putter.
 func (t *Tx) PutPiece(c cid.Cid, data []byte) error {
-	in := NoBucket
-	if t.bucket != nil {
-		in = *t.bucket
-	}
-	return t.PutPieceIn(c, data, in)
+	return t.put(c, data, t.in(), nil)
 }
 
 // PutPieceIn is PutPiece making c a member of bucket in (NoBucket: of no
 // bucket) instead of the Tx's.
 func (t *Tx) PutPieceIn(c cid.Cid, data []byte, in Bucket) error {
+	return t.put(c, data, in, nil)
+}
+
+// in is the Tx's bucket, NoBucket when it has none.
+func (t *Tx) in() Bucket {
+	if t.bucket != nil {
+		return *t.bucket
+	}
+	return NoBucket
+}
+
+// put stores piece c as a member of in: appended to the active block, or
+// with at indexed where it lies in a placed file.
+func (t *Tx) put(c cid.Cid, data []byte, in Bucket, at *placedAt) error {
 	if t.done {
 		return ErrClosed
 	}
@@ -130,20 +142,28 @@ func (t *Tx) PutPieceIn(c cid.Cid, data []byte, in Bucket) error {
 	if err := t.s.fits(context.Background(), len(data)); err != nil {
 		return fmt.Errorf("store piece %s: %w", c, err)
 	}
-	e, f, wb, err := t.s.append(t, c, data)
-	if err != nil {
-		return err
-	}
-	if wb.n > 0 {
-		// Starts writeback and returns; Commit's fdatasync is still what
-		// makes the bytes durable. A failure here is reported there.
-		startWriteback(f, wb.off, wb.n)
+	var e entry
+	if at != nil {
+		e = entry{block: placedBit | at.p.id, offset: uint64(at.off), length: uint32(len(data)), crc: crc32.Checksum(data, castagnoli)}
+		at.p.used = true
+	} else {
+		var f *os.File
+		var wb span
+		if e, f, wb, err = t.s.append(t, c, data); err != nil {
+			return err
+		}
+		if wb.n > 0 {
+			// Starts writeback and returns; Commit's fdatasync is still
+			// what makes the bytes durable. A failure here is reported
+			// there.
+			startWriteback(f, wb.off, wb.n)
+		}
+		t.touched[e.block] = f
 	}
 	t.unsaved += int64(e.length)
 	t.s.appended.Add(int64(e.length))
 	t.noteTags(c, data, e)
 	t.seen[k] = struct{}{}
-	t.touched[e.block] = f
 	t.pending = append(t.pending, pending{c: c, e: e, repair: repair})
 	return t.flushIfFull()
 }
@@ -156,8 +176,8 @@ func (t *Tx) Member(c cid.Cid, b Bucket) {
 
 // flushIfFull commits what t holds once it reaches maxTxEntries entries.
 func (t *Tx) flushIfFull() error {
-	if len(t.pending)+len(t.members)+len(t.tagged) < maxTxEntries {
-		return nil
+	if len(t.pending)+len(t.members)+len(t.tagged) < maxTxEntries || len(t.places) > 0 {
+		return nil // a placed file may not be at its path before the end
 	}
 	err := t.flush()
 	t.release()
@@ -230,6 +250,10 @@ func (t *Tx) flush() error {
 		}
 	}
 	clear(t.touched)
+	placed, err := t.syncPlaces()
+	if err != nil {
+		return t.notStored(err)
+	}
 
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
@@ -244,18 +268,29 @@ func (t *Tx) flush() error {
 	b := new(leveldb.Batch)
 	st := s.st
 	for _, p := range t.pending {
-		key := pieceKey(p.c)
-		if has, err := s.has(key); err != nil {
-			return fmt.Errorf("look up %s: %w", p.c, err)
-		} else if has && p.repair {
-			b.Put(key, p.e.encode()) // same CID, same size: the totals stay
-			continue
-		} else if has {
+		old, err := s.lookup(p.c)
+		switch {
+		case err == nil && !p.repair:
 			continue // another Tx committed the same piece first
+		case err == nil:
+			st.remove(old) // replaced by the good copy
+			if old.placed() {
+				b.Delete(placedKey(old.fileID(), p.c))
+			}
+		case !errors.Is(err, pieces.ErrNotFound):
+			return fmt.Errorf("look up %s: %w", p.c, err)
 		}
-		b.Put(key, p.e.encode())
-		st.pieces++
-		st.bytes += uint64(p.e.length)
+		b.Put(pieceKey(p.c), p.e.encode())
+		if p.e.placed() {
+			b.Put(placedKey(p.e.fileID(), p.c), binary.BigEndian.AppendUint32(nil, p.e.length))
+		}
+		st.add(p.e)
+	}
+	for _, pf := range placed {
+		b.Put(placeKey(pf.id), pf.was.encode(pf.path))
+	}
+	if len(placed) > 0 && s.version < FormatVersion {
+		b.Put([]byte(keyVersion), binary.AppendUvarint(nil, FormatVersion))
 	}
 	now := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
 	for _, c := range t.pins {
@@ -282,6 +317,10 @@ func (t *Tx) flush() error {
 	b.Put([]byte(keyStats), st.encode())
 	if err := s.write(b); err != nil {
 		return t.notStored(fmt.Errorf("commit index: %w", err))
+	}
+	s.places.add(placed)
+	if len(placed) > 0 {
+		s.version = FormatVersion
 	}
 	s.pinned(t.pins)           // under cmu: before a sweep's next write
 	s.appended.Add(-t.unsaved) // before the totals grow: LiveBytes never counts them twice

@@ -14,6 +14,10 @@ import (
 type Usage struct {
 	Pieces     uint64 // live pieces
 	PieceBytes uint64 // their bytes
+	// InPlacePieces and InPlaceBytes are the part of them kept in place,
+	// in files of the user's rather than in block files.
+	InPlacePieces uint64
+	InPlaceBytes  uint64
 	Blocks     int    // block files
 	DiskBytes  uint64 // bytes of all block files, dead space and holes included
 	// AllocatedBytes is what the block files take on the filesystem, as
@@ -28,7 +32,7 @@ type Usage struct {
 // Usage reports the store's live content and its size on disk.
 func (s *Store) Usage() (Usage, error) {
 	s.cmu.Lock()
-	u := Usage{Pieces: s.st.pieces, PieceBytes: s.st.bytes}
+	u := Usage{Pieces: s.st.pieces, PieceBytes: s.st.bytes, InPlacePieces: s.st.placed, InPlaceBytes: s.st.placedBytes}
 	s.cmu.Unlock()
 	ids, err := s.blockIDs()
 	if err != nil {
@@ -51,8 +55,8 @@ func (s *Store) Usage() (Usage, error) {
 		}
 		u.DiskBytes += uint64(fi.Size())
 	}
-	if u.AllocatedBytes > u.PieceBytes {
-		u.DeadBytes = u.AllocatedBytes - u.PieceBytes
+	if inBlocks := u.PieceBytes - u.InPlaceBytes; u.AllocatedBytes > inBlocks {
+		u.DeadBytes = u.AllocatedBytes - inBlocks
 	}
 	return u, nil
 }
