@@ -13,7 +13,7 @@ const (
 	// holds pieces in place (version 2: entries may point into files of
 	// the user's). A store without any stays at version 1, which builds
 	// from before in-place pieces read too; this build reads both.
-	FormatVersion = 2
+	FormatVersion      = 2
 	formatBeforePlaced = 1
 
 	keyVersion = "v" // uvarint FormatVersion

@@ -33,10 +33,10 @@ type Tx struct {
 	pins    []cid.Cid
 	places  []*Placement // files pieces are kept in place in (Place)
 	cached  []cid.Cid    // roots recorded as cache at commit
-	unsaved int64     // bytes appended, not yet committed: counted in Store.appended
-	bucket  *Bucket   // set by InBucket
-	members []member  // memberships recorded at commit
-	tagged  []tagged  // descriptors whose tags the commit indexes
+	unsaved int64        // bytes appended, not yet committed: counted in Store.appended
+	bucket  *Bucket      // set by InBucket
+	members []member     // memberships recorded at commit
+	tagged  []tagged     // descriptors whose tags the commit indexes
 	done    bool
 	scratch []byte // for checking stored copies
 

@@ -18,8 +18,8 @@ type Usage struct {
 	// in files of the user's rather than in block files.
 	InPlacePieces uint64
 	InPlaceBytes  uint64
-	Blocks     int    // block files
-	DiskBytes  uint64 // bytes of all block files, dead space and holes included
+	Blocks        int    // block files
+	DiskBytes     uint64 // bytes of all block files, dead space and holes included
 	// AllocatedBytes is what the block files take on the filesystem, as
 	// du counts it: holes punched where dropped pieces were are not in it.
 	AllocatedBytes uint64
