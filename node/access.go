@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/node/repo"
-	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
 	"github.com/ddc-project/ddc/search"
 )
@@ -425,30 +423,4 @@ func (n *Node) record(ctx context.Context, in *In) (bucket.Record, error) {
 		err = fmt.Errorf("%w: bucket %s lives in cluster %q, this node in %q", ErrOtherCluster, r.Bucket, r.Cluster, n.Cluster())
 	}
 	return r, err
-}
-
-// PutIn is Put into a bucket (none when in is nil): the node must hold a
-// put grant for it, or its owner's key. The node announces that it holds
-// data of the bucket.
-func (n *Node) PutIn(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, in *In) (pieces.BuildResult, error) {
-	var id *bucket.ID
-	if in.inBucket() {
-		r, err := n.record(ctx, in)
-		if err != nil {
-			return pieces.BuildResult{}, err
-		}
-		if err := n.repo.Authorize(r, bucket.OpPut, in.Token); err != nil {
-			return pieces.BuildResult{}, err
-		}
-		id = &r.Bucket
-	}
-	var stored []cid.Cid
-	res, err := n.repo.PutIn(ctx, rd, opt, id, func(c cid.Cid) { stored = append(stored, c) })
-	if err == nil {
-		if id != nil {
-			stored = append(stored, bucket.HoldersKey(*id))
-		}
-		n.ann.add(stored)
-	}
-	return res, err
 }

@@ -161,7 +161,10 @@ type netGetter struct {
 	started    atomic.Bool  // discovery has started
 
 	mu         sync.Mutex
-	keeping    map[*byte]bool // first bytes of buffers the keeper still reads
+	keeping    map[*byte]bool        // first bytes of buffers the keeper still reads
+	placing    bool                  // data pieces are kept in place, not in blocks (InPlace)
+	vias       map[string]*bucket.ID // placing: what holders served data pieces for
+	place      *placeReq             // placing: where they lie (KeepInPlace)
 	closed     bool
 	pin        bool
 	changed    chan struct{} // closed when holders were added or a lookup ended

@@ -42,6 +42,18 @@ func (g *netGetter) keep(k kept) {
 		g.mu.Unlock()
 		return
 	}
+	if g.placing && k.c.Type() == pieces.CodecRaw {
+		// Kept in place where the output is written (keepPlaced), with
+		// the bucket the holder served it for.
+		if k.via != nil {
+			if g.vias == nil {
+				g.vias = make(map[string]*bucket.ID)
+			}
+			g.vias[k.c.KeyString()] = k.via
+		}
+		g.mu.Unlock()
+		return
+	}
 	if g.keepq == nil {
 		g.keepq, g.keeper = make(chan kept, keepDepth), make(chan struct{})
 		g.keeping = make(map[*byte]bool)
@@ -86,31 +98,11 @@ func (g *netGetter) store(k kept) {
 			return
 		}
 	}
-	// The piece joins the bucket read in and what the holder served it
-	// for, so this node serves it by the same rule: a piece of a public
-	// bucket stays that bucket's, and is private here once it is.
-	var err error
-	read := g.inBucket()
-	switch {
-	case read == nil && k.via != nil:
-		err = g.tx.PutPieceIn(k.c, k.data, store.Bucket(*k.via))
-	default:
-		if err = g.tx.PutPiece(k.c, k.data); err == nil && read != nil && (k.via == nil || *k.via != *read) {
-			g.tx.Member(k.c, viaBucket(k.via))
-		}
-	}
+	err := g.putFetched(k.c, k.via, func(in store.Bucket) error { return g.tx.PutPieceIn(k.c, k.data, in) })
 	if err != nil {
 		g.keepErr = err
 		g.n.log.Warn("cannot keep fetched pieces; the download goes on without storing them", "cid", k.c, "err", err)
-		return
 	}
-	if k.via != nil {
-		if g.keptIn == nil {
-			g.keptIn = make(map[bucket.ID]bool)
-		}
-		g.keptIn[*k.via] = true
-	}
-	g.kept = append(g.kept, k.c)
 }
 
 // viaBucket is the store's bucket of a holder's via: none for nil.
@@ -138,11 +130,14 @@ func (g *netGetter) close() error {
 	g.fetcher.Close()
 	g.mu.Lock()
 	g.closed = true
-	q, pin := g.keepq, g.pin
+	q, pin, place := g.keepq, g.pin, g.place
 	g.mu.Unlock()
 	if q != nil {
 		close(q)
 		<-g.keeper
+	}
+	if place != nil {
+		g.keepPlaced(place)
 	}
 	if pinned, _ := g.n.repo.Store.Pinned(g.root); pin && !pinned { // a pinned root needs no write: a full disk does not fail its get
 		if has, _ := g.n.repo.Store.Has(g.root); has || g.tx != nil {

@@ -21,7 +21,7 @@ import (
 
 func newGetCmd(e *env) *cobra.Command {
 	var out, filePath string
-	var pin bool
+	var pin, copyOut bool
 	c := &cobra.Command{
 		Use:   "get CID",
 		Short: "Write a file to disk (default ./CID; -o - for stdout)",
@@ -33,7 +33,11 @@ FIFO (/dev/null, a named pipe) is written into. New files get 0666 less the
 umask; a file replaced keeps its mode. With a node running on the repo,
 pieces the repo lacks are fetched from every holder in the cluster, kept,
 and announced, as cache: 'ddc repo gc' may remove them unless --pin pins
-the file.`,
+the file. A whole file written to a regular file keeps its data pieces in
+place: the node writes each byte once, into the output, indexes the pieces
+there and serves them from it, and drops them when the file changes or
+goes. --copy, or --pin (a pin must not depend on a file you may delete),
+keeps a copy in the node's blocks instead.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if filePath != "" {
 				return exactArgs(0)(cmd, args)
@@ -52,18 +56,19 @@ the file.`,
 				id = args[0]
 			}
 			return e.withContent(cmd.Context(), id, 0, -1, pin, func(ct content) error {
-				return getFile(cmd.Context(), e, ct, out)
+				return getFile(cmd.Context(), e, ct, out, copyOut || pin)
 			})
 		},
 	}
-	c.Flags().BoolVar(&pin, "pin", false, "pin the file once it is read whole, so that GC keeps it")
+	c.Flags().BoolVar(&pin, "pin", false, "pin the file once it is read whole, so that GC keeps it (the node keeps a copy of its own)")
+	c.Flags().BoolVar(&copyOut, "copy", false, "keep the node's copy in its blocks, not in place in the output file")
 	c.Flags().StringVarP(&out, "output", "o", "", "output path, - for stdout (default ./CID)")
 	c.Flags().StringVar(&filePath, "path", "", "get the newest file of the bucket (-b) with this file-path tag, instead of a CID")
 	e.bucketFlags(c)
 	return c
 }
 
-func getFile(ctx context.Context, e *env, ct content, out string) error {
+func getFile(ctx context.Context, e *env, ct content, out string, copyOut bool) error {
 	if out == "" {
 		out = ct.cid.String()
 	}
@@ -74,13 +79,17 @@ func getFile(ctx context.Context, e *env, ct content, out string) error {
 	var err error
 	if out == "-" {
 		growPipe(e.stdout)
-		sum, err = ct.write(e.stdout, bar)
+		sum, err = ct.write(e.stdout, bar, nil)
 	} else {
 		if fi, err := os.Stat(out); err == nil && fi.IsDir() { // as cp does: into it
 			out = filepath.Join(out, ct.cid.String())
 		}
-		err = writeOutput(out, func(f *os.File) (err error) {
-			sum, err = ct.write(f, bar)
+		err = writeOutput(out, func(f *os.File, final string, finish func() error) (err error) {
+			var at *inPlace
+			if final != "" && !copyOut {
+				at = &inPlace{path: final, finish: finish}
+			}
+			sum, err = ct.write(f, bar, at)
 			return err
 		})
 	}
@@ -96,8 +105,16 @@ func getFile(ctx context.Context, e *env, ct content, out string) error {
 type content struct {
 	cid    cid.Cid
 	length int64 // bytes write writes; -1 until the node says
-	// write writes the bytes to w, moving bar.
-	write func(w io.Writer, bar *progress) (summary, error)
+	// write writes the bytes to w, moving bar; at, when not nil, asks
+	// the node to keep the pieces in place in w, the file at.path.
+	write func(w io.Writer, bar *progress, at *inPlace) (summary, error)
+}
+
+// inPlace is the file a get's output becomes, for the node to keep the
+// file's pieces in: its absolute path, and what moves it there.
+type inPlace struct {
+	path   string
+	finish func() error
 }
 
 // summary is what a get leaves on stderr when it ends.
@@ -135,8 +152,12 @@ func (e *env) withContent(ctx context.Context, arg string, offset, length int64,
 		return err
 	}
 	if cl != nil {
-		return fn(content{cid: c, length: -1, write: func(w io.Writer, bar *progress) (summary, error) {
-			sum, err := nodeWrite(ctx, cl, c, offset, length, pin, w, bar)
+		return fn(content{cid: c, length: -1, write: func(w io.Writer, bar *progress, at *inPlace) (summary, error) {
+			opt := api.CopyOptions{Offset: offset, Length: length, Pin: pin}
+			if at != nil && offset == 0 && length < 0 && !pin {
+				opt.InPlace, opt.Written = at.path, at.finish
+			}
+			sum, err := nodeWrite(ctx, cl, c, opt, w, bar)
 			if err != nil && !strings.Contains(err.Error(), c.String()) {
 				err = fmt.Errorf("%s: %w", c, err) // a node that stopped answering names no CID
 			}
@@ -152,7 +173,7 @@ func (e *env) withContent(ctx context.Context, arg string, offset, length int64,
 		if err != nil {
 			return err
 		}
-		return fn(content{cid: c, length: length, write: func(w io.Writer, bar *progress) (summary, error) {
+		return fn(content{cid: c, length: length, write: func(w io.Writer, bar *progress, _ *inPlace) (summary, error) {
 			n, err := f.CopyRange(&countingWriter{w: w, p: bar}, length)
 			return summary{bytes: n}, err
 		}})
@@ -163,16 +184,16 @@ func (e *env) withContent(ctx context.Context, arg string, offset, length int64,
 // written, or stdout redirected to a file or a pipe) and the node has a
 // copy socket, the node writes into it directly; otherwise the bytes
 // stream through the HTTP API and this process writes them.
-func nodeWrite(ctx context.Context, cl *api.Client, c cid.Cid, offset, length int64, pin bool, w io.Writer, bar *progress) (summary, error) {
+func nodeWrite(ctx context.Context, cl *api.Client, c cid.Cid, opt api.CopyOptions, w io.Writer, bar *progress) (summary, error) {
 	if f, ok := w.(*os.File); ok && cl.CanCopy() {
-		st, err := cl.CopyTo(ctx, c, offset, length, pin, f, func(st api.CopyStatus) {
+		st, err := cl.CopyTo(ctx, c, opt, f, func(st api.CopyStatus) {
 			bar.resize(st.Length)
 			bar.set(uint64(st.Bytes))
 			bar.describe(holderNote(st))
 		})
 		return summary{bytes: st.Bytes, serving: st.Serving, online: true}, err
 	}
-	cat, err := cl.Cat(ctx, c, offset, length, pin)
+	cat, err := cl.Cat(ctx, c, opt.Offset, opt.Length, opt.Pin)
 	if err != nil {
 		return summary{}, err
 	}
@@ -217,7 +238,7 @@ func newCatCmd(e *env) *cobra.Command {
 			}
 			return e.withContent(cmd.Context(), args[0], offset, length, false, func(ct content) error {
 				growPipe(e.stdout)
-				_, err := ct.write(e.stdout, &progress{})
+				_, err := ct.write(e.stdout, &progress{}, nil)
 				return err
 			})
 		},

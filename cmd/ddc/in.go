@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,13 +45,21 @@ func (e *env) in() (*node.In, error) {
 // putOffline stores in into the repo, in the bucket the flags name: the
 // repo must keep the bucket's record, and hold its owner's key or a put
 // grant.
-func (e *env) putOffline(ctx context.Context, r *repo.Repo, in io.Reader, opt pieces.BuildOptions) (pieces.BuildResult, error) {
+//
+// With at, the file in is is put in place (repo.PutInPlace) instead.
+func (e *env) putOffline(ctx context.Context, r *repo.Repo, in io.Reader, opt pieces.BuildOptions, at *os.File) (pieces.BuildResult, error) {
+	put := func(b *bucket.ID) (pieces.BuildResult, error) {
+		if at != nil {
+			return r.PutInPlace(ctx, at.Name(), at, opt, b, nil)
+		}
+		return r.PutIn(ctx, in, opt, b, nil)
+	}
 	b, err := e.in()
 	if err != nil || b == nil {
 		if err != nil {
 			return pieces.BuildResult{}, err
 		}
-		return r.Put(ctx, in, opt)
+		return put(nil)
 	}
 	bs, err := repo.Buckets(r.Path)
 	if err != nil {
@@ -63,5 +72,5 @@ func (e *env) putOffline(ctx context.Context, r *repo.Repo, in io.Reader, opt pi
 	if err := r.Authorize(rec, bucket.OpPut, b.Token); err != nil {
 		return pieces.BuildResult{}, err
 	}
-	return r.PutIn(ctx, in, opt, &rec.Bucket, nil)
+	return put(&rec.Bucket)
 }

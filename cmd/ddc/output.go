@@ -20,7 +20,12 @@ import (
 // Errors about the output name path, never the temporary name or the
 // file a symlink leads to; errors of write (the node's, say) pass as they
 // are.
-func writeOutput(path string, write func(*os.File) error) error {
+//
+// write gets, for a regular file, the absolute path it will have and
+// finish, which moves it there (synced, renamed, the rename synced): a
+// write that must know the file is at its path before it returns (an
+// in-place get) calls finish itself. For a device or FIFO both are zero.
+func writeOutput(path string, write func(f *os.File, final string, finish func() error) error) error {
 	var ours []string // the names this function opens or makes
 	err := writeOutputAt(path, write, &ours)
 	var pe *fs.PathError
@@ -32,7 +37,7 @@ func writeOutput(path string, write func(*os.File) error) error {
 	return err
 }
 
-func writeOutputAt(path string, write func(*os.File) error, ours *[]string) error {
+func writeOutputAt(path string, write func(*os.File, string, func() error) error, ours *[]string) error {
 	real, err := resolveOutput(path)
 	if err != nil {
 		return err
@@ -48,7 +53,7 @@ func writeOutputAt(path string, write func(*os.File) error, ours *[]string) erro
 		if err != nil {
 			return err
 		}
-		if err := write(f); err != nil {
+		if err := write(f, "", nil); err != nil {
 			f.Close()
 			return err
 		}
@@ -67,30 +72,40 @@ func writeOutputAt(path string, write func(*os.File) error, ours *[]string) erro
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
-	}()
+	}() // once renamed, a failure leaves the file: the bytes were whole and durable
 	if fi != nil { // replacing a file: keep its mode
 		if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
 			return err
 		}
 	}
-	if err := write(tmp); err != nil {
+	final, err := filepath.Abs(real)
+	if err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
+	finish := func() error {
+		if done {
+			return nil
+		}
+		if err := tmp.Sync(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp.Name(), real); err != nil {
+			return err
+		}
+		done = true
+		if d, err := os.Open(filepath.Dir(real)); err == nil { // the rename, durable
+			d.Sync()
+			d.Close()
+		}
+		return nil
+	}
+	if err := write(tmp, final, finish); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err := finish(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), real); err != nil {
-		return err
-	}
-	done = true
-	if d, err := os.Open(filepath.Dir(real)); err == nil { // the rename, durable
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return tmp.Close()
 }
 
 // maxLinks bounds the symlinks resolveOutput follows, as the kernel does.

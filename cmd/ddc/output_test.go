@@ -116,7 +116,7 @@ func TestGetOutputLikeCp(t *testing.T) {
 // errors about the output are renamed to the path given.
 func TestOutputErrorsKeepOtherPaths(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
-	err := writeOutput(out, func(*os.File) error {
+	err := writeOutput(out, func(*os.File, string, func() error) error {
 		return &fs.PathError{Op: "read", Path: "/repo/store/blocks/00000001.blk", Err: syscall.EIO}
 	})
 	if err == nil || !strings.Contains(err.Error(), "00000001.blk") || strings.Contains(err.Error(), out) {

@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/ddc-project/ddc/node/api"
 	"github.com/ddc-project/ddc/pieces"
 )
 
@@ -26,6 +27,7 @@ func newPutCmd(e *env) *cobra.Command {
 		chunk, inline string
 		hash          string
 		filePath      string
+		inPlace       bool
 	)
 	c := &cobra.Command{
 		Use:   "put PATH|-",
@@ -53,8 +55,16 @@ always give the same CID, and are stored once.`,
 					return err
 				}
 			}
+			var at *os.File
+			if inPlace {
+				f, ok := in.(*os.File)
+				if fi, err := os.Stat(args[0]); !ok || args[0] == "-" || err != nil || !fi.Mode().IsRegular() {
+					return usageErr(fmt.Errorf("put --in-place %s: want a regular file, which stays where it is", args[0]))
+				}
+				at = f
+			}
 			bar := e.newProgress(size, "put")
-			res, err := e.put(cmd.Context(), rd, size, opt, bar)
+			res, err := e.put(cmd.Context(), rd, size, opt, bar, at)
 			bar.done()
 			if err != nil {
 				return fmt.Errorf("put %s: %w", args[0], err)
@@ -73,6 +83,7 @@ always give the same CID, and are stored once.`,
 	f.StringVar(&chunk, "chunk-size", "1MiB", fmt.Sprintf("bytes per data piece (%d B to 4 MiB)", pieces.MinChunkSize))
 	f.StringVar(&inline, "inline", "4KiB", "bytes stored inline in the descriptor (whole file when it fits)")
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
+	f.BoolVar(&inPlace, "in-place", false, "leave the file's data where it lies, indexed, not copied: changing or deleting the file later drops them")
 	e.bucketFlags(c)
 	e.jsonFlag(c)
 	return c
@@ -80,7 +91,9 @@ always give the same CID, and are stored once.`,
 
 // put stores in through the running node, which announces it, or offline
 // in the repo.
-func (e *env) put(ctx context.Context, in io.Reader, size int64, opt pieces.BuildOptions, bar *progress) (pieces.BuildResult, error) {
+//
+// With at, the file in is, the put leaves its data pieces in place.
+func (e *env) put(ctx context.Context, in io.Reader, size int64, opt pieces.BuildOptions, bar *progress, at *os.File) (pieces.BuildResult, error) {
 	cl, err := e.daemon(ctx)
 	if err != nil {
 		return pieces.BuildResult{}, err
@@ -97,9 +110,14 @@ func (e *env) put(ctx context.Context, in io.Reader, size int64, opt pieces.Buil
 			}
 		}
 		opt.Progress = bar.set
-		return e.putOffline(ctx, r, in, opt)
+		return e.putOffline(ctx, r, in, opt, at)
 	}
-	pr, err := cl.Put(ctx, &countingReader{r: in, p: bar}, size, opt)
+	var pr api.PutResult
+	if at != nil {
+		pr, err = cl.PutInPlace(ctx, at.Name(), at, opt, func(n int64) { bar.set(uint64(n)) })
+	} else {
+		pr, err = cl.Put(ctx, &countingReader{r: in, p: bar}, size, opt)
+	}
 	if err != nil {
 		return pieces.BuildResult{}, err
 	}

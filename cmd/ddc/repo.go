@@ -33,8 +33,8 @@ func newRepoCmd(e *env) *cobra.Command {
 			if st.DirectIO {
 				io = "direct (O_DIRECT)"
 			}
-			fmt.Fprintf(w, "repo\t%s\npeer ID\t%s\npieces\t%d\nlive bytes\t%s\ndead bytes\t%s\non disk\t%s (block files of %s)\nblock files\t%d\nblock writes\t%s\n",
-				st.Repo, st.PeerID, st.Pieces, humanSize(st.PieceBytes), humanSize(st.DeadBytes), humanSize(st.Allocated), humanSize(st.DiskBytes), st.Blocks, io)
+			fmt.Fprintf(w, "repo\t%s\npeer ID\t%s\npieces\t%d\nlive bytes\t%s\nin place\t%s (%d pieces in %d files of yours)\ndead bytes\t%s\non disk\t%s (block files of %s)\nblock files\t%d\nblock writes\t%s\n",
+				st.Repo, st.PeerID, st.Pieces, humanSize(st.PieceBytes), humanSize(st.InPlaceBytes), st.InPlacePieces, len(st.InPlace), humanSize(st.DeadBytes), humanSize(st.Allocated), humanSize(st.DiskBytes), st.Blocks, io)
 			return w.Flush()
 		},
 	}
@@ -44,14 +44,18 @@ func newRepoCmd(e *env) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bad := 0
-			n, err := e.repoVerify(cmd.Context(), func(msg string) {
+			l, err := e.repoVerify(cmd.Context(), func(msg string) {
 				bad++
 				fmt.Fprintf(e.stderr, "ddc: %s\n", msg)
 			})
 			if err != nil {
 				return err
 			}
+			n := l.Checked
 			fmt.Fprintf(e.stdout, "%d pieces checked, %d bad\n", n, bad)
+			for _, f := range l.InPlace {
+				fmt.Fprintf(e.stdout, "in place: %d pieces (%s) in %s\n", f.Pieces, humanSize(f.Bytes), f.Path)
+			}
 			if bad > 0 {
 				return fmt.Errorf("%w: %d of %d pieces failed verification", pieces.ErrCorrupt, bad, n)
 			}
@@ -119,7 +123,7 @@ func (e *env) repoStat(ctx context.Context) (st api.RepoStat, err error) {
 		return st, err
 	}
 	err = e.withRepo(ctx, func(_ context.Context, r *repo.Repo) error {
-		st, err = api.StatRepo(r)
+		st, err = api.StatRepo(ctx, r)
 		return err
 	})
 	return st, err
@@ -127,20 +131,24 @@ func (e *env) repoStat(ctx context.Context) (st api.RepoStat, err error) {
 
 // repoVerify re-hashes every piece through the running node, or offline,
 // calling bad with a line for each that fails.
-func (e *env) repoVerify(ctx context.Context, bad func(msg string)) (int, error) {
+func (e *env) repoVerify(ctx context.Context, bad func(msg string)) (api.VerifyLine, error) {
 	cl, err := e.daemon(ctx)
 	if err != nil {
-		return 0, err
+		return api.VerifyLine{}, err
 	}
 	if cl != nil {
 		return cl.RepoVerify(ctx, func(c, msg string) { bad(msg) })
 	}
-	n := 0
+	var l api.VerifyLine
 	err = e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error {
-		n, err = r.Store.VerifyAll(ctx, func(c cid.Cid, err error) { bad(err.Error()) })
+		if l.Checked, err = r.Store.VerifyAll(ctx, func(c cid.Cid, err error) { bad(err.Error()) }); err != nil {
+			return err
+		}
+		st, err := api.StatRepo(ctx, r)
+		l.InPlace = st.InPlace
 		return err
 	})
-	return n, err
+	return l, err
 }
 
 // repoReindex rebuilds the tag index through the running node, or offline

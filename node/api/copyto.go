@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -41,21 +42,44 @@ type CopyRequest struct {
 	Pin    bool   `json:"pin"`              // pin the file once it was read whole
 	Bucket string `json:"bucket,omitempty"` // read in this bucket
 	Token  string `json:"token,omitempty"`  // with this grant for it
+	// PutInPlace, when set, asks for a put instead: of the file sent,
+	// whose absolute path it is, leaving its data pieces in place (see
+	// Client.PutInPlace). PutOptions are the put's, as /put takes them.
+	PutInPlace string `json:"put_in_place,omitempty"`
+	PutOptions string `json:"put_options,omitempty"`
+	// InPlace is the absolute path the descriptor's file will have (a
+	// new, empty regular file the caller renames there once the node
+	// reports Written): the node keeps the data pieces in place in it
+	// instead of copying them into its blocks. For whole files, without
+	// Pin.
+	InPlace string `json:"in_place,omitempty"`
+}
+
+// CopyReply is what the caller sends back while the copy goes on: that it
+// renamed an in-place output to its path (or could not), after Written.
+type CopyReply struct {
+	Renamed bool   `json:"renamed"`
+	Error   string `json:"error,omitempty"`
 }
 
 // CopyStatus is one line the node sends back: progress while it searches
 // and copies, then one line with Done or an error.
 type CopyStatus struct {
-	Size      int64  `json:"size,omitempty"`   // the whole file, once its root is read
-	Length    int64  `json:"length,omitempty"` // bytes this copy writes, likewise
-	Bytes     int64  `json:"bytes"`            // written so far
-	Holders   int    `json:"holders"`          // remote holders known
-	Serving   int    `json:"serving"`          // remote holders that sent pieces
-	Asked     int    `json:"asked"`            // peers asked for holders
-	Searching bool   `json:"searching,omitempty"`
-	Done      bool   `json:"done,omitempty"`
-	Code      string `json:"code,omitempty"`
-	Error     string `json:"error,omitempty"`
+	Size      int64 `json:"size,omitempty"`   // the whole file, once its root is read
+	Length    int64 `json:"length,omitempty"` // bytes this copy writes, likewise
+	Bytes     int64 `json:"bytes"`            // written so far
+	Holders   int   `json:"holders"`          // remote holders known
+	Serving   int   `json:"serving"`          // remote holders that sent pieces
+	Asked     int   `json:"asked"`            // peers asked for holders
+	Searching bool  `json:"searching,omitempty"`
+	// Written says an in-place output is whole and durable: the caller
+	// renames it to its path and replies (CopyReply).
+	Written bool   `json:"written,omitempty"`
+	Done    bool   `json:"done,omitempty"`
+	CID     string `json:"cid,omitempty"`    // a put's root, with Done
+	Pieces  int    `json:"pieces,omitempty"` // a put's pieces, with Done
+	Code    string `json:"code,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // ListenCopy serves copy requests on a Unix socket at path until Close.
@@ -109,23 +133,51 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 		return
 	}
 	defer out.Close()
-	c, err := cid.Parse(req.CID)
-	if err != nil {
-		fail(usagef("copy: CID %q: %v", req.CID, err))
-		return
-	}
 	in, err := node.ParseIn(req.Bucket, req.Token)
 	if err != nil {
 		fail(err)
 		return
 	}
-	// The caller hanging up (Ctrl-C) ends the copy.
+	if req.PutInPlace != "" {
+		s.servePutInPlace(conn, req, out, in, send)
+		return
+	}
+	c, err := cid.Parse(req.CID)
+	if err != nil {
+		fail(usagef("copy: CID %q: %v", req.CID, err))
+		return
+	}
+	// The caller hanging up (Ctrl-C) ends the copy; what it sends before
+	// is its reply to Written.
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
+	replies := make(chan CopyReply, 1)
 	go func() {
-		io.Copy(io.Discard, conn)
-		cancel()
+		dec := json.NewDecoder(conn)
+		for {
+			var rep CopyReply
+			if err := dec.Decode(&rep); err != nil {
+				cancel()
+				return
+			}
+			select {
+			case replies <- rep:
+			default:
+			}
+		}
 	}()
+	renamed := func() error {
+		send(CopyStatus{Written: true})
+		select {
+		case rep := <-replies:
+			if !rep.Renamed {
+				return fmt.Errorf("output %s not renamed: %s", req.InPlace, rep.Error)
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 
 	r := s.n.NewReaderIn(c, in)
 	d := &download{root: c, r: r}
@@ -145,7 +197,7 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 			}
 		}
 	})
-	err = copyFile(ctx, r, d, req, out)
+	err = copyFile(ctx, r, d, req, out, renamed)
 	close(stop)
 	reporter.Wait()
 	st := d.status()
@@ -160,7 +212,10 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 }
 
 // copyFile opens r, writes the requested range into out and closes r.
-func copyFile(ctx context.Context, r *node.Reader, d *download, req CopyRequest, out *os.File) error {
+// A whole file asked for in place is landed past the page cache, and its
+// data pieces are kept where they lie once renamed says the caller moved
+// the file to its path.
+func copyFile(ctx context.Context, r *node.Reader, d *download, req CopyRequest, out *os.File, renamed func() error) error {
 	if err := r.Open(ctx); err != nil {
 		return errors.Join(err, r.Close())
 	}
@@ -169,18 +224,76 @@ func copyFile(ctx context.Context, r *node.Reader, d *download, req CopyRequest,
 		return errors.Join(err, r.Close())
 	}
 	d.setSize(r.Size(), length)
-	_, err = r.CopyRange(countWriter{out, &d.bytes}, length)
-	if err == nil && req.Pin && req.Offset == 0 && length == r.Size() {
-		r.Pin()
+	whole := req.Offset == 0 && length == r.Size()
+	if req.InPlace == "" || !whole || req.Pin {
+		_, err = r.CopyRange(countWriter{out, &d.bytes}, length)
+		if err == nil && req.Pin && whole {
+			r.Pin()
+		}
+		return errors.Join(err, r.Close())
+	}
+	if !filepath.IsAbs(req.InPlace) {
+		return errors.Join(usagef("copy: in-place path %q is not absolute", req.InPlace), r.Close())
+	}
+	l, err := node.NewLanding(out)
+	if err != nil {
+		return errors.Join(err, r.Close())
+	}
+	r.InPlace()
+	_, err = r.CopyRange(countPieces{l, &d.bytes}, length)
+	if err == nil {
+		err = l.Finish()
+	}
+	if err == nil {
+		if err = renamed(); err == nil {
+			r.KeepInPlace(req.InPlace, out, l)
+		}
 	}
 	return errors.Join(err, r.Close())
 }
 
-// CopyTo has the node write length bytes (-1: to the end) of k from
-// offset into out, over the repo's copy socket; progress, when not nil,
-// is called with each status the node sends. With pin, the node pins the
-// file once it was read whole. It returns the last status.
-func (c *Client) CopyTo(ctx context.Context, k cid.Cid, offset, length int64, pin bool, out *os.File, progress func(CopyStatus)) (CopyStatus, error) {
+// countPieces is countWriter for a PieceWriter.
+type countPieces struct {
+	l *node.Landing
+	n *atomic.Int64
+}
+
+func (w countPieces) Write(p []byte) (int, error) {
+	n, err := w.l.Write(p)
+	w.n.Add(int64(n))
+	return n, err
+}
+
+func (w countPieces) WritePiece(c cid.Cid, off int64, p []byte) (int, error) {
+	n, err := w.l.WritePiece(c, off, p)
+	w.n.Add(int64(n))
+	return n, err
+}
+
+// CopyOptions say what CopyTo copies.
+type CopyOptions struct {
+	Offset, Length int64 // the range; Length -1: to the end
+	Pin            bool  // pin the file once it was read whole
+	// InPlace, when not empty, is the absolute path out will have: the
+	// node keeps the file's data pieces in place in it (see
+	// CopyRequest.InPlace). Once out is whole and durable, CopyTo calls
+	// Written, which must rename it there; the node indexes the pieces
+	// only after it succeeded.
+	InPlace string
+	Written func() error
+}
+
+// CopyTo has the node write the bytes opt says of k into out, over the
+// repo's copy socket; progress, when not nil, is called with each status
+// the node sends. It returns the last status.
+func (c *Client) CopyTo(ctx context.Context, k cid.Cid, opt CopyOptions, out *os.File, progress func(CopyStatus)) (CopyStatus, error) {
+	req := CopyRequest{CID: k.String(), Offset: opt.Offset, Length: opt.Length, Pin: opt.Pin, Bucket: c.bucket, Token: c.token, InPlace: opt.InPlace}
+	return c.copyRequest(ctx, req, out, progress, opt.Written)
+}
+
+// copyRequest sends req with f over the copy socket and follows the
+// node's statuses to the last; written answers Written.
+func (c *Client) copyRequest(ctx context.Context, req CopyRequest, f *os.File, progress func(CopyStatus), written func() error) (CopyStatus, error) {
 	var last CopyStatus
 	if errNoCopySocket != nil {
 		return last, errNoCopySocket
@@ -195,11 +308,12 @@ func (c *Client) CopyTo(ctx context.Context, k cid.Cid, offset, length int64, pi
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req, _ := json.Marshal(CopyRequest{CID: k.String(), Offset: offset, Length: length, Pin: pin, Bucket: c.bucket, Token: c.token})
-	if _, _, err := conn.WriteMsgUnix(req, unixRights(out), nil); err != nil {
+	msg, _ := json.Marshal(req)
+	if _, _, err := conn.WriteMsgUnix(msg, unixRights(f), nil); err != nil {
 		return last, fmt.Errorf("copy socket %s: send request: %w", c.sock, err)
 	}
 	dec := json.NewDecoder(conn)
+	enc := json.NewEncoder(conn)
 	for {
 		var st CopyStatus
 		if err := dec.Decode(&st); err != nil {
@@ -208,13 +322,29 @@ func (c *Client) CopyTo(ctx context.Context, k cid.Cid, offset, length int64, pi
 			}
 			return last, fmt.Errorf("node ended the copy after %d bytes: %w", last.Bytes, err)
 		}
-		last = st
 		switch {
 		case st.Error != "":
-			return last, &Error{Code: st.Code, Message: st.Error}
+			return st, &Error{Code: st.Code, Message: st.Error}
 		case st.Done:
-			return last, nil
+			return st, nil
+		case st.Written:
+			if written == nil {
+				return last, errors.New("copy: the node reported an in-place output written, which was not asked for")
+			}
+			err := written()
+			rep := CopyReply{Renamed: err == nil}
+			if err != nil {
+				rep.Error = err.Error()
+			}
+			if werr := enc.Encode(rep); err == nil && werr != nil {
+				err = fmt.Errorf("copy socket %s: %w", c.sock, werr)
+			}
+			if err != nil {
+				return last, err
+			}
+			continue
 		}
+		last = st
 		if progress != nil {
 			progress(st)
 		}

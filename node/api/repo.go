@@ -24,17 +24,44 @@ type RepoStat struct {
 	Allocated  uint64 `json:"allocated_bytes"` // what they take on disk, as du counts it
 	DeadBytes  uint64 `json:"dead_bytes"`      // of that, beyond the live pieces
 	DirectIO   bool   `json:"direct_io"`
+	// InPlacePieces and InPlaceBytes are the live pieces kept in place,
+	// in the files InPlace lists, not in block files.
+	InPlacePieces uint64      `json:"in_place_pieces"`
+	InPlaceBytes  uint64      `json:"in_place_bytes"`
+	InPlace       []InPlaceAt `json:"in_place,omitempty"`
+}
+
+// InPlaceAt is a file holding pieces in place.
+type InPlaceAt struct {
+	Path   string `json:"path"`
+	Pieces int    `json:"pieces"`
+	Bytes  uint64 `json:"bytes"`
 }
 
 // StatRepo describes the open repo r, for the API and offline alike.
-func StatRepo(r *repo.Repo) (RepoStat, error) {
+func StatRepo(ctx context.Context, r *repo.Repo) (RepoStat, error) {
 	u, err := r.Store.Usage()
-	return RepoStat{Repo: r.Path, PeerID: r.PeerID().String(), Pieces: u.Pieces, PieceBytes: u.PieceBytes,
-		Blocks: u.Blocks, DiskBytes: u.DiskBytes, Allocated: u.AllocatedBytes, DeadBytes: u.DeadBytes, DirectIO: u.DirectIO}, err
+	st := RepoStat{Repo: r.Path, PeerID: r.PeerID().String(), Pieces: u.Pieces, PieceBytes: u.PieceBytes,
+		Blocks: u.Blocks, DiskBytes: u.DiskBytes, Allocated: u.AllocatedBytes, DeadBytes: u.DeadBytes, DirectIO: u.DirectIO,
+		InPlacePieces: u.InPlacePieces, InPlaceBytes: u.InPlaceBytes}
+	if err == nil {
+		st.InPlace, err = inPlaceFiles(ctx, r)
+	}
+	return st, err
 }
 
-func (s *Server) repoStat(w http.ResponseWriter, _ *http.Request) {
-	st, err := StatRepo(s.n.Repo())
+// inPlaceFiles lists the files of r's store that hold pieces in place.
+func inPlaceFiles(ctx context.Context, r *repo.Repo) ([]InPlaceAt, error) {
+	fs, err := r.Store.InPlace(ctx)
+	var out []InPlaceAt
+	for _, f := range fs {
+		out = append(out, InPlaceAt{Path: f.Path, Pieces: f.Pieces, Bytes: f.Bytes})
+	}
+	return out, err
+}
+
+func (s *Server) repoStat(w http.ResponseWriter, r *http.Request) {
+	st, err := StatRepo(r.Context(), s.n.Repo())
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -49,6 +76,9 @@ type VerifyLine struct {
 	Error   string `json:"error,omitempty"`
 	Checked int    `json:"checked"`
 	Done    bool   `json:"done,omitempty"`
+	// InPlace, on the last line, lists the files holding pieces in place
+	// after the check (pieces that failed were dropped).
+	InPlace []InPlaceAt `json:"in_place,omitempty"`
 }
 
 // repoVerify re-hashes every piece, streaming the bad ones as NDJSON and
@@ -63,7 +93,12 @@ func (s *Server) repoVerify(w http.ResponseWriter, r *http.Request) {
 		enc.Encode(VerifyLine{Error: err.Error(), Checked: n})
 		return
 	}
-	enc.Encode(VerifyLine{Checked: n, Done: true})
+	files, err := inPlaceFiles(r.Context(), s.n.Repo())
+	if err != nil {
+		enc.Encode(VerifyLine{Error: err.Error(), Checked: n})
+		return
+	}
+	enc.Encode(VerifyLine{Checked: n, Done: true, InPlace: files})
 }
 
 // RepoStat reports how much the node's store holds.
@@ -73,26 +108,27 @@ func (c *Client) RepoStat(ctx context.Context) (RepoStat, error) {
 }
 
 // RepoVerify re-hashes every piece in the node's store, calling bad for
-// each that fails, and returns how many it checked.
-func (c *Client) RepoVerify(ctx context.Context, bad func(cid, msg string)) (int, error) {
+// each that fails, and returns the totals: how many it checked, and the
+// files that hold pieces in place.
+func (c *Client) RepoVerify(ctx context.Context, bad func(cid, msg string)) (VerifyLine, error) {
 	resp, err := c.do(ctx, http.MethodGet, "/repo/verify", nil, nil, -1)
 	if err != nil {
-		return 0, err
+		return VerifyLine{}, err
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
 	for {
 		var l VerifyLine
 		if err := dec.Decode(&l); err == io.EOF {
-			return 0, fmt.Errorf("node API repo verify: reply ended before its totals")
+			return l, fmt.Errorf("node API repo verify: reply ended before its totals")
 		} else if err != nil {
-			return 0, fmt.Errorf("node API repo verify: %w", err)
+			return l, fmt.Errorf("node API repo verify: %w", err)
 		}
 		switch {
 		case l.Done:
-			return l.Checked, nil
+			return l, nil
 		case l.CID == "":
-			return l.Checked, fmt.Errorf("verify: %s", l.Error)
+			return l, fmt.Errorf("verify: %s", l.Error)
 		}
 		bad(l.CID, l.Error)
 	}

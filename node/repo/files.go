@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -29,18 +31,67 @@ func (r *Repo) PutEach(ctx context.Context, rd io.Reader, opt pieces.BuildOption
 // PutIn is PutEach into bucket b (none when nil): the file and each of its
 // pieces become members of it. The caller checked the grant (Authorize).
 func (r *Repo) PutIn(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, b *bucket.ID, each func(cid.Cid)) (pieces.BuildResult, error) {
+	return r.put(ctx, rd, opt, b, each, nil)
+}
+
+// PutInPlace is PutIn of the file f, open on path, that leaves its data
+// pieces where they lie: the store indexes them in the file instead of
+// copying them (Kubo's --nocopy). It fails, storing nothing, if the file
+// changes while it is read.
+func (r *Repo) PutInPlace(ctx context.Context, path string, f *os.File, opt pieces.BuildOptions, b *bucket.ID, each func(cid.Cid)) (pieces.BuildResult, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return pieces.BuildResult{}, err
+	}
+	before, err := f.Stat()
+	if err != nil {
+		return pieces.BuildResult{}, fmt.Errorf("put in place: %w", err)
+	}
+	if !before.Mode().IsRegular() {
+		return pieces.BuildResult{}, fmt.Errorf("put in place: %s is not a regular file", path)
+	}
+	changed := func() error {
+		after, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("put in place: %w", err)
+		}
+		if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+			return fmt.Errorf("put in place: %s changed while it was read; nothing was stored (put it again, or without --in-place)", path)
+		}
+		return nil
+	}
+	return r.put(ctx, io.NewSectionReader(f, 0, before.Size()), opt, b, each, &placeAt{abs, f, changed})
+}
+
+// placeAt is the file a put leaves its data pieces in, and the check that
+// it did not change while read.
+type placeAt struct {
+	path    string
+	f       *os.File
+	changed func() error
+}
+
+func (r *Repo) put(ctx context.Context, rd io.Reader, opt pieces.BuildOptions, b *bucket.ID, each func(cid.Cid), at *placeAt) (pieces.BuildResult, error) {
 	tx := r.Store.Begin()
 	if b != nil {
 		tx.InBucket(store.Bucket(*b))
 	}
 	var put pieces.Putter = tx
+	if at != nil {
+		p, err := tx.Place(at.path, at.f)
+		if err != nil {
+			tx.Discard()
+			return pieces.BuildResult{}, err
+		}
+		put = tx.InPlace(p)
+	}
 	if each != nil {
-		put = putterFunc(func(c cid.Cid, data []byte) error {
-			each(c)
-			return tx.PutPiece(c, data)
-		})
+		put = eachPutter{put, each}
 	}
 	res, err := pieces.Build(ctx, rd, put, opt)
+	if err == nil && at != nil {
+		err = at.changed()
+	}
 	if err != nil {
 		tx.Discard()
 		return res, err
@@ -52,9 +103,24 @@ func (r *Repo) PutIn(ctx context.Context, rd io.Reader, opt pieces.BuildOptions,
 	return res, nil
 }
 
-type putterFunc func(c cid.Cid, data []byte) error
+// eachPutter calls each with every piece it hands to put.
+type eachPutter struct {
+	put  pieces.Putter
+	each func(cid.Cid)
+}
 
-func (f putterFunc) PutPiece(c cid.Cid, data []byte) error { return f(c, data) }
+func (p eachPutter) PutPiece(c cid.Cid, data []byte) error {
+	p.each(c)
+	return p.put.PutPiece(c, data)
+}
+
+func (p eachPutter) PutChunk(c cid.Cid, off uint64, data []byte) error {
+	p.each(c)
+	if cp, ok := p.put.(pieces.ChunkPutter); ok {
+		return cp.PutChunk(c, off, data)
+	}
+	return p.put.PutPiece(c, data)
+}
 
 // OpenFile opens the file c for reading from the store.
 func (r *Repo) OpenFile(ctx context.Context, c cid.Cid) (*pieces.File, error) {

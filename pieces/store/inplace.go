@@ -347,18 +347,36 @@ func (t *Tx) Place(path string, f *os.File) (*Placement, error) {
 	return p, nil
 }
 
-// PutPlaced indexes piece c as the bytes data holds at offset off of p's
-// file, unless the store already holds c: no copy is written. It makes c
-// a member of the Tx's bucket like PutPiece. The caller vouches that c
-// names data and that data is what p's file holds there.
-func (t *Tx) PutPlaced(p *Placement, c cid.Cid, off int64, data []byte) error {
-	return t.put(c, data, t.in(), &placedAt{p: p, off: off})
+// Span is where a piece lies in a placed file, and its CRC.
+type Span struct {
+	Off    int64
+	Length int
+	CRC    uint32
+}
+
+// SpanOf is the Span of data, a piece's bytes at off.
+func SpanOf(off int64, data []byte) Span {
+	return Span{Off: off, Length: len(data), CRC: crc32.Checksum(data, castagnoli)}
+}
+
+// PutPlaced indexes piece c as the bytes at sp in p's file, unless the
+// store already holds c: no copy is written. It makes c a member of the
+// Tx's bucket like PutPiece. The caller vouches that c names the bytes
+// the file holds there (it hashed or verified them).
+func (t *Tx) PutPlaced(p *Placement, c cid.Cid, sp Span) error {
+	return t.PutPlacedIn(p, c, sp, t.in())
+}
+
+// PutPlacedIn is PutPlaced making c a member of bucket in (NoBucket: of
+// no bucket) instead of the Tx's.
+func (t *Tx) PutPlacedIn(p *Placement, c cid.Cid, sp Span, in Bucket) error {
+	return t.put(c, nil, in, &placedAt{p: p, sp: sp})
 }
 
 // placedAt is where PutPlaced found a piece's bytes.
 type placedAt struct {
-	p   *Placement
-	off int64
+	p  *Placement
+	sp Span
 }
 
 // syncPlaces makes the bytes of the Tx's placed files durable and checks
@@ -447,5 +465,5 @@ type placer struct {
 func (pl placer) PutPiece(c cid.Cid, data []byte) error { return pl.t.PutPiece(c, data) }
 
 func (pl placer) PutChunk(c cid.Cid, off uint64, data []byte) error {
-	return pl.t.PutPlaced(pl.p, c, int64(off), data)
+	return pl.t.PutPlaced(pl.p, c, SpanOf(int64(off), data))
 }

@@ -219,7 +219,7 @@ func TestInPlaceCommitChecksThePath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.PutPlaced(p, c, 0, data); err != nil {
+	if err := tx.PutPlaced(p, c, store.SpanOf(0, data)); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err == nil {

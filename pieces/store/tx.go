@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"time"
 
@@ -94,8 +93,12 @@ func (t *Tx) put(c cid.Cid, data []byte, in Bucket, at *placedAt) error {
 	if t.done {
 		return ErrClosed
 	}
-	if len(data) > pieces.MaxPieceSize {
-		return fmt.Errorf("%w: piece %s of %d bytes (max %d)", pieces.ErrTooLarge, c, len(data), pieces.MaxPieceSize)
+	size := len(data)
+	if at != nil {
+		size = at.sp.Length // data is nil: the bytes are in the file
+	}
+	if size > pieces.MaxPieceSize || size < 0 {
+		return fmt.Errorf("%w: piece %s of %d bytes (max %d)", pieces.ErrTooLarge, c, size, pieces.MaxPieceSize)
 	}
 	k := c.KeyString()
 	if _, ok := t.seen[k]; ok {
@@ -126,7 +129,7 @@ func (t *Tx) put(c cid.Cid, data []byte, in Bucket, at *placedAt) error {
 		// repairs it.
 		var err error
 		if t.scratch, err = t.s.ReadPiece(context.Background(), c, t.scratch); err == nil {
-			if in != NoBucket {
+			if in != NoBucket && data != nil {
 				if err := t.noteStoredTags(c, data); err != nil {
 					return err
 				}
@@ -139,12 +142,15 @@ func (t *Tx) put(c cid.Cid, data []byte, in Bucket, at *placedAt) error {
 		t.s.log.Warn("replacing a corrupt stored piece with the copy put", "cid", c, "err", err)
 		repair = true
 	}
-	if err := t.s.fits(context.Background(), len(data)); err != nil {
+	if err := t.s.fits(context.Background(), size); err != nil {
 		return fmt.Errorf("store piece %s: %w", c, err)
 	}
 	var e entry
 	if at != nil {
-		e = entry{block: placedBit | at.p.id, offset: uint64(at.off), length: uint32(len(data)), crc: crc32.Checksum(data, castagnoli)}
+		if at.sp.Off < 0 {
+			return fmt.Errorf("piece %s in place at offset %d", c, at.sp.Off)
+		}
+		e = entry{block: placedBit | at.p.id, offset: uint64(at.sp.Off), length: uint32(size), crc: at.sp.CRC}
 		at.p.used = true
 	} else {
 		var f *os.File
@@ -162,7 +168,9 @@ func (t *Tx) put(c cid.Cid, data []byte, in Bucket, at *placedAt) error {
 	}
 	t.unsaved += int64(e.length)
 	t.s.appended.Add(int64(e.length))
-	t.noteTags(c, data, e)
+	if data != nil {
+		t.noteTags(c, data, e)
+	}
 	t.seen[k] = struct{}{}
 	t.pending = append(t.pending, pending{c: c, e: e, repair: repair})
 	return t.flushIfFull()
