@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/node"
@@ -190,8 +191,13 @@ func serveRaw(h host.Host, size int64) {
 
 // readRaw times reading the raw stream whole into w.
 func readRaw(h host.Host, from peer.ID, size int64, w io.Writer) (time.Duration, error) {
+	return readProto(h, from, rawProto, size, w)
+}
+
+// readProto times reading the stream of proto whole into w.
+func readProto(h host.Host, from peer.ID, proto protocol.ID, size int64, w io.Writer) (time.Duration, error) {
 	t0 := time.Now()
-	s, err := h.NewStream(context.Background(), from, rawProto)
+	s, err := h.NewStream(context.Background(), from, proto)
 	if err != nil {
 		return 0, err
 	}
@@ -199,6 +205,43 @@ func readRaw(h host.Host, from peer.ID, size int64, w io.Writer) (time.Duration,
 	n, err := io.CopyBuffer(struct{ io.Writer }{w}, s, make([]byte, 1<<20))
 	if err == nil && n != size {
 		err = fmt.Errorf("raw stream gave %d bytes, want %d", n, size)
+	}
+	return time.Since(t0), err
+}
+
+// rawFileProto is the raw stream read from a file.
+const rawFileProto = "/ddc-bench/raw-file/1"
+
+// serveRawFile answers rawFileProto with the file at path, read in 1 MiB
+// reads as a holder reads what it stores: the floor of a get from a
+// holder on the same machine, which must read its copy.
+func serveRawFile(h host.Host, path string) {
+	h.SetStreamHandler(rawFileProto, func(s network.Stream) {
+		defer s.Close()
+		f, err := os.Open(path)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		defer f.Close()
+		if _, err := io.CopyBuffer(struct{ io.Writer }{s}, struct{ io.Reader }{f}, make([]byte, 1<<20)); err != nil {
+			s.Reset()
+		}
+	})
+}
+
+// readRawFileToDisk times reading rawFileProto whole into a new file at
+// path, landed as readRawToDisk lands it; the file is removed after.
+func readRawFileToDisk(h host.Host, from peer.ID, size int64, path string) (time.Duration, error) {
+	defer os.Remove(path)
+	t0 := time.Now()
+	l, err := newLanding(path)
+	if err != nil {
+		return 0, err
+	}
+	_, err = readProto(h, from, rawFileProto, size, l)
+	if cerr := l.Close(); err == nil {
+		err = cerr
 	}
 	return time.Since(t0), err
 }

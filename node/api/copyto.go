@@ -183,23 +183,9 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 	d := &download{root: c, r: r}
 	id := s.track(d)
 	defer s.untrack(id)
-	stop := make(chan struct{})
-	var reporter sync.WaitGroup
-	reporter.Go(func() {
-		t := time.NewTicker(copyProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				send(d.status())
-			}
-		}
-	})
+	stop := reportEvery(send, d.status)
 	err = copyFile(ctx, r, d, req, out, renamed)
-	close(stop)
-	reporter.Wait()
+	stop()
 	st := d.status()
 	if err != nil {
 		code, _ := classify(err)
@@ -209,6 +195,26 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 		st.Done = true
 	}
 	send(st)
+}
+
+// reportEvery sends status() every copyProgressEvery until stop, which
+// returns once the last is sent.
+func reportEvery(send func(CopyStatus), status func() CopyStatus) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(copyProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				send(status())
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 // copyFile opens r, writes the requested range into out and closes r.

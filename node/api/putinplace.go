@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/pieces"
@@ -52,24 +51,9 @@ func (s *Server) servePutInPlace(conn *net.UnixConn, req CopyRequest, f *os.File
 	}()
 	var read atomic.Int64
 	opt.Progress = func(n uint64) { read.Store(int64(n)) }
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(copyProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				send(CopyStatus{Bytes: read.Load()})
-			}
-		}
-	}()
+	stop := reportEvery(send, func() CopyStatus { return CopyStatus{Bytes: read.Load()} })
 	res, err := s.n.PutInPlaceIn(ctx, req.PutInPlace, f, opt, in)
-	close(stop)
-	<-done
+	stop()
 	if err != nil {
 		fail(fmt.Errorf("put %s: %w", req.PutInPlace, err))
 		return

@@ -1,9 +1,12 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+	"net/http/pprof"
+)
 
-// routes maps the API's paths, all under /api/v1 but the metrics, which
-// sit at Kubo's path.
+// routes maps the API's paths, all under /api/v1 but the metrics and the
+// profiles, which sit at Kubo's paths.
 func (s *Server) routes() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /api/v1/id", s.id)
@@ -28,6 +31,10 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /api/v1/pin/ls", s.pinLs)
 	m.HandleFunc("POST /api/v1/node/stop", s.nodeStop)
 	m.Handle("GET /debug/metrics/prometheus", s.n.MetricsHandler()) // Kubo's path: scrape configs carry over
+	// Go's profiles, as Kubo serves them: go tool pprof API/debug/pprof/profile.
+	m.HandleFunc("GET /debug/pprof/", pprof.Index)
+	m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	m.HandleFunc("GET /api/v1/bucket/{id}", s.bucketInfo)
 	m.HandleFunc("POST /api/v1/bucket/{id}/publish", s.publishBucket)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
