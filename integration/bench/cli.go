@@ -152,7 +152,6 @@ func writeSeeded(path string, size int64, seed byte) error {
 	return errors.Join(err, f.Close())
 }
 
-
 // workWithDDC makes a work directory in dir and builds ddc into it; the
 // caller removes work.
 func workWithDDC(dir, prefix string) (work, bin string, err error) {
