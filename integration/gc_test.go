@@ -88,9 +88,19 @@ func TestPinRmAndGCGiveSpaceBack(t *testing.T) {
 	}
 
 	b := startDaemon(t, newDaemonRepo(t), "--bootstrap", a.tcpAddr())
-	b.ok(nil, "get", ids[2], "-o", filepath.Join(t.TempDir(), "cached"))
+	b.ok(nil, "get", ids[2], "-o", filepath.Join(t.TempDir(), "copied"), "--copy")
 	if g := b.gc(); g.Removed == 0 || g.Freed < 64<<20 {
-		t.Fatalf("GC on a node that got a file without --pin removed %+v; want the file, as cache", g)
+		t.Fatalf("GC on a node that got a file with --copy, without --pin, removed %+v; want the file, as cache", g)
+	}
+	// Kept in place, the cache is index entries: GC drops them, and the
+	// file stays as it was.
+	inPlace := filepath.Join(t.TempDir(), "in-place")
+	b.ok(nil, "get", ids[2], "-o", inPlace)
+	if g := b.gc(); g.Removed != 65 || g.Freed > 1<<20 {
+		t.Fatalf("GC on a node that got a file in place removed %+v; want its 65 pieces, freeing no more than its descriptor", g)
+	}
+	if !sameFile(t, files[2], inPlace) || b.inPlace().InPlacePieces != 0 {
+		t.Fatal("GC touched the in-place output, or left its entries")
 	}
 	b.ok(nil, "get", "--pin", ids[2], "-o", filepath.Join(t.TempDir(), "pinned"))
 	if g := b.gc(); g.Removed != 0 {

@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,4 +237,40 @@ func TestPutInPlace(t *testing.T) {
 	if st := a.inPlace(); st.InPlaceBytes != size-4096+4<<20-4096 {
 		t.Fatalf("offline put --in-place: %+v", st)
 	}
+}
+
+// TestInPlaceGetKeepsPrivatePrivate: an in-place get of a private file by
+// its owner's node, with and without naming the bucket, leaves the
+// file's pieces private there: its gateway refuses a chunk to a client
+// without a grant. A getter that fetched them keeps them private too.
+func TestInPlaceGetKeepsPrivatePrivate(t *testing.T) {
+	owner := startDaemon(t, newDaemonRepo(t))
+	s := putSecret(t, owner)
+	owner.ok(nil, "get", s.root, "-o", filepath.Join(t.TempDir(), "plain"))
+	owner.ok(nil, "get", "-b", s.bucket, s.root, "-o", filepath.Join(t.TempDir(), "in-bucket"))
+	refused := func(d *daemon) {
+		t.Helper()
+		resp, err := http.Get(d.gateway() + "/ipfs/" + s.chunk + "?format=raw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || bytes.Contains(body, []byte(secretMarker)) {
+			t.Fatalf("a chunk of the private file from %s's gateway without a grant: %d, %d bytes", d.path, resp.StatusCode, len(body))
+		}
+	}
+	refused(owner)
+
+	token := strings.TrimSpace(owner.ok(nil, "bucket", "grant", s.bucket, "--bearer", "--ops", "get"))
+	g := startDaemon(t, newDaemonRepo(t), "--bootstrap", owner.tcpAddr())
+	waitFor(t, "the getter to find the bucket's record", 30*time.Second, func() bool {
+		_, err := g.bucket(s.bucket)
+		return err == nil
+	})
+	g.ok(nil, "get", "-b", s.bucket, "--token", token, s.root, "-o", filepath.Join(t.TempDir(), "granted"))
+	if st := g.inPlace(); st.InPlacePieces == 0 {
+		t.Fatalf("the granted get kept nothing in place: %+v", st)
+	}
+	refused(g)
 }

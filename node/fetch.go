@@ -160,17 +160,18 @@ type netGetter struct {
 	remembered bool         // the fetcher starts with the holders that served root lately
 	started    atomic.Bool  // discovery has started
 
-	mu         sync.Mutex
-	keeping    map[*byte]bool        // first bytes of buffers the keeper still reads
-	placing    bool                  // data pieces are kept in place, not in blocks (InPlace)
-	vias       map[string]*bucket.ID // placing: what holders served data pieces for
-	place      *placeReq             // placing: where they lie (KeepInPlace)
-	closed     bool
-	pin        bool
-	changed    chan struct{} // closed when holders were added or a lookup ended
-	lookups    int
-	lastLookup time.Time
-	probed     map[peer.ID]bool // connected peers asked whether they hold root
+	mu          sync.Mutex
+	keeping     map[*byte]bool        // first bytes of buffers the keeper still reads
+	placing     bool                  // data pieces are kept in place, not in blocks (InPlace)
+	fetchedData map[string]*bucket.ID // placing: the data pieces fetched, and what their holders served them for
+	place       *placeReq             // placing: where they lie (KeepInPlace)
+	keptPlaced  []cid.Cid             // placing: the pieces indexed in place, to announce
+	closed      bool
+	pin         bool
+	changed     chan struct{} // closed when holders were added or a lookup ended
+	lookups     int
+	lastLookup  time.Time
+	probed      map[peer.ID]bool // connected peers asked whether they hold root
 }
 
 var _ pieces.PieceReader = (*netGetter)(nil)

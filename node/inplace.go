@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/ipfs/go-cid"
 
@@ -25,6 +26,7 @@ import (
 // data piece lies in it. It is a pieces.PieceWriter for File.CopyRange.
 type Landing struct {
 	out   *os.File
+	name  string           // of the output, for errors
 	dw    *directio.Writer // nil: the filesystem refuses O_DIRECT, written through the page cache
 	n     int64
 	spans []placedSpan
@@ -37,16 +39,17 @@ type placedSpan struct {
 
 var _ pieces.PieceWriter = (*Landing)(nil)
 
-// NewLanding writes out, a new empty file, from its start.
-func NewLanding(out *os.File) (*Landing, error) {
+// NewLanding writes out, a new empty file opened for writing, from its
+// start; name is what errors call it.
+func NewLanding(out *os.File, name string) (*Landing, error) {
 	fi, err := out.Stat()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("output %s: %w", name, err)
 	}
-	if !fi.Mode().IsRegular() || fi.Size() != 0 {
-		return nil, fmt.Errorf("output %s: an in-place get writes a new regular file", out.Name())
+	if !fi.Mode().IsRegular() || fi.Size() != 0 || !directio.Writable(out) {
+		return nil, fmt.Errorf("output %s: an in-place get writes a new, empty regular file opened for writing", name)
 	}
-	l := &Landing{out: out}
+	l := &Landing{out: out, name: name}
 	// A second handle on the same file, opened past the page cache: the
 	// caller's descriptor keeps its flags.
 	if d, err := directio.OpenDirect(fmt.Sprintf("/proc/self/fd/%d", out.Fd())); err == nil {
@@ -65,7 +68,7 @@ func (l *Landing) Write(p []byte) (int, error) { return l.WritePiece(cid.Undef, 
 // was written; c is the whole data piece data is, if it is one.
 func (l *Landing) WritePiece(c cid.Cid, off int64, data []byte) (int, error) {
 	if off != l.n {
-		return 0, fmt.Errorf("output %s: write at %d after %d bytes: in-place output is written in order", l.out.Name(), off, l.n)
+		return 0, fmt.Errorf("output %s: write at %d after %d bytes: in-place output is written in order", l.name, off, l.n)
 	}
 	if c.Defined() && c.Type() == pieces.CodecRaw {
 		l.spans = append(l.spans, placedSpan{c, store.SpanOf(off, data)})
@@ -79,7 +82,7 @@ func (l *Landing) WritePiece(c cid.Cid, off int64, data []byte) (int, error) {
 	}
 	l.n += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("output %s: %w", l.out.Name(), err)
+		return n, fmt.Errorf("output %s: %w", l.name, err)
 	}
 	return n, nil
 }
@@ -99,7 +102,7 @@ func (l *Landing) Finish() error {
 		err = l.out.Sync()
 	}
 	if err != nil {
-		return fmt.Errorf("output %s: %w", l.out.Name(), err)
+		return fmt.Errorf("output %s: %w", l.name, err)
 	}
 	return nil
 }
@@ -128,33 +131,53 @@ func (r *Reader) KeepInPlace(path string, out *os.File, l *Landing) {
 	r.g.mu.Unlock()
 }
 
-// keepPlaced indexes the pieces of pl in the keeper's Tx, with the
-// memberships their holders served them for.
+// keepPlaced indexes the data pieces of pl the getter fetched, in a Tx
+// of their own, with the memberships their holders served them for. The
+// output is whole at its path by now: a failure to index it (the file
+// moved away, a full disk) is logged, and the get stands.
 func (g *netGetter) keepPlaced(pl *placeReq) {
-	if g.keepErr != nil || len(pl.l.spans) == 0 {
+	if len(pl.l.spans) == 0 {
 		return
 	}
-	if g.tx == nil {
-		g.tx = g.n.begin(g.inBucket())
-	}
-	p, err := g.tx.Place(pl.path, pl.out)
+	tx := g.n.begin(g.inBucket())
+	kept := len(g.kept)
+	p, err := tx.Place(pl.path, pl.out)
 	for _, s := range pl.l.spans {
 		if err != nil {
 			break
 		}
-		err = g.putFetched(s.c, g.vias[s.c.KeyString()], func(in store.Bucket) error { return g.tx.PutPlacedIn(p, s.c, s.sp, in) })
+		// Only what was fetched: a piece the store held keeps the
+		// memberships it has (a private file's piece stays private).
+		via, fetched := g.fetchedData[s.c.KeyString()]
+		if !fetched {
+			continue
+		}
+		err = g.putFetched(tx, s.c, via, func(in store.Bucket) error { return tx.PutPlacedIn(p, s.c, s.sp, in) })
 	}
+	if err == nil && len(g.kept) > kept && g.root.Type() == pieces.CodecDagCBOR {
+		if pinned, _ := g.n.repo.Store.Pinned(g.root); !pinned {
+			tx.Cache(g.root) // fetched, not pinned: what a quota may evict
+		}
+	}
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		tx.Discard()
+	}
+	placed := slices.Clone(g.kept[kept:]) // announced at close, apart from the block store's Tx
+	g.kept = g.kept[:kept]
 	if err != nil {
-		g.keepErr = err
-		g.n.log.Warn("cannot keep the fetched pieces in place; the get goes on without", "file", pl.path, "err", err)
+		g.n.log.Warn("cannot keep the fetched pieces in place; the get's output stands", "file", pl.path, "cid", g.root, "err", err)
+		return
 	}
+	g.keptPlaced = placed
 }
 
 // putFetched stores fetched piece c with put, in the bucket read in and
 // what the holder served it for (via), so this node serves it by the
 // same rule: a piece of a public bucket stays that bucket's, and is
 // private here once it is.
-func (g *netGetter) putFetched(c cid.Cid, via *bucket.ID, put func(in store.Bucket) error) error {
+func (g *netGetter) putFetched(tx *store.Tx, c cid.Cid, via *bucket.ID, put func(in store.Bucket) error) error {
 	read := g.inBucket()
 	if read == nil && via != nil {
 		if err := put(store.Bucket(*via)); err != nil {
@@ -169,7 +192,7 @@ func (g *netGetter) putFetched(c cid.Cid, via *bucket.ID, put func(in store.Buck
 			return err
 		}
 		if read != nil && (via == nil || *via != *read) {
-			g.tx.Member(c, viaBucket(via))
+			tx.Member(c, viaBucket(via))
 		}
 	}
 	if via != nil {

@@ -45,12 +45,10 @@ func (g *netGetter) keep(k kept) {
 	if g.placing && k.c.Type() == pieces.CodecRaw {
 		// Kept in place where the output is written (keepPlaced), with
 		// the bucket the holder served it for.
-		if k.via != nil {
-			if g.vias == nil {
-				g.vias = make(map[string]*bucket.ID)
-			}
-			g.vias[k.c.KeyString()] = k.via
+		if g.fetchedData == nil {
+			g.fetchedData = make(map[string]*bucket.ID)
 		}
+		g.fetchedData[k.c.KeyString()] = k.via
 		g.mu.Unlock()
 		return
 	}
@@ -98,7 +96,7 @@ func (g *netGetter) store(k kept) {
 			return
 		}
 	}
-	err := g.putFetched(k.c, k.via, func(in store.Bucket) error { return g.tx.PutPieceIn(k.c, k.data, in) })
+	err := g.putFetched(g.tx, k.c, k.via, func(in store.Bucket) error { return g.tx.PutPieceIn(k.c, k.data, in) })
 	if err != nil {
 		g.keepErr = err
 		g.n.log.Warn("cannot keep fetched pieces; the download goes on without storing them", "cid", k.c, "err", err)
@@ -147,28 +145,40 @@ func (g *netGetter) close() error {
 			g.tx.Pin(g.root)
 		}
 	}
-	if g.tx == nil {
+	committed := false
+	if g.tx != nil && g.keepErr != nil {
+		g.tx.Discard() // reported when it happened; the reader got its bytes
+	} else if g.tx != nil {
+		if !pin && len(g.kept) > 0 && g.root.Type() == pieces.CodecDagCBOR {
+			g.tx.Cache(g.root) // fetched, not pinned: what a quota may evict
+		}
+		if err := g.tx.Commit(); err != nil {
+			err = fmt.Errorf("keep pieces of %s: %w", g.root, err)
+			if pin {
+				return err // the pin is what was asked for
+			}
+			g.n.log.Warn("cannot keep the fetched pieces; the reader got its bytes", "err", err)
+		} else {
+			committed = true
+		}
+	}
+	var ann []cid.Cid
+	if committed {
+		ann = g.kept
+	}
+	ann = append(ann, g.keptPlaced...)
+	if len(ann) == 0 {
 		return nil
 	}
-	if g.keepErr != nil {
-		g.tx.Discard()
-		return nil // reported when it happened; the reader got its bytes
-	}
-	if !pin && len(g.kept) > 0 && g.root.Type() == pieces.CodecDagCBOR {
-		g.tx.Cache(g.root) // fetched, not pinned: what a quota may evict
-	}
-	if err := g.tx.Commit(); err != nil {
-		return fmt.Errorf("keep pieces of %s: %w", g.root, err)
-	}
 	g.n.nudgeQuota()
-	if b := g.inBucket(); b != nil && len(g.kept) > 0 && !g.keptIn[*b] {
-		g.kept = append(g.kept, bucket.HoldersKey(*b))
+	if b := g.inBucket(); b != nil && !g.keptIn[*b] {
+		ann = append(ann, bucket.HoldersKey(*b))
 	}
 	for b := range g.keptIn {
-		g.kept = append(g.kept, bucket.HoldersKey(b))
+		ann = append(ann, bucket.HoldersKey(b))
 		g.n.records.learn(b) // the access rule will need it
 	}
-	g.n.ann.add(g.kept)
+	g.n.ann.add(ann)
 	return nil
 }
 

@@ -68,8 +68,8 @@ func writeOutputAt(path string, write func(*os.File, string, func() error) error
 	}
 	done := false
 	defer func() {
+		tmp.Close() // again, after the Close below: harmless
 		if !done {
-			tmp.Close()
 			os.Remove(tmp.Name())
 		}
 	}() // once renamed, a failure leaves the file: the bytes were whole and durable

@@ -241,7 +241,7 @@ func copyFile(ctx context.Context, r *node.Reader, d *download, req CopyRequest,
 	if !filepath.IsAbs(req.InPlace) {
 		return errors.Join(usagef("copy: in-place path %q is not absolute", req.InPlace), r.Close())
 	}
-	l, err := node.NewLanding(out)
+	l, err := node.NewLanding(out, req.InPlace)
 	if err != nil {
 		return errors.Join(err, r.Close())
 	}

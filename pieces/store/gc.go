@@ -88,6 +88,7 @@ func (s *Store) gc(ctx context.Context, keepCache bool) (GCResult, error) {
 	if err == nil && len(batch) > 0 {
 		err = sweep()
 	}
+	s.forgetEmpty(r.placedFiles)
 	if skipPunch.Load() {
 		res.Duration = time.Since(start)
 		return res, err
@@ -320,7 +321,9 @@ func (s *Store) dropUnmarked(r *gcRun, drops []drop, res *GCResult) ([]hole, err
 		}
 		st.remove(d.e)
 		dropped++
-		if !d.e.placed() { // an in-place piece's file is the user's: left alone
+		if d.e.placed() { // an in-place piece's file is the user's: left alone
+			r.placedFiles[d.e.fileID()] = true
+		} else {
 			holes = append(holes, hole{block: d.e.block, offset: d.e.offset, length: d.e.length})
 		}
 	}
@@ -392,6 +395,15 @@ func (s *Store) dropIndexed(c cid.Cid) (*hole, error) {
 // and the holes of those in block files (in-place ones leave their file
 // alone).
 func (s *Store) dropWhere(cs []cid.Cid, drop func(entry) bool) (int, []hole, error) {
+	files := map[uint32]bool{}
+	n, holes, err := s.dropWhereLocked(cs, drop, files)
+	s.forgetEmpty(files)
+	return n, holes, err
+}
+
+// dropWhereLocked is dropWhere under cmu; it adds the placed files whose
+// pieces it dropped to files.
+func (s *Store) dropWhereLocked(cs []cid.Cid, drop func(entry) bool, files map[uint32]bool) (int, []hole, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	b := new(leveldb.Batch)
@@ -415,7 +427,9 @@ func (s *Store) dropWhere(cs []cid.Cid, drop func(entry) bool) (int, []hole, err
 		}
 		st.remove(e)
 		s.dropPiece(b, c, e, members)
-		if !e.placed() {
+		if e.placed() {
+			files[e.fileID()] = true
+		} else {
 			holes = append(holes, hole{block: e.block, offset: e.offset, length: e.length})
 		}
 		gone = append(gone, c)

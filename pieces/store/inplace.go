@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
@@ -84,10 +86,11 @@ func decodePlace(k, v []byte) (*placedFile, error) {
 }
 
 // PlacedError says why a piece kept in place cannot be read as it was
-// kept: its file is gone (deleted, replaced, unreadable), or its bytes
-// there changed. The store has dropped the piece (with Gone, every piece
-// of the file) when it returns one. It is a corrupt piece (ErrCorrupt):
-// a reader that can fetch the piece elsewhere does.
+// kept: its file is gone (deleted, moved, replaced), or its bytes there
+// changed. A writable store has dropped the piece (with Gone, every piece
+// of the file) when it returns one. It is a corrupt piece (ErrCorrupt),
+// which a reader that can fetch elsewhere does, and one the store no
+// longer holds (ErrNotFound), which is what a holder tells its peers.
 type PlacedError struct {
 	CID    cid.Cid
 	Path   string
@@ -99,8 +102,9 @@ func (e *PlacedError) Error() string {
 	return fmt.Sprintf("piece %s kept in place in %s: %s", e.CID, e.Path, e.Reason)
 }
 
-// Unwrap makes errors.Is(err, pieces.ErrCorrupt) hold.
-func (e *PlacedError) Unwrap() error { return pieces.ErrCorrupt }
+// Unwrap makes errors.Is(err, pieces.ErrCorrupt) and
+// errors.Is(err, pieces.ErrNotFound) hold.
+func (e *PlacedError) Unwrap() []error { return []error{pieces.ErrCorrupt, pieces.ErrNotFound} }
 
 // placedFile is a file some pieces lie in.
 type placedFile struct {
@@ -114,10 +118,11 @@ type placedFile struct {
 
 // placements are the placed files the index records.
 type placements struct {
-	mu    sync.Mutex
-	files map[uint32]*placedFile
-	open  int    // files with f open
-	next  uint32 // the next id to hand out
+	mu     sync.Mutex
+	files  map[uint32]*placedFile
+	open   int    // files with f open
+	next   uint32 // the next id to hand out
+	closed bool   // the store closed: no file is opened again
 }
 
 // loadPlaces reads the placed files' records.
@@ -154,55 +159,74 @@ func (p *placements) take() (uint32, error) {
 
 // reader returns f open on the file the path names, and whether that
 // file changed since its pieces were indexed (written to: same inode).
-// It fails when the path names no file, or another one.
-func (p *placements) reader(pf *placedFile) (*os.File, bool, error) {
+// With gone, the path names no file, or another one; other errors (a
+// descriptor limit, an I/O error, a filesystem not mounted) say nothing
+// of the file, and drop nothing.
+func (p *placements) reader(pf *placedFile) (f *os.File, changed, gone bool, err error) {
 	fi, err := os.Stat(pf.path)
 	if err != nil {
-		return nil, false, err
+		return nil, false, errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR), err
 	}
 	now := identOf(fi)
 	if !now.sameFile(pf.was) {
-		return nil, false, errors.New("the path names another file now (replaced or moved away)")
+		return nil, false, true, errors.New("the path names another file now (replaced, or moved away)")
 	}
 	pf.mu.Lock()
-	f := pf.f
+	f = pf.f
 	pf.mu.Unlock()
 	if f == nil {
 		if f, err = os.Open(pf.path); err != nil {
-			return nil, false, err
+			return nil, false, errors.Is(err, fs.ErrNotExist), err
 		}
 		if ofi, err := f.Stat(); err != nil || !identOf(ofi).sameFile(pf.was) {
 			f.Close()
-			return nil, false, errors.New("the path names another file now (replaced or moved away)")
+			return nil, false, err == nil, fmt.Errorf("the path names another file now (replaced, or moved away): %v", err)
 		}
-		p.keepOpen(pf, f)
+		if f, err = p.keepOpen(pf, f); err != nil {
+			return nil, false, false, err
+		}
 	}
-	return f, now != pf.was, nil
+	return f, now != pf.was, false, nil
 }
 
-// keepOpen keeps f as pf's reader, closing the others' past maxOpenPlaced.
-func (p *placements) keepOpen(pf *placedFile, f *os.File) {
+// keepOpen keeps f as pf's reader and returns the one to read with: f,
+// or the one another read kept first. Past maxOpenPlaced open files, one
+// other is closed (a read in progress on it fails with ErrClosed, and
+// its reader opens it again).
+func (p *placements) keepOpen(pf *placedFile, f *os.File) (*os.File, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.open >= maxOpenPlaced {
-		for _, o := range p.files {
-			o.mu.Lock()
-			if o.f != nil && o != pf {
-				o.f.Close() // a read in progress on it fails, and is retried by its reader
-				o.f = nil
-				p.open--
-			}
-			o.mu.Unlock()
-		}
+	if p.closed {
+		f.Close()
+		return nil, os.ErrClosed
 	}
 	pf.mu.Lock()
 	defer pf.mu.Unlock()
 	if pf.f != nil {
-		f.Close() // another read opened it first
-		return
+		f.Close()
+		return pf.f, nil
+	}
+	if p.open >= maxOpenPlaced {
+		for _, o := range p.files {
+			if o == pf {
+				continue
+			}
+			o.mu.Lock()
+			evicted := o.f != nil
+			if evicted {
+				o.f.Close()
+				o.f = nil
+				p.open--
+			}
+			o.mu.Unlock()
+			if evicted {
+				break
+			}
+		}
 	}
 	pf.f = f
 	p.open++
+	return f, nil
 }
 
 // forget drops pf from the placements, closing its reader.
@@ -219,10 +243,11 @@ func (p *placements) forget(pf *placedFile) {
 	pf.mu.Unlock()
 }
 
-// closeAll closes every placed file's reader.
+// closeAll closes every placed file's reader, for good.
 func (p *placements) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	for _, pf := range p.files {
 		pf.mu.Lock()
 		if pf.f != nil {
@@ -236,14 +261,17 @@ func (p *placements) closeAll() {
 
 // readPlaced reads piece c from the file e places it in, into buf, and
 // checks it (see the top of this file).
-func (s *Store) readPlaced(c cid.Cid, e entry, buf []byte) ([]byte, error) {
+func (s *Store) readPlaced(c cid.Cid, e entry, buf []byte, retry int) ([]byte, error) {
 	pf := s.places.get(e.fileID())
 	if pf == nil {
 		return nil, &pieces.CorruptError{CID: c, Reason: fmt.Sprintf("the index places it in file %d, which it does not record", e.fileID())}
 	}
-	f, changed, err := s.places.reader(pf)
-	if err != nil {
+	f, changed, gone, err := s.places.reader(pf)
+	switch {
+	case gone:
 		return nil, &PlacedError{CID: c, Path: pf.path, Gone: true, Reason: fmt.Sprintf("the file is gone: %v", err)}
+	case err != nil:
+		return nil, fmt.Errorf("read %s in place from %s: %w", c, pf.path, err)
 	}
 	if cap(buf) < int(e.length) {
 		buf = make([]byte, e.length)
@@ -253,8 +281,8 @@ func (s *Store) readPlaced(c cid.Cid, e entry, buf []byte) ([]byte, error) {
 	switch {
 	case n < len(buf) && (err == nil || errors.Is(err, io.EOF)):
 		return nil, &PlacedError{CID: c, Path: pf.path, Reason: fmt.Sprintf("the file ends before the piece's %d bytes at offset %d (truncated)", e.length, e.offset)}
-	case n < len(buf) && errors.Is(err, os.ErrClosed):
-		return s.readPlaced(c, e, buf) // closed for another file's reader: open it again
+	case n < len(buf) && errors.Is(err, os.ErrClosed) && retry < 3:
+		return s.readPlaced(c, e, buf, retry+1) // closed for another file's reader: open it again
 	case n < len(buf):
 		return nil, fmt.Errorf("read %s in place from %s: %w", c, pf.path, err)
 	}
@@ -299,21 +327,41 @@ func (s *Store) dropPlaced(pe *PlacedError, e entry) {
 		s.log.Warn("cannot drop in-place pieces that fail their check", "file", pe.Path, "err", err)
 		return
 	}
-	if pe.Gone && pf != nil {
-		s.cmu.Lock()
-		if err := s.write(deleting(placeKey(pf.id))); err != nil {
-			s.log.Warn("cannot drop the record of a gone in-place file", "file", pe.Path, "err", err)
-		}
-		s.cmu.Unlock()
-		s.places.forget(pf)
-	}
 	s.log.Warn("dropped in-place pieces whose file changed or is gone; they are no longer served", "file", pe.Path, "pieces", n, "cid", pe.CID, "why", pe.Reason)
 }
 
-func deleting(k []byte) *leveldb.Batch {
-	b := new(leveldb.Batch)
-	b.Delete(k)
-	return b
+// errFound ends a scan that found what it looked for.
+var errFound = errors.New("found")
+
+// forgetEmpty drops the records of the placed files ids that hold no
+// piece any more, and closes them: the user's disk space comes back once
+// they delete the file. A file's pieces are only ever added by the Tx
+// that placed it, with its record, so one found empty stays so.
+func (s *Store) forgetEmpty(ids map[uint32]bool) {
+	for id := range ids {
+		pf := s.places.get(id)
+		if pf == nil {
+			continue
+		}
+		empty := true
+		err := s.scanKeys(context.Background(), placedKey(id, cid.Undef), func([]byte, []byte) error {
+			empty = false
+			return errFound
+		})
+		if err != nil && !errors.Is(err, errFound) || !empty {
+			continue
+		}
+		b := new(leveldb.Batch)
+		b.Delete(placeKey(id))
+		s.cmu.Lock()
+		err = s.write(b)
+		s.cmu.Unlock()
+		if err != nil {
+			s.log.Warn("cannot drop the record of an in-place file left without pieces", "file", pf.path, "err", err)
+			continue
+		}
+		s.places.forget(pf)
+	}
 }
 
 // Placement is a file a Tx keeps pieces of in place (see PutPlaced).
@@ -321,7 +369,8 @@ type Placement struct {
 	path string
 	f    *os.File
 	id   uint32
-	used bool // PutPlaced indexed a piece in it
+	was  ident // when Place was called: the bytes indexed are the file's then
+	used bool  // PutPlaced indexed a piece in it
 }
 
 // Place starts keeping pieces in place in f, the file path names by the
@@ -338,11 +387,15 @@ func (t *Tx) Place(path string, f *os.File) (*Placement, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("keep pieces in place in %q: not an absolute path", path)
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("keep pieces in place in %s: %w", path, err)
+	}
 	id, err := t.s.places.take()
 	if err != nil {
 		return nil, err
 	}
-	p := &Placement{path: filepath.Clean(path), f: f, id: id}
+	p := &Placement{path: filepath.Clean(path), f: f, id: id, was: identOf(fi)}
 	t.places = append(t.places, p)
 	return p, nil
 }
@@ -394,12 +447,14 @@ func (t *Tx) syncPlaces() ([]*placedFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stat %s: %w", p.path, err)
 		}
-		was := identOf(fi)
+		if identOf(fi) != p.was {
+			return nil, fmt.Errorf("keep pieces in place in %s: the file changed while its pieces were indexed", p.path)
+		}
 		at, err := os.Stat(p.path)
-		if err != nil || !identOf(at).sameFile(was) {
+		if err != nil || !identOf(at).sameFile(p.was) {
 			return nil, fmt.Errorf("keep pieces in place in %s: the path does not name the file written (%v)", p.path, err)
 		}
-		out = append(out, &placedFile{id: p.id, path: p.path, was: was})
+		out = append(out, &placedFile{id: p.id, path: p.path, was: p.was})
 	}
 	return out, nil
 }
@@ -445,10 +500,7 @@ func (p *placements) add(files []*placedFile) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pf := range files {
-		if old := p.files[pf.id]; old != nil && old.f != nil { // a Tx's second flush
-			pf.f = old.f
-		}
-		p.files[pf.id] = pf
+		p.files[pf.id] = pf // a Tx that places pieces flushes once, at its commit
 	}
 }
 

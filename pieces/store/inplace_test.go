@@ -179,6 +179,7 @@ func TestGCLeavesInPlaceFiles(t *testing.T) {
 	dir, files := t.TempDir(), t.TempDir()
 	s := open(t, dir, 0)
 	root, path, data := putInPlace(t, s, files, 4, 1<<20)
+	mustRead(t, s, root, data) // the store opens the file
 	if err := s.Unpin(root); err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +199,14 @@ func TestGCLeavesInPlaceFiles(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "blocks")); len(ents) != 1 {
 		t.Fatalf("GC made block files for in-place pieces: %v", ents)
+	}
+	// The file left without pieces is closed: deleting it gives its
+	// space back.
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		if to, _ := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); to == path {
+			t.Fatalf("the store still holds %s open after GC dropped its last piece", path)
+		}
 	}
 }
 

@@ -36,10 +36,12 @@ type gcRun struct {
 	// at a descriptor it has read, so these must not collide.
 	walked  map[string]struct{}
 	pending []cid.Cid
+	// placedFiles are the placed files the sweep dropped pieces of.
+	placedFiles map[uint32]bool
 }
 
 func newRun() *gcRun {
-	return &gcRun{seed: maphash.MakeSeed(), marked: make(map[uint64]struct{}), walked: make(map[string]struct{})}
+	return &gcRun{seed: maphash.MakeSeed(), marked: make(map[uint64]struct{}), walked: make(map[string]struct{}), placedFiles: make(map[uint32]bool)}
 }
 
 func (r *gcRun) key(c cid.Cid) uint64 { return maphash.String(r.seed, c.KeyString()) }

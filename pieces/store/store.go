@@ -396,7 +396,7 @@ func (s *Store) readPiece(c cid.Cid, buf []byte, keep bool) ([]byte, error) {
 // against e's CRC.
 func (s *Store) readEntry(c cid.Cid, e entry, buf []byte) ([]byte, error) {
 	if e.placed() {
-		return s.readPlaced(c, e, buf)
+		return s.readPlaced(c, e, buf, 0)
 	}
 	f, err := s.file(e.block)
 	if err != nil {
