@@ -89,6 +89,15 @@ func (n *Node) StatIn(ctx context.Context, c cid.Cid, in *In) (pieces.Stat, erro
 	return st, errors.Join(err, g.close())
 }
 
+// Share has the Reader share its fetches with other reads of the node
+// that present the same credentials (see flights.go): a gateway's reads
+// do. Call it before Open.
+func (r *Reader) Share() {
+	r.g.mu.Lock()
+	r.g.share = true
+	r.g.mu.Unlock()
+}
+
 // Pin marks the file to be pinned when the Reader closes: a get that read
 // it whole keeps it like a put does.
 func (r *Reader) Pin() { r.g.mu.Lock(); r.g.pin = true; r.g.mu.Unlock() }
@@ -163,6 +172,7 @@ type netGetter struct {
 	mu          sync.Mutex
 	keeping     map[*byte]bool        // first bytes of buffers the keeper still reads
 	placing     bool                  // data pieces are kept in place, not in blocks (InPlace)
+	share       bool                  // fetches are shared with other reads (Share)
 	fetchedData map[string]*bucket.ID // placing: the data pieces fetched, and what their holders served them for
 	place       *placeReq             // placing: where they lie (KeepInPlace)
 	keptPlaced  []cid.Cid             // placing: the pieces indexed in place, to announce
@@ -337,15 +347,44 @@ func (g *netGetter) denied(err error) error {
 }
 
 // fromHolders asks the holders the fetcher knows for c; a piece fetched
-// is counted and handed to the keeper.
+// is counted and handed to the keeper. A shared read first joins a fetch
+// of c by another read with its credentials, or takes the piece such a
+// read fetched (see flights.go).
 func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, error) {
+	if !g.share {
+		data, _, err := g.fetchFromHolders(ctx, c, buf, replace)
+		return data, err
+	}
+	key := flightKey(c, g.in)
+	for {
+		f, leader := g.n.flights.join(key)
+		if !leader {
+			data, _, err := f.wait(ctx, buf)
+			if errors.Is(err, errLeaderLeft) && ctx.Err() == nil {
+				continue
+			}
+			return data, err
+		}
+		data, via, err := g.fetchFromHolders(ctx, c, buf, replace)
+		ferr := err
+		if err != nil && ctx.Err() != nil {
+			ferr = errLeaderLeft
+		}
+		g.n.flights.finish(f, data, via, ferr)
+		return data, err
+	}
+}
+
+// fetchFromHolders is fromHolders without sharing; it also returns the
+// bucket the holder served c for.
+func (g *netGetter) fetchFromHolders(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, *bucket.ID, error) {
 	start := time.Now()
 	data, via, err := g.fetcher.Fetch(ctx, c, buf)
 	if errors.Is(err, exchange.ErrDenied) {
-		return nil, g.denied(err)
+		return nil, nil, g.denied(err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	g.n.fetched.Add(uint64(len(data)))
 	g.n.metrics.fetchedPiece("exchange", len(data), time.Since(start))
@@ -354,7 +393,7 @@ func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, repl
 		k.via = (*bucket.ID)(via)
 	}
 	g.keep(k)
-	return data, nil
+	return data, k.via, nil
 }
 
 // discovering reports whether discovery has started.

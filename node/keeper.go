@@ -167,6 +167,13 @@ func (g *netGetter) close() error {
 		ann = g.kept
 	}
 	ann = append(ann, g.keptPlaced...)
+	if g.share && len(ann) > 0 { // in the store now: other reads find them there
+		keys := make([]string, len(ann))
+		for i, c := range ann {
+			keys[i] = flightKey(c, g.in)
+		}
+		g.n.flights.forget(keys)
+	}
 	if len(ann) == 0 {
 		return nil
 	}

@@ -87,6 +87,7 @@ type Node struct {
 
 	records  *records         // the bucket records the access rule reads
 	holders  holderMemory     // who served each file lately
+	flights  flights          // fetches shared by reads (flights.go)
 	pool     *exchange.Pool   // sessions to holders, shared by reads
 	verifier *bucket.Verifier // grant chains checked once per token
 	tokens   tokenCache       // tokens parsed once per text

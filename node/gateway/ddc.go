@@ -146,6 +146,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	ctx, stop := s.retrieval(r.Context())
 	defer stop()
 	rd := s.n.NewReaderIn(c, in)
+	rd.Share() // overlapping ranges of a player, and other clients, fetch each piece once
 	if err := rd.Open(ctx); err != nil {
 		rd.Close()
 		s.failErr(w, ctx, err, c.String())

@@ -203,6 +203,7 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 		return
 	}
 	rd := s.n.NewReaderIn(c, in)
+	rd.Share()
 	if err := rd.Open(ctx); err != nil {
 		rd.Close()
 		if errors.Is(err, pieces.ErrMalformed) {

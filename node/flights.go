@@ -1,0 +1,147 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ddc-project/ddc/bucket"
+)
+
+// One fetch per piece. Reads of the same file at once (a player's
+// overlapping range requests, several clients of a gateway) would each
+// ask the holders for the same pieces: a read that shares (Reader.Share)
+// joins a fetch of the piece in progress, and finds a piece another read
+// fetched and has yet to commit to the store, instead of fetching again.
+// Reads share only with reads that present the same credentials, so a
+// piece fetched with a grant reaches only readers with that grant.
+
+// sharedBytes bounds the fetched pieces kept for other reads until their
+// reader commits them: past it the oldest go, and a read that wants one
+// then fetches it again.
+const sharedBytes = 64 << 20
+
+// flights are the pieces fetched or being fetched for shared reads.
+type flights struct {
+	mu    sync.Mutex
+	m     map[string]*flight
+	held  int       // bytes of the finished flights in m
+	order []*flight // finished flights in m, oldest first
+}
+
+// flight is one fetch of a piece for readers with the same credentials.
+type flight struct {
+	key  string
+	done chan struct{}
+	// Set before done is closed; data is a copy of the piece's bytes
+	// of its own, read only after.
+	data []byte
+	via  *bucket.ID
+	err  error
+}
+
+// flightKey names piece c fetched with creds.
+func flightKey(c cid.Cid, in *In) string {
+	var b bytes.Buffer
+	b.WriteString(c.KeyString())
+	if in != nil {
+		b.Write(in.Bucket[:])
+		b.WriteString(in.Token)
+		if in.Guest {
+			b.WriteByte('g')
+		}
+	}
+	return b.String()
+}
+
+// join returns the flight of key and whether the caller leads it: a
+// leader fetches the piece and ends the flight with finish, any other
+// caller waits for it.
+func (fs *flights) join(key string) (f *flight, leader bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.m[key]; f != nil {
+		return f, false
+	}
+	if fs.m == nil {
+		fs.m = make(map[string]*flight)
+	}
+	f = &flight{key: key, done: make(chan struct{})}
+	fs.m[key] = f
+	return f, true
+}
+
+// finish ends f with the leader's result: a piece fetched stays for
+// other reads until forget (its reader committed it) or until newer ones
+// push it out; a failure goes at once, so the next read tries again.
+func (fs *flights) finish(f *flight, data []byte, via *bucket.ID, err error) {
+	if err == nil {
+		f.data, f.via = bytes.Clone(data), via // the leader's buffer goes back to its reader
+	}
+	f.err = err
+	fs.mu.Lock()
+	if err != nil {
+		delete(fs.m, f.key)
+	} else {
+		fs.order = append(fs.order, f)
+		fs.held += len(f.data)
+		for fs.held > sharedBytes && len(fs.order) > 0 {
+			fs.drop(fs.order[0])
+		}
+	}
+	fs.mu.Unlock()
+	close(f.done)
+}
+
+// drop removes the finished flight f. Called under mu.
+func (fs *flights) drop(f *flight) {
+	if fs.m[f.key] == f {
+		delete(fs.m, f.key)
+	}
+	for i, o := range fs.order {
+		if o == f {
+			fs.order = append(fs.order[:i], fs.order[i+1:]...)
+			fs.held -= len(f.data)
+			return
+		}
+	}
+}
+
+// forget drops the finished flights of keys: their pieces are in the
+// store now.
+func (fs *flights) forget(keys []string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, k := range keys {
+		if f := fs.m[k]; f != nil {
+			select {
+			case <-f.done:
+				fs.drop(f)
+			default: // a new fetch of it, by a read that began after the drop
+			}
+		}
+	}
+}
+
+// errLeaderLeft is a flight's end when its leader's read was cancelled:
+// the others fetch the piece themselves.
+var errLeaderLeft = errors.New("the read fetching the piece went away")
+
+// wait waits for f and returns its piece, copied into buf when it fits.
+func (f *flight) wait(ctx context.Context, buf []byte) ([]byte, *bucket.ID, error) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	if f.err != nil {
+		return nil, nil, f.err
+	}
+	if cap(buf) < len(f.data) {
+		buf = make([]byte, len(f.data))
+	}
+	return append(buf[:0], f.data...), f.via, nil
+}
