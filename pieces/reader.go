@@ -111,10 +111,16 @@ func Open(ctx context.Context, g Getter, c cid.Cid) (*File, error) {
 	return &File{ctx: ctx, get: g, root: n, nodes: make(map[cid.Cid]*node), ReadAhead: DefaultReadAhead}, nil
 }
 
+// fetchNode gets descriptor c through g, which checks who may read it,
+// and decodes it, or takes the same descriptor decoded before (see
+// nodecache.go). A node is never changed once made: Files share them.
 func fetchNode(ctx context.Context, g Getter, c cid.Cid) (*node, error) {
 	b, err := g.GetPiece(ctx, c)
 	if err != nil {
 		return nil, err
+	}
+	if n := decoded.get(c); n != nil && len(n.raw) == len(b) {
+		return n, nil
 	}
 	p, err := Decode(c, b)
 	if err != nil {
@@ -122,6 +128,7 @@ func fetchNode(ctx context.Context, g Getter, c cid.Cid) (*node, error) {
 	}
 	n := newNode(c, p)
 	n.raw = b
+	decoded.add(n)
 	return n, nil
 }
 

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -82,6 +84,14 @@ func runGateway(size int64, dir string, runs, reads int) error {
 		ratio: fmt.Sprintf("%.1f× that", p50.Seconds()/l50.Seconds()), target: "< 10 ms (IPFS gateway ~65 ms)", ok: p50 < 10*time.Millisecond},
 		{name: "seek: first byte, p90", value: fmt.Sprintf("%.1f ms", ms(p90)), baseline: fmt.Sprintf("same range once held %.2f ms", ms(pct(local, 90))),
 			ratio: fmt.Sprintf("%.1f× that", p90.Seconds()/pct(local, 90).Seconds()), target: "< 25 ms (IPFS gateway ~120 ms)", ok: p90 < 25*time.Millisecond}}
+
+	// Local reads: the holder's gateway, against a static-file server of
+	// the same bytes from the page cache, and against 'ddc cat'.
+	localRows, err := localReads(bin, work, holder, id, size, runs, reads, client)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, localRows...)
 
 	// Sequential, each run on fresh nodes.
 	var viaGateway, viaGet []time.Duration
@@ -206,4 +216,71 @@ func pct(ds []time.Duration, p int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+// localReads measures what the issue of local reads asks: random 64 KiB
+// ranges of a file the node holds, to the first byte over a kept-alive
+// connection, against the same ranges of the same bytes from a static
+// file server (Go's net/http, the file in the page cache) in this
+// process; and the whole file through the gateway against 'ddc cat' to
+// /dev/null on the same node.
+func localReads(bin, work string, holder *benchDaemon, id string, size int64, runs, reads int, client *http.Client) ([]result, error) {
+	src := filepath.Join(work, "static")
+	if err := writeSeeded(src, size, 7); err != nil { // the bytes cliPut put
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(work))}
+	go srv.Serve(ln)
+	defer srv.Close()
+	static := "http://" + ln.Addr().String() + "/static"
+	gw := "http://" + holder.gateway + "/ddc/file/" + id
+	var cats, wholes []time.Duration
+	for i := range runs + 1 { // the first warms the page cache
+		t0 := time.Now()
+		cat := exec.Command(bin, "--repo", holder.repo, "cat", id)
+		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		cat.Stdout = devnull
+		err = cat.Run()
+		devnull.Close()
+		if err != nil {
+			return nil, fmt.Errorf("ddc cat: %w", err)
+		}
+		c := time.Since(t0)
+		w, err := streamAll(client, gw, size)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			cats, wholes = append(cats, c), append(wholes, w)
+		}
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	var local, floor []time.Duration
+	for range max(reads, 1) {
+		off := r.Int64N(size - 65536)
+		d, err := ttfb(client, gw, off)
+		if err != nil {
+			return nil, err
+		}
+		f, err := ttfb(client, static, off)
+		if err != nil {
+			return nil, err
+		}
+		local, floor = append(local, d), append(floor, f)
+	}
+	l50, f50 := pct(local, 50), pct(floor, 50)
+	gr, cr := float64(size)/med(wholes).Seconds()/1e9, float64(size)/med(cats).Seconds()/1e9
+	return []result{
+		{name: fmt.Sprintf("local: first byte of a random 64 KiB range of a held %s file, median (%d ranges)", human(size), len(local)),
+			value: fmt.Sprintf("%.2f ms", ms(l50)), baseline: fmt.Sprintf("the same ranges from a static file server %.2f ms", ms(f50)),
+			ratio: fmt.Sprintf("%.1f× that", l50.Seconds()/f50.Seconds()), target: "≤ 1 ms", ok: l50 <= time.Millisecond},
+		ratioRow(fmt.Sprintf("local: the whole %s through the gateway of the node holding it", human(size)), gr, "ddc cat of it to /dev/null", cr, 0.9),
+	}, nil
 }
