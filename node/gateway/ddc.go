@@ -338,18 +338,6 @@ func (w *deferredWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// copyBuffers are the buffers ReadFrom copies a body through.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-// ReadFrom copies a body (http.ServeContent's) in 256 KiB reads and
-// writes rather than io.Copy's 32 KiB: a whole file then moves in an
-// eighth of the reads and writes, at several times the rate.
-func (w *deferredWriter) ReadFrom(r io.Reader) (int64, error) {
-	b := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(b)
-	return io.CopyBuffer(struct{ io.Writer }{w}, r, *b)
-}
-
 // flush sends the status held back.
 func (w *deferredWriter) flush() {
 	if w.sent {
