@@ -177,7 +177,12 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 			s.failErr(w, ctx, err, c.String())
 			return
 		}
-		s.log.Warn("gateway response cut short", "cid", c, "err", err)
+		if r.Context().Err() != nil {
+			// The client went away (a player seeking elsewhere): routine.
+			s.log.Debug("gateway response ended by its client", "cid", c)
+		} else {
+			s.log.Warn("gateway response cut short", "cid", c, "err", err)
+		}
 		panic(http.ErrAbortHandler) // the status is out: cutting the connection is how to say the body is incomplete
 	}
 	dw.flush()
@@ -210,7 +215,11 @@ func (s *Server) failErr(w http.ResponseWriter, ctx context.Context, err error, 
 		fail(w, http.StatusBadRequest, err.Error()) // about what the client sent
 		return
 	}
-	s.log.Warn("gateway request failed", "what", what, "err", err)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		s.log.Debug("gateway request ended by its client", "what", what)
+	} else {
+		s.log.Warn("gateway request failed", "what", what, "err", err)
+	}
 	switch {
 	case errors.Is(err, pieces.ErrCorrupt): // what holders sent failed its hash
 		fail(w, http.StatusBadGateway, fmt.Sprintf("%s: the holders sent bytes that fail their hash", what))
