@@ -37,7 +37,10 @@ func (d *DHT) provideBatched(ctx context.Context, kad *kaddht.IpfsDHT, cids []ci
 	candidates, lookups, lookupErrs := gatherPeers(ctx, cids, regionBits(kad), d.opts.ProvideConcurrency, lookup)
 	d.log.Debug("announce: peers gathered", "cids", len(cids), "lookups", lookups, "peers", len(candidates))
 	if len(candidates) == 0 {
-		return fmt.Errorf("announce %d CIDs: no peers found: %w", len(cids), errors.Join(lookupErrs...))
+		if err := errors.Join(lookupErrs...); err != nil {
+			return fmt.Errorf("announce %d CIDs: no peers found: %w", len(cids), err)
+		}
+		return fmt.Errorf("announce %d CIDs: no peers found (the routing table is empty)", len(cids))
 	}
 	var mu sync.Mutex
 	sem := make(chan struct{}, d.opts.ProvideConcurrency)
