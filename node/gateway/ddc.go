@@ -155,6 +155,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	f := &guardedFile{f: rd.File}
 	defer s.closes.Go(func() { f.close(rd) }) // commits what was fetched: the response needs not wait
 	f.f.Budget = s.budget
+	f.f.ReadAhead = min(f.f.ReadAhead, responseWindow)
 	root := f.f.Root()
 	if n := r.URL.Query().Get("filename"); n != "" {
 		name = n

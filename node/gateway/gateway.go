@@ -59,6 +59,11 @@ const (
 	idleTimeout = 2 * time.Minute
 	// drainTimeout is how long Close lets responses finish.
 	drainTimeout = 5 * time.Second
+	// responseWindow is the most chunks one response fetches ahead of
+	// what its client took: a few seconds of a video at several Mbit/s.
+	// The window grows to it only while the client waits for chunks, and
+	// what a player leaves behind when it seeks is at most this.
+	responseWindow = 8
 )
 
 // Server is a running gateway.

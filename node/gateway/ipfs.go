@@ -215,6 +215,7 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	}
 	defer s.closes.Go(func() { rd.Close() })
 	rd.File.Budget = s.budget
+	rd.File.ReadAhead = min(rd.File.ReadAhead, responseWindow)
 	stop()
 	sc := car.All
 	if bytesParam != "" {
