@@ -340,7 +340,7 @@ func newCountingProxy(target string) (*countingProxy, error) {
 	}
 	p := &countingProxy{url: "http://" + ln.Addr().String() + u.RequestURI()}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
-	rp.FlushInterval = -1 // pass bytes on as they come, as a player expects
+	rp.FlushInterval = -1                    // pass bytes on as they come, as a player expects
 	rp.ErrorLog = log.New(io.Discard, "", 0) // a player cancels requests all the time
 	rp.ModifyResponse = func(r *http.Response) error {
 		p.responses.Add(1)
