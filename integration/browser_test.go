@@ -91,11 +91,11 @@ func TestBrowserSeeksVideo(t *testing.T) {
 	t.Logf("seek to %.1fs of %ss, played to %.1fs; the gateway's node fetched %d of %d bytes and sent %d in %d responses", target, rep.Get("duration"), reached, fetched, st.Size(), sent, responses)
 	// What the node fetched past what it sent is what each response had in
 	// flight when the browser left it: at most a response's read-ahead
-	// window (the gateway's, 8 chunks of 1 MiB, and the chunk being sent),
+	// window (the gateway's, 16 chunks of 1 MiB, and the chunk being sent),
 	// which grows only while the browser waits for chunks. What the
 	// browser takes is its own affair: the figures are the browser
 	// benchmark's.
-	const window = (8 + 2) << 20
+	const window = (16 + 2) << 20
 	if fetched == 0 || fetched >= uint64(st.Size()) || fetched > sent+uint64(responses)*window {
 		t.Fatalf("the gateway's node fetched %d bytes of a %d-byte video to play from its middle; its log:\n%s", fetched, st.Size(), gw.logs.String())
 	}

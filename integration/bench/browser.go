@@ -244,7 +244,7 @@ func (s *server) rows(ext string, floor server) []result {
 	}
 	out = append(out, result{name: fmt.Sprintf("%s: %s, seek → seeked", ext, s.name), value: fmt.Sprintf("%.0f ms", ms(s.seeked)),
 		baseline: fmt.Sprintf("static files %.0f ms", ms(floor.seeked)), ratio: fmt.Sprintf("%+.0f ms", ms(dsk)), target: st, ok: okSeeked})
-	const window = 10 << 20 // a response's read-ahead window (8 chunks) and the chunk being sent
+	const window = 18 << 20 // a response's read-ahead window (16 chunks) and the chunk being sent
 	bytesOK := !isDDC || (s.fetched <= s.sent+uint64(s.responses)*window && (ext != "webm" || s.fetchedShare <= 0.4))
 	bt := "(informative)"
 	if isDDC {

@@ -60,10 +60,10 @@ const (
 	// drainTimeout is how long Close lets responses finish.
 	drainTimeout = 5 * time.Second
 	// responseWindow is the most chunks one response fetches ahead of
-	// what its client took: a few seconds of a video at several Mbit/s.
+	// what its client took: a few seconds of a video at tens of Mbit/s.
 	// The window grows to it only while the client waits for chunks, and
 	// what a player leaves behind when it seeks is at most this.
-	responseWindow = 8
+	responseWindow = 16
 )
 
 // Server is a running gateway.
