@@ -351,33 +351,36 @@ func (g *netGetter) denied(err error) error {
 // of c by another read with its credentials, or takes the piece such a
 // read fetched (see flights.go).
 func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, error) {
-	if !g.share {
-		data, _, err := g.fetchFromHolders(ctx, c, buf, replace)
-		return data, err
-	}
-	key := flightKey(c, g.in)
-	for {
-		f, leader := g.n.flights.join(key)
+	if g.share {
+		f, leader := g.n.flights.join(flightKey(c, g.in))
 		if !leader {
-			data, _, err := f.wait(ctx, buf)
-			if errors.Is(err, errLeaderLeft) && ctx.Err() == nil {
-				continue
+			data, err := f.wait(ctx, buf)
+			if err == nil || ctx.Err() != nil {
+				return data, err
+			}
+			// The leader failed with its own holders, which need not be
+			// ours: fetch with ours, as a read that shares not.
+			f = nil
+		}
+		if f != nil {
+			data, via, err := g.fetchFromHolders(ctx, c, buf)
+			g.n.flights.finish(f, data, err) // before the keeper, which may wait for the disk
+			if err == nil {
+				g.keepFetched(c, data, via, replace)
 			}
 			return data, err
 		}
-		data, via, err := g.fetchFromHolders(ctx, c, buf, replace)
-		ferr := err
-		if err != nil && ctx.Err() != nil {
-			ferr = errLeaderLeft
-		}
-		g.n.flights.finish(f, data, via, ferr)
-		return data, err
 	}
+	data, via, err := g.fetchFromHolders(ctx, c, buf)
+	if err == nil {
+		g.keepFetched(c, data, via, replace)
+	}
+	return data, err
 }
 
-// fetchFromHolders is fromHolders without sharing; it also returns the
-// bucket the holder served c for.
-func (g *netGetter) fetchFromHolders(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, *bucket.ID, error) {
+// fetchFromHolders asks the holders the fetcher knows for c and counts
+// what it got; it also returns the bucket the holder served c for.
+func (g *netGetter) fetchFromHolders(ctx context.Context, c cid.Cid, buf []byte) ([]byte, *bucket.ID, error) {
 	start := time.Now()
 	data, via, err := g.fetcher.Fetch(ctx, c, buf)
 	if errors.Is(err, exchange.ErrDenied) {
@@ -388,12 +391,15 @@ func (g *netGetter) fetchFromHolders(ctx context.Context, c cid.Cid, buf []byte,
 	}
 	g.n.fetched.Add(uint64(len(data)))
 	g.n.metrics.fetchedPiece("exchange", len(data), time.Since(start))
-	k := kept{c: c, data: data, replace: replace}
-	if via != nil {
-		k.via = (*bucket.ID)(via)
+	if via == nil {
+		return data, nil, nil
 	}
-	g.keep(k)
-	return data, k.via, nil
+	return data, (*bucket.ID)(via), nil
+}
+
+// keepFetched hands piece c, fetched, to the keeper.
+func (g *netGetter) keepFetched(c cid.Cid, data []byte, via *bucket.ID, replace bool) {
+	g.keep(kept{c: c, data: data, via: via, replace: replace})
 }
 
 // discovering reports whether discovery has started.

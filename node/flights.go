@@ -3,12 +3,9 @@ package node
 import (
 	"bytes"
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/ipfs/go-cid"
-
-	"github.com/ddc-project/ddc/bucket"
 )
 
 // One fetch per piece. Reads of the same file at once (a player's
@@ -39,8 +36,9 @@ type flight struct {
 	// Set before done is closed; data is a copy of the piece's bytes
 	// of its own, read only after.
 	data []byte
-	via  *bucket.ID
 	err  error
+
+	waiters int // reads that joined it (under flights.mu)
 }
 
 // flightKey names piece c fetched with creds.
@@ -49,10 +47,12 @@ func flightKey(c cid.Cid, in *In) string {
 	b.WriteString(c.KeyString())
 	if in != nil {
 		b.Write(in.Bucket[:])
-		b.WriteString(in.Token)
 		if in.Guest {
 			b.WriteByte('g')
+		} else {
+			b.WriteByte('o')
 		}
+		b.WriteString(in.Token) // last: nothing after it to run into
 	}
 	return b.String()
 }
@@ -64,6 +64,7 @@ func (fs *flights) join(key string) (f *flight, leader bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if f := fs.m[key]; f != nil {
+		f.waiters++
 		return f, false
 	}
 	if fs.m == nil {
@@ -76,10 +77,11 @@ func (fs *flights) join(key string) (f *flight, leader bool) {
 
 // finish ends f with the leader's result: a piece fetched stays for
 // other reads until forget (its reader committed it) or until newer ones
-// push it out; a failure goes at once, so the next read tries again.
-func (fs *flights) finish(f *flight, data []byte, via *bucket.ID, err error) {
+// push it out; a failure goes at once, and the reads waiting fetch with
+// their own holders, which need not be the leader's.
+func (fs *flights) finish(f *flight, data []byte, err error) {
 	if err == nil {
-		f.data, f.via = bytes.Clone(data), via // the leader's buffer goes back to its reader
+		f.data = bytes.Clone(data) // the leader's buffer goes back to its reader
 	}
 	f.err = err
 	fs.mu.Lock()
@@ -126,22 +128,19 @@ func (fs *flights) forget(keys []string) {
 	}
 }
 
-// errLeaderLeft is a flight's end when its leader's read was cancelled:
-// the others fetch the piece themselves.
-var errLeaderLeft = errors.New("the read fetching the piece went away")
-
-// wait waits for f and returns its piece, copied into buf when it fits.
-func (f *flight) wait(ctx context.Context, buf []byte) ([]byte, *bucket.ID, error) {
+// wait waits for f and returns its piece, copied into buf when it fits,
+// or the leader's failure.
+func (f *flight) wait(ctx context.Context, buf []byte) ([]byte, error) {
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return nil, ctx.Err()
 	}
 	if f.err != nil {
-		return nil, nil, f.err
+		return nil, f.err
 	}
 	if cap(buf) < len(f.data) {
 		buf = make([]byte, len(f.data))
 	}
-	return append(buf[:0], f.data...), f.via, nil
+	return append(buf[:0], f.data...), nil
 }
