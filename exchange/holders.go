@@ -67,9 +67,18 @@ func (f *Fetcher) session(ctx context.Context, h *holder) (*Session, error) {
 		return nil, ctx.Err()
 	}
 	f.mu.Lock()
+	if h.ready != ready {
+		// Another request found the session this dial made abandoned and
+		// started the next dial meanwhile: wait for that one.
+		f.mu.Unlock()
+		return f.session(ctx, h)
+	}
 	defer f.mu.Unlock()
-	if h.err != nil {
+	switch {
+	case h.err != nil:
 		return nil, h.err
+	case h.sess == nil: // ended since: the Fetcher closed
+		return nil, ErrClosed
 	}
 	return h.sess, nil
 }
