@@ -351,6 +351,7 @@ func (g *netGetter) denied(err error) error {
 // of c by another read with its credentials, or takes the piece such a
 // read fetched (see flights.go).
 func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, replace bool) ([]byte, error) {
+	var lead *flight
 	if g.share {
 		f, leader := g.n.flights.join(flightKey(c, g.in))
 		if !leader {
@@ -360,20 +361,16 @@ func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, repl
 			}
 			// The leader failed with its own holders, which need not be
 			// ours: fetch with ours, as a read that shares not.
-			f = nil
-		}
-		if f != nil {
-			data, via, err := g.fetchFromHolders(ctx, c, buf)
-			g.n.flights.finish(f, data, err) // before the keeper, which may wait for the disk
-			if err == nil {
-				g.keepFetched(c, data, via, replace)
-			}
-			return data, err
+		} else {
+			lead = f
 		}
 	}
 	data, via, err := g.fetchFromHolders(ctx, c, buf)
+	if lead != nil {
+		g.n.flights.finish(lead, data, err) // before the keeper, which may wait for the disk
+	}
 	if err == nil {
-		g.keepFetched(c, data, via, replace)
+		g.keep(kept{c: c, data: data, via: via, replace: replace})
 	}
 	return data, err
 }
@@ -395,11 +392,6 @@ func (g *netGetter) fetchFromHolders(ctx context.Context, c cid.Cid, buf []byte)
 		return data, nil, nil
 	}
 	return data, (*bucket.ID)(via), nil
-}
-
-// keepFetched hands piece c, fetched, to the keeper.
-func (g *netGetter) keepFetched(c cid.Cid, data []byte, via *bucket.ID, replace bool) {
-	g.keep(kept{c: c, data: data, via: via, replace: replace})
 }
 
 // discovering reports whether discovery has started.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 
 	"github.com/ipfs/go-cid"
 
@@ -135,12 +134,12 @@ func (r *Reader) KeepInPlace(path string, out *os.File, l *Landing) {
 // of their own, with the memberships their holders served them for. The
 // output is whole at its path by now: a failure to index it (the file
 // moved away, a full disk) is logged, and the get stands.
-func (g *netGetter) keepPlaced(pl *placeReq) {
+func (g *netGetter) keepPlaced(pl *placeReq, pin bool) {
 	if len(pl.l.spans) == 0 {
 		return
 	}
 	tx := g.n.begin(g.inBucket())
-	kept := len(g.kept)
+	var placed []cid.Cid
 	p, err := tx.Place(pl.path, pl.out)
 	for _, s := range pl.l.spans {
 		if err != nil {
@@ -152,25 +151,21 @@ func (g *netGetter) keepPlaced(pl *placeReq) {
 		if !fetched {
 			continue
 		}
-		err = g.putFetched(tx, s.c, via, func(in store.Bucket) error { return tx.PutPlacedIn(p, s.c, s.sp, in) })
-	}
-	if err == nil && len(g.kept) > kept && g.root.Type() == pieces.CodecDagCBOR {
-		if pinned, _ := g.n.repo.Store.Pinned(g.root); !pinned {
-			tx.Cache(g.root) // fetched, not pinned: what a quota may evict
+		if err = g.putFetched(tx, s.c, via, func(in store.Bucket) error { return tx.PutPlacedIn(p, s.c, s.sp, in) }); err == nil {
+			placed = append(placed, s.c)
 		}
 	}
 	if err == nil {
+		g.cacheRoot(tx, pin, len(placed))
 		err = tx.Commit()
 	} else {
 		tx.Discard()
 	}
-	placed := slices.Clone(g.kept[kept:]) // announced at close, apart from the block store's Tx
-	g.kept = g.kept[:kept]
 	if err != nil {
 		g.n.log.Warn("cannot keep the fetched pieces in place; the get's output stands", "file", pl.path, "cid", g.root, "err", err)
 		return
 	}
-	g.keptPlaced = placed
+	g.keptPlaced = placed // announced at close, with what the block store's Tx kept
 }
 
 // putFetched stores fetched piece c with put, in the bucket read in and
@@ -201,6 +196,5 @@ func (g *netGetter) putFetched(tx *store.Tx, c cid.Cid, via *bucket.ID, put func
 		}
 		g.keptIn[*via] = true
 	}
-	g.kept = append(g.kept, c)
 	return nil
 }

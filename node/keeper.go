@@ -100,6 +100,16 @@ func (g *netGetter) store(k kept) {
 	if err != nil {
 		g.keepErr = err
 		g.n.log.Warn("cannot keep fetched pieces; the download goes on without storing them", "cid", k.c, "err", err)
+		return
+	}
+	g.kept = append(g.kept, k.c)
+}
+
+// cacheRoot records the file read as cache in tx when the read was no
+// pinning one and kept pieces there: what a quota may evict.
+func (g *netGetter) cacheRoot(tx *store.Tx, pin bool, kept int) {
+	if !pin && kept > 0 && g.root.Type() == pieces.CodecDagCBOR {
+		tx.Cache(g.root)
 	}
 }
 
@@ -135,7 +145,7 @@ func (g *netGetter) close() error {
 		<-g.keeper
 	}
 	if place != nil {
-		g.keepPlaced(place)
+		g.keepPlaced(place, pin)
 	}
 	if pinned, _ := g.n.repo.Store.Pinned(g.root); pin && !pinned { // a pinned root needs no write: a full disk does not fail its get
 		if has, _ := g.n.repo.Store.Has(g.root); has || g.tx != nil {
@@ -149,9 +159,7 @@ func (g *netGetter) close() error {
 	if g.tx != nil && g.keepErr != nil {
 		g.tx.Discard() // reported when it happened; the reader got its bytes
 	} else if g.tx != nil {
-		if !pin && len(g.kept) > 0 && g.root.Type() == pieces.CodecDagCBOR {
-			g.tx.Cache(g.root) // fetched, not pinned: what a quota may evict
-		}
+		g.cacheRoot(g.tx, pin, len(g.kept))
 		if err := g.tx.Commit(); err != nil {
 			err = fmt.Errorf("keep pieces of %s: %w", g.root, err)
 			if pin {
