@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -119,10 +118,7 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 		defer mu.Unlock()
 		enc.Encode(st)
 	}
-	fail := func(err error) {
-		code, _ := classify(err)
-		send(CopyStatus{Code: code, Error: err.Error()})
-	}
+	fail := func(err error) { sendFailure(send, err) }
 	if err := checkPeerUID(conn); err != nil {
 		fail(err)
 		return
@@ -197,6 +193,12 @@ func (s *Server) serveCopy(conn *net.UnixConn) {
 	send(st)
 }
 
+// sendFailure sends err as a copy's last status.
+func sendFailure(send func(CopyStatus), err error) {
+	code, _ := classify(err)
+	send(CopyStatus{Code: code, Error: err.Error()})
+}
+
 // reportEvery sends status() every copyProgressEvery until stop, which
 // returns once the last is sent.
 func reportEvery(send func(CopyStatus), status func() CopyStatus) (stop func()) {
@@ -246,7 +248,7 @@ func copyFile(ctx context.Context, r *node.Reader, d *download, req CopyRequest,
 		return errors.Join(err, r.Close())
 	}
 	r.InPlace()
-	_, err = r.CopyRange(countPieces{l, &d.bytes}, length)
+	_, err = r.CopyRange(countPieces{countWriter{l, &d.bytes}, l}, length)
 	if err == nil {
 		err = l.Finish()
 	}
@@ -260,14 +262,8 @@ func copyFile(ctx context.Context, r *node.Reader, d *download, req CopyRequest,
 
 // countPieces is countWriter for a PieceWriter.
 type countPieces struct {
+	countWriter
 	l *node.Landing
-	n *atomic.Int64
-}
-
-func (w countPieces) Write(p []byte) (int, error) {
-	n, err := w.l.Write(p)
-	w.n.Add(int64(n))
-	return n, err
 }
 
 func (w countPieces) WritePiece(c cid.Cid, off int64, p []byte) (int, error) {

@@ -22,10 +22,7 @@ import (
 
 // servePutInPlace answers a put-in-place request.
 func (s *Server) servePutInPlace(conn *net.UnixConn, req CopyRequest, f *os.File, in *node.In, send func(CopyStatus)) {
-	fail := func(err error) {
-		code, _ := classify(err)
-		send(CopyStatus{Code: code, Error: err.Error()})
-	}
+	fail := func(err error) { sendFailure(send, err) }
 	if !filepath.IsAbs(req.PutInPlace) {
 		fail(usagef("put in place: path %q is not absolute", req.PutInPlace))
 		return
