@@ -57,8 +57,8 @@ always give the same CID, and are stored once.`,
 			}
 			var at *os.File
 			if inPlace {
-				f, ok := in.(*os.File)
-				if fi, err := os.Stat(args[0]); !ok || args[0] == "-" || err != nil || !fi.Mode().IsRegular() {
+				f, ok := in.(*os.File) // stdin comes wrapped: not a file put in place
+				if fi, err := f.Stat(); !ok || err != nil || !fi.Mode().IsRegular() {
 					return usageErr(fmt.Errorf("put --in-place %s: want a regular file, which stays where it is", args[0]))
 				}
 				at = f
