@@ -99,7 +99,7 @@ func TestPinRmAndGCGiveSpaceBack(t *testing.T) {
 	if g := b.gc(); g.Removed != 65 || g.Freed > 1<<20 {
 		t.Fatalf("GC on a node that got a file in place removed %+v; want its 65 pieces, freeing no more than its descriptor", g)
 	}
-	if !sameFile(t, files[2], inPlace) || b.inPlace().InPlacePieces != 0 {
+	if !sameFile(t, files[2], inPlace) || b.usage().InPlacePieces != 0 {
 		t.Fatal("GC touched the in-place output, or left its entries")
 	}
 	b.ok(nil, "get", "--pin", ids[2], "-o", filepath.Join(t.TempDir(), "pinned"))

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -13,27 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// inPlaceStat is what repo stat --json says of in-place pieces.
-type inPlaceStat struct {
-	Pieces        uint64 `json:"pieces"`
-	Allocated     uint64 `json:"allocated_bytes"`
-	InPlacePieces uint64 `json:"in_place_pieces"`
-	InPlaceBytes  uint64 `json:"in_place_bytes"`
-	InPlace       []struct {
-		Path   string `json:"path"`
-		Pieces int    `json:"pieces"`
-	} `json:"in_place"`
-}
-
-func (r *repo) inPlace() inPlaceStat {
-	r.t.Helper()
-	var st inPlaceStat
-	if err := json.Unmarshal([]byte(r.ok(nil, "repo", "stat", "--json")), &st); err != nil {
-		r.t.Fatal(err)
-	}
-	return st
-}
 
 // getAlone has a fresh node that knows only from get id, and checks the
 // bytes are want's.
@@ -63,7 +41,7 @@ func TestGetInPlace(t *testing.T) {
 	if !sameFile(t, src, out) {
 		t.Fatal("the in-place get's output differs from the file put")
 	}
-	st := b.inPlace()
+	st := b.usage()
 	if st.InPlacePieces != 96 || st.InPlaceBytes != size-4096 || len(st.InPlace) != 1 || st.InPlace[0].Path != out {
 		t.Fatalf("getter's in-place pieces: %+v; want 96 in %s", st, out)
 	}
@@ -83,7 +61,7 @@ func TestGetInPlace(t *testing.T) {
 	// --copy keeps the node's own copy instead; stdout is always copied.
 	c := startDaemon(t, newDaemonRepo(t), "--bootstrap", b.tcpAddr())
 	c.ok(nil, "get", id, "-o", filepath.Join(t.TempDir(), "copied"), "--copy")
-	if st := c.inPlace(); st.InPlacePieces != 0 || st.Allocated < size {
+	if st := c.usage(); st.InPlacePieces != 0 || st.Allocated < size {
 		t.Fatalf("get --copy: %+v", st)
 	}
 }
@@ -105,7 +83,7 @@ func TestInPlaceChangedFilesFailOver(t *testing.T) {
 		outs = append(outs, filepath.Join(dir, []string{"edited", "truncated", "deleted"}[i]))
 		b.ok(nil, "get", ids[i], "-o", outs[i])
 	}
-	if st := b.inPlace(); st.InPlacePieces != 3*8 {
+	if st := b.usage(); st.InPlacePieces != 3*8 {
 		t.Fatalf("in place before: %+v", st)
 	}
 	a.stop(t)
@@ -142,7 +120,7 @@ func TestInPlaceChangedFilesFailOver(t *testing.T) {
 	}
 	wg.Wait()
 	b.run(nil, "repo", "verify") // finds what the gets did not read, and drops it too
-	st := b.inPlace()
+	st := b.usage()
 	byPath := map[string]int{}
 	for _, f := range st.InPlace {
 		byPath[f.Path] = f.Pieces
@@ -201,7 +179,7 @@ func TestKilledInPlaceGet(t *testing.T) {
 		if !strings.Contains(v, " 0 bad") {
 			t.Fatalf("kill %d: repo verify: %s", i, v)
 		}
-		st := b.inPlace()
+		st := b.usage()
 		t.Logf("kill %d after %s of %s: get: %v; %d pieces in place after", i, after, whole, err, st.InPlacePieces)
 		if st.InPlacePieces > 0 && !sameFile(t, src, out) {
 			t.Fatalf("kill %d: in-place pieces point into an output that is not the file", i)
@@ -221,10 +199,10 @@ func TestKilledInPlaceGet(t *testing.T) {
 func TestPutInPlace(t *testing.T) {
 	const size = 96 << 20
 	a := startDaemon(t, newDaemonRepo(t))
-	before := a.inPlace()
+	before := a.usage()
 	src := randomFile(t, 930, size)
 	id := a.put(src, "--in-place")
-	st := a.inPlace()
+	st := a.usage()
 	if st.InPlaceBytes != size-4096 || st.Allocated-before.Allocated > 1<<20 {
 		t.Fatalf("put --in-place: %+v (before %+v)", st, before)
 	}
@@ -234,7 +212,7 @@ func TestPutInPlace(t *testing.T) {
 	a.stop(t)
 	src2 := randomFile(t, 931, 4<<20)
 	a.put(src2, "--in-place")
-	if st := a.inPlace(); st.InPlaceBytes != size-4096+4<<20-4096 {
+	if st := a.usage(); st.InPlaceBytes != size-4096+4<<20-4096 {
 		t.Fatalf("offline put --in-place: %+v", st)
 	}
 }
@@ -269,7 +247,7 @@ func TestInPlaceGetKeepsPrivatePrivate(t *testing.T) {
 		return err == nil
 	})
 	g.ok(nil, "get", "-b", s.bucket, "--token", token, s.root, "-o", filepath.Join(t.TempDir(), "granted"))
-	if st := g.inPlace(); st.InPlacePieces == 0 {
+	if st := g.usage(); st.InPlacePieces == 0 {
 		t.Fatalf("the granted get kept nothing in place: %+v", st)
 	}
 	refused(g)
