@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +49,11 @@ func (r *Reader) Open(ctx context.Context) error {
 	if err := r.g.enter(ctx); err != nil {
 		return err
 	}
-	f, err := pieces.Open(ctx, r.g, r.g.root)
+	var get pieces.Getter = r.g
+	if r.g.share {
+		get = sharedGetter{r.g}
+	}
+	f, err := pieces.Open(ctx, get, r.g.root)
 	if err != nil {
 		return err
 	}
@@ -96,6 +101,16 @@ func (r *Reader) Share() {
 	r.g.mu.Lock()
 	r.g.share = true
 	r.g.mu.Unlock()
+}
+
+// sharedGetter is a shared read's getter: GetPiece only, so the File
+// never hands a buffer back to be filled again (it is no PieceReader).
+// The slices it returns may be shared with other reads (flights.go) and
+// with the keeper, so they are read only, as a File treats them.
+type sharedGetter struct{ g *netGetter }
+
+func (s sharedGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return s.g.GetPiece(ctx, c)
 }
 
 // Pin marks the file to be pinned when the Reader closes: a get that read
@@ -367,7 +382,11 @@ func (g *netGetter) fromHolders(ctx context.Context, c cid.Cid, buf []byte, repl
 	}
 	data, via, err := g.fetchFromHolders(ctx, c, buf)
 	if lead != nil {
-		g.n.flights.finish(lead, data, err) // before the keeper, which may wait for the disk
+		shared := data
+		if err == nil && cap(buf) > 0 {
+			shared = bytes.Clone(data) // buf is the caller's, to be filled again
+		}
+		g.n.flights.finish(lead, shared, err) // before the keeper, which may wait for the disk
 	}
 	if err == nil {
 		g.keep(kept{c: c, data: data, via: via, replace: replace})
