@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddc-project/ddc/internal/memlimit"
 	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/node/api"
 	"github.com/ddc-project/ddc/node/gateway"
@@ -102,6 +103,10 @@ func openForNode(ctx context.Context, path string, log *slog.Logger) (*repo.Repo
 	}
 }
 
+// memorySlack is how far past its need and its gateway's read-ahead a
+// node's heap may grow before the collector works harder (see memlimit).
+const memorySlack = 64 << 20
+
 // forceDebounce is how soon after the stopping signal another one counts
 // as a request to force the stop.
 const forceDebounce = 250 * time.Millisecond
@@ -143,6 +148,13 @@ func runNode(ctx context.Context, e *env, r *repo.Repo, log *slog.Logger) error 
 		}
 		st.Gateway = gw.Addr()
 		srv.SetGateway(gw.Addr())
+	}
+	if r.Config.MemoryLimitMiB == 0 && os.Getenv("GOMEMLIMIT") == "" {
+		h := memlimit.Headroom{Slack: memorySlack, Every: 5 * time.Second}
+		if gw != nil {
+			h.Budget, h.InUse = int64(r.Config.Gateway.ReadAheadMiB)<<20, gw.ReadAheadTaken
+		}
+		go h.Run(ctx)
 	}
 	closeGateway := func() error {
 		if gw == nil {

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -73,9 +74,9 @@ type Server struct {
 	log    *slog.Logger
 	srv    *http.Server
 	ln     net.Listener
-	slots  chan struct{}       // one per request being served
-	budget *semaphore.Weighted // chunks in flight, across requests
-	closes sync.WaitGroup      // readers closing after their response
+	slots  chan struct{}  // one per request being served
+	budget *budget        // chunks in flight, across requests
+	closes sync.WaitGroup // readers closing after their response
 }
 
 // New makes a gateway for n; Handler serves it, Listen starts one on
@@ -86,9 +87,40 @@ func New(n *node.Node, opts Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{n: n, opts: opts, log: log, slots: make(chan struct{}, max(opts.MaxRequests, 1)),
-		budget: semaphore.NewWeighted(max(opts.ReadAhead, 1<<20))}
+		budget: &budget{Weighted: semaphore.NewWeighted(max(opts.ReadAhead, 1<<20))}}
 	return s
 }
+
+// budget is the read-ahead all requests share, counting what is taken.
+type budget struct {
+	*semaphore.Weighted
+	taken atomic.Int64
+}
+
+func (b *budget) Acquire(ctx context.Context, n int64) error {
+	if err := b.Weighted.Acquire(ctx, n); err != nil {
+		return err
+	}
+	b.taken.Add(n)
+	return nil
+}
+
+func (b *budget) TryAcquire(n int64) bool {
+	if !b.Weighted.TryAcquire(n) {
+		return false
+	}
+	b.taken.Add(n)
+	return true
+}
+
+func (b *budget) Release(n int64) {
+	b.taken.Add(-n)
+	b.Weighted.Release(n)
+}
+
+// ReadAheadTaken reports the bytes of the read-ahead budget that
+// requests hold now.
+func (s *Server) ReadAheadTaken() int64 { return s.budget.taken.Load() }
 
 // Listen starts serving n's gateway on opts.Addr.
 func Listen(n *node.Node, opts Options) (*Server, error) {

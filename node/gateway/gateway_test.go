@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http/httptest"
 	"testing"
 )
@@ -70,5 +71,27 @@ func TestServesHost(t *testing.T) {
 		if got := s.servesHost(host); got != want {
 			t.Errorf("Host %q: served %v, want %v", host, got, want)
 		}
+	}
+}
+
+func TestBudgetCountsWhatIsTaken(t *testing.T) {
+	s := New(nil, Options{ReadAhead: 4 << 20})
+	b := s.budget
+	if err := b.Acquire(context.Background(), 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	if b.TryAcquire(2 << 20) {
+		t.Fatal("took 2 MiB past a 4 MiB budget with 3 taken")
+	}
+	if !b.TryAcquire(1 << 20) {
+		t.Fatal("refused the last MiB")
+	}
+	if got := s.ReadAheadTaken(); got != 4<<20 {
+		t.Errorf("taken %d, want 4 MiB", got)
+	}
+	b.Release(3 << 20)
+	b.Release(1 << 20)
+	if got := s.ReadAheadTaken(); got != 0 {
+		t.Errorf("all released: taken %d", got)
 	}
 }

@@ -30,8 +30,11 @@ type Config struct {
 	Gateway GatewayConfig `json:"gateway"`
 	// MemoryLimitMiB is the node's soft memory limit for Go's garbage
 	// collector, which collects harder as the heap nears it instead of
-	// letting it grow to twice what is live (0: none; the GOMEMLIMIT
-	// environment variable, when set, wins).
+	// letting it grow to twice what is live. 0, the default, keeps the
+	// limit 64 MiB past what the node needs besides its gateway's
+	// read-ahead, plus that read-ahead, as what it needs changes
+	// (internal/memlimit); the GOMEMLIMIT environment variable, when set,
+	// wins (GOMEMLIMIT=off: none).
 	MemoryLimitMiB int `json:"memory_limit_mib"`
 }
 
@@ -190,7 +193,6 @@ func DefaultConfig() Config {
 			ConnsLow:  100,
 			ConnsHigh: 400,
 		},
-		MemoryLimitMiB: 256,
 		Gateway: GatewayConfig{
 			Address:          DefaultGatewayAddress,
 			MaxRequests:      1024,
@@ -217,7 +219,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: gateway: %w", ErrConfig, err)
 	}
 	if c.MemoryLimitMiB < 0 {
-		return fmt.Errorf("%w: memory_limit_mib %d: want 0 (none) or more", ErrConfig, c.MemoryLimitMiB)
+		return fmt.Errorf("%w: memory_limit_mib %d: want 0 (a headroom over what the node needs) or more", ErrConfig, c.MemoryLimitMiB)
 	}
 	return nil
 }
