@@ -102,7 +102,7 @@ func TestRecords(t *testing.T) {
 	if !bucket.Newer(v2, r) || bucket.Newer(r, v2) {
 		t.Fatal("the record with the higher sequence number does not win")
 	}
-	if err := (&bucket.Record{Bucket: r.Bucket, Owner: r.Owner, Nonce: r.Nonce, Cluster: "red", Seq: 3, Label: "a\nb"}).Sign(owner); err == nil {
+	if err := (&bucket.Record{Bucket: r.Bucket, Owner: r.Owner, Nonce: r.Nonce, Cluster: "red", Replicas: 1, Seq: 3, Label: "a\nb"}).Sign(owner); err == nil {
 		t.Fatal("a label with a newline was signed")
 	}
 	key := bucket.RecordKey(r.Bucket)
@@ -350,4 +350,47 @@ func TestRecordValidator(t *testing.T) {
 func enc2(r bucket.Record) []byte {
 	b, _ := r.Marshal()
 	return b
+}
+
+func TestRecordReplicas(t *testing.T) {
+	owner := key(t)
+	r, err := bucket.NewRecord(owner, "red", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Replicas != 1 || one[0] != 0x89 || one[1] != 0x01 { // an array of 9, version 1: what builds before replication read
+		t.Fatalf("a record of one replica: %d replicas, encoded as % x...", r.Replicas, one[:2])
+	}
+	r.Replicas, r.Seq = 3, 2
+	if err := r.Sign(owner); err != nil {
+		t.Fatal(err)
+	}
+	three, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if three[0] != 0x8a || three[1] != 0x02 {
+		t.Fatalf("a record of 3 replicas encoded as % x..., want an array of 10, version 2", three[:2])
+	}
+	got, err := bucket.ParseRecord(three)
+	if err != nil || got.Replicas != 3 || got.Seq != 2 {
+		t.Fatalf("round trip of 3 replicas: %+v, %v", got, err)
+	}
+	for i := range three {
+		bad := append([]byte(nil), three...)
+		bad[i] ^= 0x01
+		if _, err := bucket.ParseRecord(bad); err == nil {
+			t.Fatalf("a record of 3 replicas with byte %d flipped was accepted", i)
+		}
+	}
+	for _, n := range []int{0, bucket.MaxReplicas + 1} {
+		r.Replicas = n
+		if err := r.Sign(owner); !errors.Is(err, bucket.ErrBadRecord) {
+			t.Errorf("%d replicas signed: %v", n, err)
+		}
+	}
 }

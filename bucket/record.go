@@ -7,12 +7,14 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // Record describes a bucket: who owns it, in which cluster it lives,
-// whether it is private, a label for people, and a sequence number that
-// orders its versions. The owner signs it; it is published in the
-// cluster's DHT under RecordKey.
+// whether it is private, a label for people, how many nodes keep each of
+// its files, and a sequence number that orders its versions. The owner
+// signs it; it is published in the cluster's DHT under RecordKey.
 type Record struct {
 	Bucket  ID
 	Owner   PublicKey
@@ -20,16 +22,25 @@ type Record struct {
 	Cluster string
 	Private bool
 	Label   string
-	Seq     uint64
-	Sig     []byte
+	// Replicas is the bucket's replication factor: the nodes of its
+	// cluster that keep each of its files, 1 (the uploader's only) to
+	// MaxReplicas.
+	Replicas int
+	Seq      uint64
+	Sig      []byte
 }
 
 // Record limits.
 const (
 	MaxLabel      = 128  // bytes of a label
+	MaxReplicas   = 16   // a bucket's replication factor
 	maxClusterLen = 64   // bytes of a cluster name
 	maxRecord     = 1024 // bytes of an encoded record
-	recordVersion = 1
+	// A record of one replica is encoded as version 1, which builds
+	// before replication read; one of more as version 2, which adds the
+	// factor after the label.
+	recordVersion   = 1
+	recordVersionV2 = 2
 )
 
 // ErrBadRecord is the error of a record that fails verification.
@@ -49,17 +60,39 @@ type recordWire struct {
 	Sig     []byte
 }
 
-func (r *Record) wire(withSig bool) recordWire {
-	w := recordWire{Version: recordVersion, Bucket: r.Bucket[:], Owner: r.Owner[:], Nonce: r.Nonce[:],
-		Cluster: r.Cluster, Private: r.Private, Label: r.Label, Seq: r.Seq}
+// recordWireV2 is a record of more than one replica on the wire.
+type recordWireV2 struct {
+	_        struct{} `cbor:",toarray"`
+	Version  uint
+	Bucket   []byte
+	Owner    []byte
+	Nonce    []byte
+	Cluster  string
+	Private  bool
+	Label    string
+	Replicas uint
+	Seq      uint64
+	Sig      []byte
+}
+
+// wire is r as it is encoded: a recordWire or a recordWireV2.
+func (r *Record) wire(withSig bool) any {
+	var sig []byte
 	if withSig {
-		w.Sig = r.Sig
+		sig = r.Sig
 	}
-	return w
+	if r.Replicas <= 1 {
+		return recordWire{Version: recordVersion, Bucket: r.Bucket[:], Owner: r.Owner[:], Nonce: r.Nonce[:],
+			Cluster: r.Cluster, Private: r.Private, Label: r.Label, Seq: r.Seq, Sig: sig}
+	}
+	return recordWireV2{Version: recordVersionV2, Bucket: r.Bucket[:], Owner: r.Owner[:], Nonce: r.Nonce[:],
+		Cluster: r.Cluster, Private: r.Private, Label: r.Label, Replicas: uint(r.Replicas), Seq: r.Seq, Sig: sig}
 }
 
 // signed is what the owner signs: the record without its signature,
-// after a context string no other message of ddc starts with.
+// after a context string no other message of ddc starts with. The
+// version inside the encoding keeps one version's bytes from reading as
+// another's.
 func (r *Record) signed() []byte {
 	b, err := encMode.Marshal(r.wire(false))
 	if err != nil {
@@ -74,7 +107,7 @@ func NewRecord(owner PrivateKey, cluster string, private bool, label string) (Re
 	if err != nil {
 		return Record{}, err
 	}
-	r := Record{Owner: owner.Public(), Nonce: nonce, Cluster: cluster, Private: private, Label: label, Seq: 1}
+	r := Record{Owner: owner.Public(), Nonce: nonce, Cluster: cluster, Private: private, Label: label, Replicas: 1, Seq: 1}
 	r.Bucket = DeriveID(r.Owner, nonce)
 	return r, r.Sign(owner)
 }
@@ -109,6 +142,8 @@ func (r *Record) checkFields() error {
 		return fmt.Errorf("%w: ID %s does not derive from owner %s and the nonce", ErrBadRecord, r.Bucket, r.Owner)
 	case r.Seq == 0:
 		return fmt.Errorf("%w: bucket %s: sequence number 0", ErrBadRecord, r.Bucket)
+	case r.Replicas < 1 || r.Replicas > MaxReplicas:
+		return fmt.Errorf("%w: bucket %s: %d replicas, want 1 to %d", ErrBadRecord, r.Bucket, r.Replicas, MaxReplicas)
 	}
 	if err := CheckCluster(r.Cluster); err != nil {
 		return fmt.Errorf("%w: bucket %s: %v", ErrBadRecord, r.Bucket, err)
@@ -160,21 +195,40 @@ func (r *Record) Marshal() ([]byte, error) {
 
 // ParseRecord decodes and verifies a record.
 func ParseRecord(b []byte) (Record, error) {
-	var w recordWire
-	if err := decodeCanonical("bucket record", b, maxRecord, &w); err != nil {
-		return Record{}, err
+	var fields []cbor.RawMessage // the array's length tells the version
+	if err := decMode.Unmarshal(b, &fields); err != nil || len(b) > maxRecord {
+		if err := decodeCanonical("bucket record", b, maxRecord, &recordWire{}); err != nil {
+			return Record{}, err
+		}
+		return Record{}, fmt.Errorf("%w bucket record: not an array", ErrMalformed)
 	}
 	var r Record
-	switch {
-	case w.Version != recordVersion:
-		return r, fmt.Errorf("%w bucket record: version %d, this ddc reads %d", ErrMalformed, w.Version, recordVersion)
-	case len(w.Bucket) != len(r.Bucket) || len(w.Owner) != len(r.Owner) || len(w.Nonce) != len(r.Nonce):
+	var w recordWireV2
+	if len(fields) == 10 {
+		if err := decodeCanonical("bucket record", b, maxRecord, &w); err != nil {
+			return r, err
+		}
+		if w.Version != recordVersionV2 || w.Replicas < 2 || w.Replicas > MaxReplicas {
+			return r, fmt.Errorf("%w bucket record: version %d of %d replicas (version 2 carries 2 to %d)", ErrMalformed, w.Version, w.Replicas, MaxReplicas)
+		}
+	} else {
+		var v1 recordWire
+		if err := decodeCanonical("bucket record", b, maxRecord, &v1); err != nil {
+			return r, err
+		}
+		if v1.Version != recordVersion {
+			return r, fmt.Errorf("%w bucket record: version %d, this ddc reads %d and %d", ErrMalformed, v1.Version, recordVersion, recordVersionV2)
+		}
+		w = recordWireV2{Version: v1.Version, Bucket: v1.Bucket, Owner: v1.Owner, Nonce: v1.Nonce, Cluster: v1.Cluster,
+			Private: v1.Private, Label: v1.Label, Replicas: 1, Seq: v1.Seq, Sig: v1.Sig}
+	}
+	if len(w.Bucket) != len(r.Bucket) || len(w.Owner) != len(r.Owner) || len(w.Nonce) != len(r.Nonce) {
 		return r, fmt.Errorf("%w bucket record: ID, owner or nonce of the wrong length", ErrMalformed)
 	}
 	copy(r.Bucket[:], w.Bucket)
 	copy(r.Owner[:], w.Owner)
 	copy(r.Nonce[:], w.Nonce)
-	r.Cluster, r.Private, r.Label, r.Seq, r.Sig = w.Cluster, w.Private, w.Label, w.Seq, w.Sig
+	r.Cluster, r.Private, r.Label, r.Replicas, r.Seq, r.Sig = w.Cluster, w.Private, w.Label, int(w.Replicas), w.Seq, w.Sig
 	return r, r.Verify()
 }
 

@@ -28,6 +28,7 @@ a running node publishes them again every 12 hours.`,
 
 func newBucketCreateCmd(e *env) *cobra.Command {
 	var private bool
+	var replicas int
 	var label, keyName string
 	c := &cobra.Command{
 		Use:   "create",
@@ -53,6 +54,12 @@ func newBucketCreateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if replicas != 1 {
+				r.Replicas = replicas
+				if err := r.Sign(owner); err != nil {
+					return usageErr(fmt.Errorf("--replicas: %w", err))
+				}
+			}
 			if err := e.keepAndPublish(cmd.Context(), r); err != nil {
 				return err
 			}
@@ -61,6 +68,7 @@ func newBucketCreateCmd(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&private, "private", false, "serve the bucket's files only to holders of a grant")
+	c.Flags().IntVar(&replicas, "replicas", 1, fmt.Sprintf("the nodes of the cluster that keep each file, 1 (the uploader's) to %d", bucket.MaxReplicas))
 	c.Flags().StringVar(&label, "name", "", "a label for people (at most 128 bytes)")
 	c.Flags().StringVar(&keyName, "key", repo.SelfKey, "the owner's key (see 'ddc key ls')")
 	return c
@@ -138,7 +146,7 @@ func newBucketShowCmd(e *env) *cobra.Command {
 				return writeJSON(e.stdout, r)
 			}
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "bucket\t%s\nowner\t%s\ncluster\t%s\naccess\t%s\nlabel\t%q\nversion\t%d\n", r.ID, r.Owner, r.Cluster, r.Access, r.Label, r.Seq)
+			fmt.Fprintf(w, "bucket\t%s\nowner\t%s\ncluster\t%s\naccess\t%s\nlabel\t%q\nreplicas\t%d\nversion\t%d\n", r.ID, r.Owner, r.Cluster, r.Access, r.Label, r.Replicas, r.Seq)
 			return w.Flush()
 		},
 	}
@@ -170,18 +178,19 @@ func (e *env) findBucket(ctx context.Context, arg string) (api.BucketInfo, error
 
 func newBucketSetCmd(e *env) *cobra.Command {
 	var private, public bool
+	var replicas int
 	var label, keyName string
 	c := &cobra.Command{
-		Use:   "set ID (--private | --public | --name LABEL)...",
+		Use:   "set ID (--private | --public | --name LABEL | --replicas R)...",
 		Short: "Publish a new version of a bucket's record, signed by its owner",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			changeName := cmd.Flags().Changed("name")
+			changeName, changeReplicas := cmd.Flags().Changed("name"), cmd.Flags().Changed("replicas")
 			switch {
 			case private && public:
 				return usageErr(errors.New("bucket set: --private and --public together"))
-			case !private && !public && !changeName:
-				return usageErr(errors.New("bucket set: nothing to change (--private, --public or --name)"))
+			case !private && !public && !changeName && !changeReplicas:
+				return usageErr(errors.New("bucket set: nothing to change (--private, --public, --name or --replicas)"))
 			}
 			if _, err := e.findBucket(cmd.Context(), args[0]); err != nil { // the newest version, kept
 				return err
@@ -204,6 +213,9 @@ func newBucketSetCmd(e *env) *cobra.Command {
 			if changeName {
 				r.Label = label
 			}
+			if changeReplicas {
+				r.Replicas = replicas
+			}
 			if err := r.Sign(owner); err != nil {
 				return usageErr(err)
 			}
@@ -217,6 +229,7 @@ func newBucketSetCmd(e *env) *cobra.Command {
 	c.Flags().BoolVar(&private, "private", false, "serve the files only to holders of a grant")
 	c.Flags().BoolVar(&public, "public", false, "serve the files to anyone")
 	c.Flags().StringVar(&label, "name", "", "a new label")
+	c.Flags().IntVar(&replicas, "replicas", 1, fmt.Sprintf("a new replication factor, 1 to %d", bucket.MaxReplicas))
 	c.Flags().StringVar(&keyName, "key", "", "the owner's key (default: the one in the keystore that owns the bucket)")
 	return c
 }

@@ -15,7 +15,9 @@ type BucketInfo struct {
 	Cluster string `json:"cluster"`
 	Access  string `json:"access"` // "public" or "private"
 	Label   string `json:"label,omitempty"`
-	Seq     uint64 `json:"seq"`
+	// Replicas is the bucket's replication factor.
+	Replicas int    `json:"replicas"`
+	Seq      uint64 `json:"seq"`
 }
 
 // BucketInfoOf describes r.
@@ -24,7 +26,7 @@ func BucketInfoOf(r bucket.Record) BucketInfo {
 	if r.Private {
 		access = "private"
 	}
-	return BucketInfo{ID: r.Bucket.String(), Owner: r.Owner.String(), Cluster: r.Cluster, Access: access, Label: r.Label, Seq: r.Seq}
+	return BucketInfo{ID: r.Bucket.String(), Owner: r.Owner.String(), Cluster: r.Cluster, Access: access, Label: r.Label, Replicas: r.Replicas, Seq: r.Seq}
 }
 
 // bucketInfo answers GET /bucket/{id}: the newest record, kept or found in
