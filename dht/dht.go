@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -324,6 +325,42 @@ func (d *DHT) StartReprovider(list func(ctx context.Context, fn func(cid.Cid) er
 			}
 		}
 	})
+}
+
+// ClosestPeers lists the peers the network knows closest to c's key in
+// the Kademlia keyspace (both DHTs' lookups, each peer once), nearest
+// first, and the first error when no lookup found any.
+func (d *DHT) ClosestPeers(ctx context.Context, c cid.Cid) ([]peer.ID, error) {
+	key := string(c.Hash())
+	seen := make(map[peer.ID]bool)
+	var out []peer.ID
+	var errs []error
+	for _, t := range d.tables() {
+		if t.kad.RoutingTable().Size() == 0 {
+			continue
+		}
+		ps, err := t.kad.GetClosestPeers(ctx, key)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s dht: %w", t.name, err))
+		}
+		for _, p := range ps {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	if len(out) == 0 && len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	SortByDistance(c, out)
+	return out, nil
+}
+
+// SortByDistance orders ps by their XOR distance to c's key, nearest
+// first: the order placement takes holders in.
+func SortByDistance(c cid.Cid, ps []peer.ID) {
+	copy(ps, kb.SortClosestPeers(ps, kb.ConvertKey(string(c.Hash()))))
 }
 
 // RoutingPeers lists the peers in both routing tables with their

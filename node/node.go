@@ -98,6 +98,9 @@ type Node struct {
 	fetched atomic.Uint64 // bytes of pieces fetched from other nodes
 	metrics *Metrics
 
+	pulls          chan struct{} // a token per push being pulled (push.go)
+	privateCluster bool          // a swarm key keeps the cluster to its members
+
 	quotaNudge chan struct{} // set when the store has a quota
 	evictMu    sync.Mutex    // one eviction at a time
 
@@ -138,6 +141,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.privateCluster = psk != nil
 	if n.host, err = newHost(r.Identity, nc, psk, n.metrics.reg); err != nil {
 		return nil, err
 	}
@@ -161,6 +165,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n.startSearch()
 	n.startRecordPush()
 	n.ann = newAnnouncer(n.dht, n.log)
+	n.startPushes()
 	n.registerNode()
 	n.startQuota()
 	n.startScrub()

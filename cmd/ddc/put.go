@@ -28,6 +28,7 @@ func newPutCmd(e *env) *cobra.Command {
 		hash          string
 		filePath      string
 		inPlace       bool
+		replicasWait  bool
 	)
 	c := &cobra.Command{
 		Use:   "put PATH|-",
@@ -69,8 +70,18 @@ always give the same CID, and are stored once.`,
 			if err != nil {
 				return fmt.Errorf("put %s: %w", args[0], err)
 			}
+			var holders []string
+			if replicasWait {
+				if holders, err = e.waitReplicas(cmd.Context(), res.Root); err != nil {
+					return fmt.Errorf("put %s: stored as %s, but %w", args[0], res.Root, err)
+				}
+			}
 			if e.json {
-				return writeJSON(e.stdout, map[string]any{"cid": res.Root.String(), "size": res.Size, "pieces": res.Pieces})
+				out := map[string]any{"cid": res.Root.String(), "size": res.Size, "pieces": res.Pieces}
+				if replicasWait {
+					out["holders"] = holders
+				}
+				return writeJSON(e.stdout, out)
 			}
 			fmt.Fprintln(e.stdout, res.Root)
 			return nil
@@ -83,10 +94,38 @@ always give the same CID, and are stored once.`,
 	f.StringVar(&chunk, "chunk-size", "1MiB", fmt.Sprintf("bytes per data piece (%d B to 4 MiB)", pieces.MinChunkSize))
 	f.StringVar(&inline, "inline", "4KiB", "bytes stored inline in the descriptor (whole file when it fits)")
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
+	f.BoolVar(&replicasWait, "replicas-wait", false, "wait until the bucket's replication factor of nodes keep the file, showing each on stderr")
 	f.BoolVar(&inPlace, "in-place", false, "leave the file's data where it lies, indexed, not copied: changing or deleting the file later drops them")
 	e.bucketFlags(c)
 	e.jsonFlag(c)
 	return c
+}
+
+// waitReplicas has the running node push root until the bucket's factor
+// of nodes keep it, telling each step on stderr, and returns the holders.
+func (e *env) waitReplicas(ctx context.Context, root cid.Cid) ([]string, error) {
+	cl, err := e.daemon(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cl == nil {
+		return nil, errors.New("--replicas-wait needs a running node to push the file to others (ddc node run)")
+	}
+	out, err := cl.Replicate(ctx, root, func(l api.ReplicaLine) {
+		if l.Error != "" {
+			fmt.Fprintf(e.stderr, "ddc: %s %s: %s\n", l.Peer, l.Status, l.Error)
+		} else {
+			fmt.Fprintf(e.stderr, "ddc: %s %s\n", l.Peer, l.Status)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Error != "" {
+		return out.Holders, fmt.Errorf("%d of %d replicas: %s", len(out.Holders), out.Replicas, out.Error)
+	}
+	fmt.Fprintf(e.stderr, "ddc: %d of %d replicas held\n", len(out.Holders), out.Replicas)
+	return out.Holders, nil
 }
 
 // put stores in through the running node, which announces it, or offline

@@ -99,3 +99,24 @@ func (r *Repo) GrantKey(t bucket.Token) (key bucket.PrivateKey, self bool, err e
 
 // Account is the node's identity as an account.
 func (r *Repo) Account() (bucket.PrivateKey, error) { return AccountOf(r.Identity) }
+
+// GrantTo issues, with the owner's key when the keystore holds it, a
+// grant of ops in rec's bucket to the key subject for life: what a node
+// gives another it asks to keep a file of the bucket. It returns "" when
+// the keystore lacks the owner's key.
+func (r *Repo) GrantTo(rec bucket.Record, subject bucket.PublicKey, ops bucket.Ops, life time.Duration) (string, error) {
+	ks, err := Keys(r.Path)
+	if err != nil {
+		return "", err
+	}
+	owner, ok, err := ks.Owned(rec.Owner)
+	if err != nil || !ok {
+		return "", err
+	}
+	now := time.Now()
+	t, err := bucket.NewGrant(owner, rec.Bucket, &subject, ops, now.Add(life), false, now)
+	if err != nil {
+		return "", err
+	}
+	return t.String(), nil
+}

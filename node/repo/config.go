@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
@@ -36,6 +37,40 @@ type Config struct {
 	// (internal/memlimit); the GOMEMLIMIT environment variable, when set,
 	// wins (GOMEMLIMIT=off: none).
 	MemoryLimitMiB int `json:"memory_limit_mib"`
+	// Replication is what the node keeps for others' buckets.
+	Replication ReplicationConfig `json:"replication"`
+}
+
+// ReplicationConfig says whose files this node keeps when another node
+// pushes them (a bucket's replication factor). A push is accepted only
+// with a reason: a put grant from the bucket's owner that names this
+// node's key (or a bearer one), a bucket or owner listed here, or, in a
+// private cluster (a swarm key: membership is trust), any member's push.
+// In the public cluster a node keeps nobody's files unless told to.
+type ReplicationConfig struct {
+	// StoreFor lists buckets (ddcb...) and owners (did:key:...) whose
+	// pushes are accepted; "*" accepts anyone's.
+	StoreFor []string `json:"store_for,omitempty"`
+	// RefuseClusterPushes refuses the pushes of a private cluster's
+	// members that bring no other reason.
+	RefuseClusterPushes bool `json:"refuse_cluster_pushes,omitempty"`
+}
+
+// Validate reports the first entry of StoreFor that names neither a
+// bucket nor an owner.
+func (r ReplicationConfig) Validate() error {
+	for _, s := range r.StoreFor {
+		if s == "*" {
+			continue
+		}
+		if _, err := bucket.ParseID(s); err == nil {
+			continue
+		}
+		if _, err := bucket.ParsePublicKey(s); err != nil {
+			return fmt.Errorf("store_for %q: neither a bucket ID (ddcb...) nor an owner (did:key:...), nor *", s)
+		}
+	}
+	return nil
 }
 
 // GatewayConfig is the HTTP gateway: read-only, safe to expose.
@@ -217,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Gateway.Validate(); err != nil {
 		return fmt.Errorf("%w: gateway: %w", ErrConfig, err)
+	}
+	if err := c.Replication.Validate(); err != nil {
+		return fmt.Errorf("%w: replication: %w", ErrConfig, err)
 	}
 	if c.MemoryLimitMiB < 0 {
 		return fmt.Errorf("%w: memory_limit_mib %d: want 0 (a headroom over what the node needs) or more", ErrConfig, c.MemoryLimitMiB)

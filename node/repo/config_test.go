@@ -102,3 +102,15 @@ func TestStateAndPeers(t *testing.T) {
 		t.Fatalf("damaged peers: %v, %v", got, err)
 	}
 }
+
+func TestReplicationStoreFor(t *testing.T) {
+	c := repo.DefaultConfig()
+	c.Replication.StoreFor = []string{"*", "ddcbk6m2jhfnyegp76ep73n5lc6zu5sv5rezy7mam23ezt24otltfkwq", "did:key:z6MkiP9gsaS1azVRbWTBGerPUg5obL9Z2EyvuLY19w6YfU8k"}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a bucket, an owner and *: %v", err)
+	}
+	c.Replication.StoreFor = append(c.Replication.StoreFor, "alice")
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `store_for "alice"`) {
+		t.Fatalf("store_for naming neither: %v", err)
+	}
+}

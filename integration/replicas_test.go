@@ -1,0 +1,134 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// xorCloser orders peer IDs by the XOR of their SHA-256 with that of
+// root's multihash: Kademlia's distance, worked out here on its own so the
+// test does not check the node's placement with the node's code.
+func xorCloser(t *testing.T, root string, ids []string) []string {
+	t.Helper()
+	c, err := cid.Decode(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := sha256.Sum256(c.Hash())
+	dist := func(s string) []byte {
+		p, err := peer.Decode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256([]byte(p))
+		for i := range h {
+			h[i] ^= target[i]
+		}
+		return h[:]
+	}
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b string) int { return bytes.Compare(dist(a), dist(b)) })
+	return out
+}
+
+// pinned reports whether d keeps root as a root.
+func (d *daemon) pinned(root string) bool {
+	return strings.Contains(d.ok(nil, "pin", "ls"), root)
+}
+
+// putReplicated puts src into bucket b on d with --replicas-wait and
+// returns its CID and holders.
+func putReplicated(t *testing.T, d *daemon, src, b string, args ...string) (string, []string) {
+	t.Helper()
+	var res struct {
+		CID     string   `json:"cid"`
+		Holders []string `json:"holders"`
+	}
+	out := d.ok(nil, append([]string{"put", src, "-b", b, "--replicas-wait", "--json"}, args...)...)
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("put --json: %q: %v", out, err)
+	}
+	return res.CID, res.Holders
+}
+
+// TestReplicas: files put into a bucket of 3 replicas with
+// --replicas-wait are kept, once the put returns, by the 3 nodes closest
+// to each root among six, less one at its quota, the owner's node giving
+// each a grant; with the uploader killed, a seventh node reads them
+// byte-identical. A put by a node that holds only a put grant cannot
+// give one: nodes refuse its push, and the put says so.
+func TestReplicas(t *testing.T) {
+	owner := startDaemon(t, newDaemonRepo(t))
+	nodes := []*daemon{owner}
+	for range 4 {
+		nodes = append(nodes, startDaemon(t, newDaemonRepo(t), "--bootstrap", owner.tcpAddr()))
+	}
+	full := startDaemon(t, newDaemonRepo(t), "--bootstrap", owner.tcpAddr(), "--storage-max", "1MB")
+	nodes = append(nodes, full)
+	var ids, accepting []string
+	byID := map[string]*daemon{}
+	for _, d := range nodes {
+		ids = append(ids, d.state.PeerID)
+		if d != full {
+			accepting = append(accepting, d.state.PeerID)
+		}
+		byID[d.state.PeerID] = d
+	}
+	b := strings.TrimSpace(owner.ok(nil, "bucket", "create", "--replicas", "3"))
+	if show := owner.ok(nil, "bucket", "show", b); !strings.Contains(show, "replicas  3") {
+		t.Fatalf("bucket show: %q", show)
+	}
+
+	srcs := map[string]string{}
+	skippedFull := 0
+	for i := range 8 {
+		src := randomFile(t, 281+uint64(i), int64(1<<20+i*300<<10+4321))
+		root, holders := putReplicated(t, owner, src, b)
+		srcs[root] = src
+		want := xorCloser(t, root, accepting)[:3]
+		if !slices.Equal(holders, want) {
+			t.Fatalf("file %d: holders %v, want the 3 closest that have room %v", i, holders, want)
+		}
+		if slices.Contains(xorCloser(t, root, ids)[:3], full.state.PeerID) {
+			skippedFull++
+		}
+		for _, id := range ids {
+			if id == owner.state.PeerID {
+				continue // the uploader keeps its own put either way
+			}
+			if got := byID[id].pinned(root); got != slices.Contains(want, id) {
+				t.Errorf("file %d: node %s keeps it: %v, a holder: %v", i, id, got, slices.Contains(want, id))
+			}
+		}
+	}
+	t.Logf("the node at its quota was among the 3 closest of %d files of 8, and passed over", skippedFull)
+
+	// A writer with a put grant only cannot give others a grant: the
+	// nodes it asks refuse, and the put fails saying so.
+	writer := nodes[1]
+	token := strings.TrimSpace(owner.ok(nil, "bucket", "grant", b, "--to", writer.state.PeerID, "--ops", "get,put"))
+	code, _, errs := writer.run(nil, "put", randomFile(t, 299, 1<<20), "-b", b, "--token", token, "--replicas-wait")
+	if code == 0 || !strings.Contains(errs, "refused") || !strings.Contains(errs, "no push grant") || !strings.Contains(errs, "of 3 replicas") {
+		t.Fatalf("a push with no grant to give: exit %d, %q", code, errs)
+	}
+
+	// The uploader goes; a node that never held the files reads them
+	// from the replicas.
+	owner.kill()
+	reader := startDaemon(t, newDaemonRepo(t), "--bootstrap", nodes[2].tcpAddr())
+	for root, src := range srcs {
+		got := filepath.Join(t.TempDir(), "got")
+		reader.ok(nil, "get", root, "-o", got)
+		if !sameFile(t, src, got) {
+			t.Fatalf("the seventh node read other bytes of %s", root)
+		}
+	}
+}
