@@ -23,25 +23,11 @@ func (r *Repo) Grant(rec bucket.Record, op bucket.Ops, token string) (string, er
 	if token != "" {
 		return token, nil
 	}
-	ks, err := Keys(r.Path)
-	if err != nil {
-		return "", err
-	}
-	owner, ok, err := ks.Owned(rec.Owner)
-	if err != nil || !ok {
-		return "", err
-	}
 	self, err := r.Account()
 	if err != nil {
 		return "", err
 	}
-	pub := self.Public()
-	now := time.Now()
-	t, err := bucket.NewGrant(owner, rec.Bucket, &pub, op, now.Add(ownerGrantLife), false, now)
-	if err != nil {
-		return "", err
-	}
-	return t.String(), nil
+	return r.GrantTo(rec, self.Public(), op, ownerGrantLife)
 }
 
 // Authorize checks that this repo's user may do op in the bucket of rec:
