@@ -83,7 +83,7 @@ func TestReplicas(t *testing.T) {
 		byID[d.state.PeerID] = d
 	}
 	b := strings.TrimSpace(owner.ok(nil, "bucket", "create", "--replicas", "3"))
-	if show := owner.ok(nil, "bucket", "show", b); !strings.Contains(show, "replicas  3") {
+	if show := owner.ok(nil, "bucket", "show", b); !strings.Contains(strings.Join(strings.Fields(show), " "), "replicas 3") {
 		t.Fatalf("bucket show: %q", show)
 	}
 
