@@ -58,17 +58,19 @@ SIGINT or SIGTERM stops the node cleanly; a second one forces it.`,
 				}
 				log.Info("initialized repo", "repo", e.repoPath, "peer", id)
 			}
-			r, err := openForNode(cmd.Context(), e.repoPath, log)
+			// The flags go over the config before the store opens: it
+			// takes its quota from there.
+			r, err := openForNode(cmd.Context(), e.repoPath, log, func(c *repo.Config) error {
+				if err := nf.apply(cmd, c); err != nil {
+					return err
+				}
+				if err := c.Validate(); err != nil {
+					return usageErr(err)
+				}
+				return nil
+			})
 			if err != nil {
 				return err
-			}
-			if err := nf.apply(cmd, &r.Config); err != nil {
-				r.Close()
-				return err
-			}
-			if err := r.Config.Validate(); err != nil {
-				r.Close()
-				return usageErr(err)
 			}
 			return runNode(cmd.Context(), e, r, log)
 		},
@@ -85,13 +87,13 @@ const lockWait = 5 * time.Second
 // openForNode opens the repo for a node, waiting up to lockWait while
 // offline readers hold it, so a read command run as the node starts does
 // not make the start fail.
-func openForNode(ctx context.Context, path string, log *slog.Logger) (*repo.Repo, error) {
+func openForNode(ctx context.Context, path string, log *slog.Logger, flags func(*repo.Config) error) (*repo.Repo, error) {
 	ctx, cancel := context.WithTimeout(ctx, lockWait)
 	defer cancel()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		r, err := repo.Open(path, log)
+		r, err := repo.OpenEdited(path, log, flags)
 		if !errors.Is(err, store.ErrLocked) {
 			return r, err
 		}

@@ -99,7 +99,14 @@ func Init(path string, cfg Config) (peer.ID, error) {
 // Open opens the repo at path for reading and writing; only one process
 // at a time can. logger may be nil.
 func Open(path string, logger *slog.Logger) (*Repo, error) {
-	return open(path, logger, false)
+	return open(path, logger, false, nil)
+}
+
+// OpenEdited is Open with edit applied to the config read from disk
+// before anything uses it, the store's options included, and the result
+// validated: a run's flags over the file, which stays as it is.
+func OpenEdited(path string, logger *slog.Logger, edit func(*Config) error) (*Repo, error) {
+	return open(path, logger, false, edit)
 }
 
 // OpenReadOnly opens the repo at path for reading: any number of readers
@@ -107,13 +114,21 @@ func Open(path string, logger *slog.Logger) (*Repo, error) {
 // read-only directory. Writes through its store fail with
 // store.ErrReadOnly.
 func OpenReadOnly(path string, logger *slog.Logger) (*Repo, error) {
-	return open(path, logger, true)
+	return open(path, logger, true, nil)
 }
 
-func open(path string, logger *slog.Logger, readOnly bool) (r *Repo, err error) {
+func open(path string, logger *slog.Logger, readOnly bool, edit func(*Config) error) (r *Repo, err error) {
 	cfg, key, err := load(path)
 	if err != nil {
 		return nil, err
+	}
+	if edit != nil {
+		if err := edit(&cfg); err != nil {
+			return nil, err
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if !readOnly {
 		if err := ensureSecret(path); err != nil {
