@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -92,6 +93,7 @@ func TestReplicas(t *testing.T) {
 	for i := range 8 {
 		src := randomFile(t, 281+uint64(i), int64(1<<20+i*300<<10+4321))
 		root, holders := putReplicated(t, owner, src, b)
+		t.Logf("put %s: holders %v", root, holders)
 		srcs[root] = src
 		want := xorCloser(t, root, accepting)[:3]
 		if !slices.Equal(holders, want) {
@@ -100,10 +102,7 @@ func TestReplicas(t *testing.T) {
 		if slices.Contains(xorCloser(t, root, ids)[:3], full.state.PeerID) {
 			skippedFull++
 		}
-		for _, id := range ids {
-			if id == owner.state.PeerID {
-				continue // the uploader keeps its own put either way
-			}
+		for _, id := range ids { // the uploader too: farther than 3 others, its copy is cache
 			if got := byID[id].pinned(root); got != slices.Contains(want, id) {
 				t.Errorf("file %d: node %s keeps it: %v, a holder: %v", i, id, got, slices.Contains(want, id))
 			}
@@ -131,4 +130,124 @@ func TestReplicas(t *testing.T) {
 			t.Fatalf("the seventh node read other bytes of %s", root)
 		}
 	}
+}
+
+// keepers counts, per root, the nodes of ds that keep it.
+func keepers(ds []*daemon, roots []string) map[string]int {
+	n := map[string]int{}
+	for _, d := range ds {
+		ls := d.ok(nil, "pin", "ls")
+		for _, r := range roots {
+			if strings.Contains(ls, r) {
+				n[r]++
+			}
+		}
+	}
+	return n
+}
+
+// TestRepair: in a private cluster (membership is trust), files of a
+// bucket of 3 replicas lose a holder to SIGKILL; within the grace period
+// and a bounded repair, each is kept by 3 live nodes again, and a node
+// that never held them reads them byte-identical before, during and
+// after. The killed node comes back: the holders settle at 3 again, not
+// 4.
+func TestRepair(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "swarm.key")
+	newRepo(t).ok(nil, "cluster", "key", "gen", "-o", key)
+	var nodes []*daemon
+	for i := range 7 {
+		r := newDaemonRepo(t)
+		r.ok(nil, "init", "--cluster", "vault", "--swarm-key", key)
+		setConfig(t, r, "replication", "grace", "3s")
+		setConfig(t, r, "replication", "check_interval", "1s")
+		var args []string
+		if i > 0 {
+			args = []string{"--bootstrap", nodes[0].tcpAddr()}
+		}
+		if i == 6 {
+			// The reader: a member with no room, so it never holds any.
+			args = append(args, "--storage-max", "1MB")
+		}
+		nodes = append(nodes, startDaemon(t, r, args...))
+	}
+	owner, reader, members := nodes[0], nodes[6], nodes[:6]
+	b := strings.TrimSpace(owner.ok(nil, "bucket", "create", "--replicas", "3"))
+	srcs := map[string]string{}
+	var roots []string
+	held := map[string]int{} // files each node keeps
+	for i := range 4 {
+		src := randomFile(t, 311+uint64(i), int64(2<<20+i*500<<10))
+		root, holders := putReplicated(t, owner, src, b)
+		t.Logf("put %s: holders %v", root, holders)
+		if slices.Contains(holders, reader.state.PeerID) {
+			t.Fatalf("put %s: the reader, with no room, among the holders %v", root, holders)
+		}
+		srcs[root] = src
+		roots = append(roots, root)
+		for _, h := range holders {
+			held[h]++
+		}
+	}
+	readAll := func(when string) {
+		t.Helper()
+		for root, src := range srcs {
+			got := filepath.Join(t.TempDir(), "got")
+			reader.ok(nil, "get", root, "-o", got)
+			if !sameFile(t, src, got) {
+				t.Fatalf("%s: the reader got other bytes of %s", when, root)
+			}
+		}
+	}
+	readAll("before the loss")
+
+	// The node keeping the most of them goes, at once.
+	victim := members[0]
+	for _, d := range members {
+		if held[d.state.PeerID] > held[victim.state.PeerID] {
+			victim = d
+		}
+	}
+	t.Logf("owner %s, reader %s: killing %s", owner.state.PeerID, reader.state.PeerID, victim.state.PeerID)
+	victim.kill()
+	var live []*daemon
+	for _, d := range members {
+		if d != victim {
+			live = append(live, d)
+		}
+	}
+	readAll("just after the loss")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, d := range append(live, reader) {
+				t.Logf("node %s:\n%s", d.state.PeerID, d.logs)
+			}
+		}
+	})
+	start := time.Now()
+	waitFor(t, "every file kept by 3 live nodes", 60*time.Second, func() bool {
+		k := keepers(live, roots)
+		for _, r := range roots {
+			if k[r] != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("repaired %d files %s after the loss (grace 3 s)", held[victim.state.PeerID], time.Since(start).Round(100*time.Millisecond))
+	readAll("after the repair")
+
+	// It comes back with its copies: the holders settle at 3.
+	back := startDaemon(t, victim.repo, "--bootstrap", owner.tcpAddr())
+	all := append(live, back)
+	waitFor(t, "the holders to settle at 3 with the returned node", 60*time.Second, func() bool {
+		k := keepers(all, roots)
+		for _, r := range roots {
+			if k[r] != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	readAll("after the return")
 }

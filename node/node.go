@@ -99,6 +99,7 @@ type Node struct {
 	metrics *Metrics
 
 	pulls          chan struct{} // a token per push being pulled (push.go)
+	repairs        repairs       // what the holder checks saw (repair.go)
 	privateCluster bool          // a swarm key keeps the cluster to its members
 
 	quotaNudge chan struct{} // set when the store has a quota
@@ -166,6 +167,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n.startRecordPush()
 	n.ann = newAnnouncer(n.dht, n.log)
 	n.startPushes()
+	n.startRepair()
 	n.registerNode()
 	n.startQuota()
 	n.startScrub()

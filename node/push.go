@@ -17,6 +17,7 @@ import (
 
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/internal/frame"
+	"github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/store"
 )
@@ -54,6 +55,9 @@ type pushRequest struct {
 	Root   string `json:"root"`
 	Size   uint64 `json:"size"`
 	Token  string `json:"token,omitempty"` // a put grant naming the receiver
+	// Check asks only whether the receiver keeps the file for the
+	// bucket: held or missing, and nothing pulled.
+	Check bool `json:"check,omitempty"`
 }
 
 // PushStatus is a receiver's answer to a push.
@@ -67,6 +71,7 @@ const (
 	PushBusy     PushStatus = "busy"     // pulling as many as it may: ask again later
 	PushFull     PushStatus = "full"     // no room under its quota
 	PushFailed   PushStatus = "failed"   // the pull did not complete
+	PushMissing  PushStatus = "missing"  // a check: the file is not kept here
 )
 
 type pushAnswer struct {
@@ -138,6 +143,14 @@ func (n *Node) servePush(str network.Stream) {
 		answer(PushRefused, fmt.Errorf("push of %s: bucket %.80q: %w", root, req.Bucket, err))
 		return
 	}
+	if req.Check {
+		if ok, err := n.repo.Store.InBucketFile(store.Bucket(id), root); err != nil || !ok {
+			answer(PushMissing, nil)
+		} else {
+			answer(PushHeld, nil)
+		}
+		return
+	}
 	ctx, cancel := context.WithTimeout(n.ctx, pullWait(req.Size))
 	defer cancel()
 	if err := n.acceptPush(ctx, id, req.Token); err != nil {
@@ -173,6 +186,9 @@ func (n *Node) acceptPush(ctx context.Context, b bucket.ID, token string) error 
 	if err != nil {
 		return fmt.Errorf("its record: %w", err)
 	}
+	if err := n.keepRecord(rec); err != nil {
+		return err
+	}
 	if rec.Cluster != n.Cluster() {
 		return fmt.Errorf("%w: bucket %s lives in cluster %q", ErrOtherCluster, b, rec.Cluster)
 	}
@@ -187,6 +203,20 @@ func (n *Node) acceptPush(ctx context.Context, b bucket.ID, token string) error 
 		return nil
 	}
 	return errors.New("no push grant: this node keeps no files of the bucket for others (a put grant naming its key, or replication.store_for, would let it)")
+}
+
+// keepRecord keeps rec in the repo, for a node that keeps files of its
+// bucket: it republishes the record and announces itself a holder of the
+// bucket, as for its own.
+func (n *Node) keepRecord(rec bucket.Record) error {
+	bs, err := repo.Buckets(n.repo.Path)
+	if err == nil {
+		_, err = bs.Keep(rec)
+	}
+	if err != nil {
+		return fmt.Errorf("keep the record of bucket %s: %w", rec.Bucket, err)
+	}
+	return nil
 }
 
 // pinIn is Pin in a bucket (none when in is nil): the file is rooted for
@@ -222,9 +252,10 @@ func (n *Node) pinIn(ctx context.Context, c cid.Cid, in *In) error {
 	return nil
 }
 
-// push asks p to keep root of bucket b and waits until p holds it, or
-// says why it will not. accepted is called once p has taken the push.
-func (n *Node) push(ctx context.Context, p peer.ID, b bucket.ID, root cid.Cid, size uint64, token string, accepted func()) error {
+// push asks p to keep req's file and waits until p holds it, or says why
+// it will not; a check's answer is held or missing. accepted is called
+// once p has taken the push.
+func (n *Node) push(ctx context.Context, p peer.ID, req pushRequest, accepted func()) error {
 	str, err := n.host.NewStream(ctx, p, pushProtocol(n.Cluster()))
 	if err != nil {
 		return &PushError{Peer: p, Status: PushFailed, Msg: err.Error()}
@@ -233,8 +264,8 @@ func (n *Node) push(ctx context.Context, p peer.ID, b bucket.ID, root cid.Cid, s
 	stop := context.AfterFunc(ctx, func() { str.Reset() })
 	defer stop()
 	str.SetDeadline(time.Now().Add(pushAnswerWait))
-	req, _ := json.Marshal(pushRequest{Bucket: b.String(), Root: root.String(), Size: size, Token: token})
-	if err := frame.Write(str, req); err != nil {
+	enc, _ := json.Marshal(req)
+	if err := frame.Write(str, enc); err != nil {
 		str.Reset()
 		return &PushError{Peer: p, Status: PushFailed, Msg: err.Error()}
 	}
@@ -255,7 +286,7 @@ func (n *Node) push(ctx context.Context, p peer.ID, b bucket.ID, root cid.Cid, s
 		case PushHeld:
 			return nil
 		case PushAccepted:
-			str.SetDeadline(time.Now().Add(pullWait(size)))
+			str.SetDeadline(time.Now().Add(pullWait(req.Size)))
 			if accepted != nil {
 				accepted()
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/dht"
 	"github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces/store"
 )
 
 // Placement. A file of a bucket of replication factor R is kept by the R
@@ -147,6 +148,13 @@ func (n *Node) Replicate(ctx context.Context, in *In, root cid.Cid, progress fun
 		}
 		return pl, fmt.Errorf("%w: %s in bucket %s: %d of %d (%d nodes asked of %d found)", ErrTooFewHolders, root, rec.Bucket, len(pl.Holders), rec.Replicas, next, len(cands))
 	}
+	if !slices.Contains(pl.Holders, self) {
+		// R nodes closer to it keep it: this node's copy is cache now,
+		// served until the quota or a GC takes it.
+		if err := n.repo.Store.Unroot(store.Bucket(rec.Bucket), root); err != nil {
+			n.log.Warn("replicated file kept here still", "cid", root, "err", err)
+		}
+	}
 	return pl, nil
 }
 
@@ -161,7 +169,7 @@ func (n *Node) pushWithRetry(ctx context.Context, p peer.ID, rec bucket.Record, 
 	}
 	accepted := func() { progress(ReplicaEvent{Peer: p, Status: PushAccepted}) }
 	for try := 1; ; try++ {
-		err := n.push(ctx, p, rec.Bucket, root, size, token, accepted)
+		err := n.push(ctx, p, pushRequest{Bucket: rec.Bucket.String(), Root: root.String(), Size: size, Token: token}, accepted)
 		var pe *PushError
 		if !errors.As(err, &pe) || pe.Status != PushBusy || try == busyTries {
 			return err

@@ -54,11 +54,48 @@ type ReplicationConfig struct {
 	// RefuseClusterPushes refuses the pushes of a private cluster's
 	// members that bring no other reason.
 	RefuseClusterPushes bool `json:"refuse_cluster_pushes,omitempty"`
+	// Grace is how long a file of a replicated bucket may have fewer
+	// holders than its factor (or this node be a surplus one) before the
+	// node acts: long enough that a restart is not a loss (0: the
+	// default, DefaultReplicationGrace).
+	Grace Duration `json:"grace,omitempty"`
+	// CheckInterval is how often the node checks the holders of each file
+	// it keeps for a replicated bucket, the checks spread over it (0: the
+	// default, DefaultReplicationCheck).
+	CheckInterval Duration `json:"check_interval,omitempty"`
+}
+
+// Replication defaults, and why: ten minutes outlasts a restart or an
+// upgrade, and a check of every file each ten minutes is one DHT lookup
+// and a few probes a file, which a node of a thousand 1 GiB files
+// (a million pieces) makes less than twice a second.
+const (
+	DefaultReplicationGrace = 10 * time.Minute
+	DefaultReplicationCheck = 10 * time.Minute
+)
+
+// GraceOrDefault is Grace, or its default when unset.
+func (r ReplicationConfig) GraceOrDefault() time.Duration {
+	if r.Grace > 0 {
+		return time.Duration(r.Grace)
+	}
+	return DefaultReplicationGrace
+}
+
+// CheckOrDefault is CheckInterval, or its default when unset.
+func (r ReplicationConfig) CheckOrDefault() time.Duration {
+	if r.CheckInterval > 0 {
+		return time.Duration(r.CheckInterval)
+	}
+	return DefaultReplicationCheck
 }
 
 // Validate reports the first entry of StoreFor that names neither a
 // bucket nor an owner.
 func (r ReplicationConfig) Validate() error {
+	if r.Grace < 0 || r.CheckInterval < 0 {
+		return fmt.Errorf("grace %s, check_interval %s: want 0 (the default) or more", time.Duration(r.Grace), time.Duration(r.CheckInterval))
+	}
 	for _, s := range r.StoreFor {
 		if s == "*" {
 			continue

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/syndtr/goleveldb/leveldb"
 )
 
 // Bucket is a bucket's 32-byte ID. The store records which buckets a piece
@@ -69,5 +70,41 @@ func (s *Store) BucketFiles(ctx context.Context, b Bucket, fn func(root cid.Cid,
 			return fmt.Errorf("%w: bucket file record %x", ErrIndexCorrupt, k)
 		}
 		return fn(c, time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+	})
+}
+
+// Unroot makes root, kept for bucket b, cache: its record as a file of
+// b and its pin go, and GC or the quota may take it once nothing else
+// keeps it. What a bucket's replication no longer asks of this node.
+func (s *Store) Unroot(b Bucket, root cid.Cid) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	batch := new(leveldb.Batch)
+	batch.Delete(bucketKey(b, root))
+	batch.Delete(pinKey(root))
+	batch.Put(cacheKey(root), binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())))
+	if err := s.write(batch); err != nil {
+		return fmt.Errorf("unroot %s of bucket %x: %w", root, b[:4], err)
+	}
+	return nil
+}
+
+// EachBucketFile calls fn for every file root kept for a bucket, of any
+// bucket, in key order, until fn returns an error or ctx ends.
+func (s *Store) EachBucketFile(ctx context.Context, fn func(b Bucket, root cid.Cid) error) error {
+	return s.scanKeys(ctx, []byte{prefBucket}, func(k, _ []byte) error {
+		var b Bucket
+		if len(k) <= 1+len(b) {
+			return fmt.Errorf("%w: bucket file key %x", ErrIndexCorrupt, k)
+		}
+		copy(b[:], k[1:])
+		c, err := cid.Cast(k[1+len(b):])
+		if err != nil {
+			return fmt.Errorf("%w: bucket file key %x: %w", ErrIndexCorrupt, k, err)
+		}
+		return fn(b, c)
 	})
 }

@@ -84,6 +84,26 @@ func TestBucketMembership(t *testing.T) {
 	if ok, err := s.InBucketFile(b2, r2); err != nil || !ok {
 		t.Errorf("InBucketFile(b2, %s) = %v, %v", r2, ok, err)
 	}
+	// Unrooted from b2, the file is b1's still, and cache for b2.
+	if err := s.Unroot(b2, r2); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.InBucketFile(b2, r2); ok {
+		t.Errorf("after Unroot(b2, %s) it is a file of b2 still", r2)
+	}
+	if got := files(b1); !slices.Equal(got, []cid.Cid{r2}) {
+		t.Errorf("after Unroot from b2, b1 lists %v, want %s", got, r2)
+	}
+	cached := 0
+	s.Cached(ctx, func(f store.CachedFile) error {
+		if f.Root == r2 {
+			cached++
+		}
+		return nil
+	})
+	if cached != 1 {
+		t.Errorf("the unrooted file is cache %d times, want once", cached)
+	}
 
 	// Memberships survive a reopen; a deleted piece stored again is in no
 	// bucket until it is put into one.
