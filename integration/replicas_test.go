@@ -224,30 +224,45 @@ func TestRepair(t *testing.T) {
 			}
 		}
 	})
-	start := time.Now()
-	waitFor(t, "every file kept by 3 live nodes", 60*time.Second, func() bool {
-		k := keepers(live, roots)
-		for _, r := range roots {
-			if k[r] != 3 {
-				return false
+	settle := func(what string, ds []*daemon) {
+		t.Helper()
+		waitFor(t, what, 60*time.Second, func() bool {
+			k := keepers(ds, roots)
+			for _, r := range roots {
+				if k[r] != 3 {
+					return false
+				}
 			}
-		}
-		return true
-	})
+			return true
+		})
+	}
+	start := time.Now()
+	settle("every file kept by 3 live nodes", live)
 	t.Logf("repaired %d files %s after the loss (grace 3 s)", held[victim.state.PeerID], time.Since(start).Round(100*time.Millisecond))
 	readAll("after the repair")
 
 	// It comes back with its copies: the holders settle at 3.
-	back := startDaemon(t, victim.repo, "--bootstrap", owner.tcpAddr())
+	back := startDaemon(t, victim.repo, "--bootstrap", live[0].tcpAddr())
 	all := append(live, back)
-	waitFor(t, "the holders to settle at 3 with the returned node", 60*time.Second, func() bool {
-		k := keepers(all, roots)
-		for _, r := range roots {
-			if k[r] != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	settle("the holders to settle at 3 with the returned node", all)
 	readAll("after the return")
+
+	// Two holders of the first file go at once: it and every other file
+	// survive on the rest, and are kept by 3 again.
+	var gone, rest []*daemon
+	for _, d := range all {
+		if len(gone) < 2 && d.pinned(roots[0]) {
+			gone = append(gone, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	for _, d := range gone {
+		d.kill()
+	}
+	readAll("just after two losses")
+	start = time.Now()
+	settle("every file kept by 3 live nodes after two losses", rest)
+	t.Logf("repaired after two losses in %s", time.Since(start).Round(100*time.Millisecond))
+	readAll("after two losses")
 }
