@@ -240,6 +240,7 @@ func TestRepair(t *testing.T) {
 	settle("every file kept by 3 live nodes", live)
 	t.Logf("repaired %d files %s after the loss (grace 3 s)", held[victim.state.PeerID], time.Since(start).Round(100*time.Millisecond))
 	readAll("after the repair")
+	statHolders(t, reader, b, roots, live)
 
 	// It comes back with its copies: the holders settle at 3.
 	back := startDaemon(t, victim.repo, "--bootstrap", live[0].tcpAddr())
@@ -265,4 +266,40 @@ func TestRepair(t *testing.T) {
 	settle("every file kept by 3 live nodes after two losses", rest)
 	t.Logf("repaired after two losses in %s", time.Since(start).Round(100*time.Millisecond))
 	readAll("after two losses")
+}
+
+// statHolders checks that `stat --holders` on d names, for each root of
+// bucket b, the nodes of ds that keep it, and lists every piece.
+func statHolders(t *testing.T, d *daemon, b string, roots []string, ds []*daemon) {
+	t.Helper()
+	for _, r := range roots {
+		var want []string
+		for _, k := range ds {
+			if k.pinned(r) {
+				want = append(want, k.state.PeerID)
+			}
+		}
+		var got struct {
+			Replicas int      `json:"replicas"`
+			Keepers  []string `json:"keepers"`
+			Pieces   []struct {
+				CID     string   `json:"cid"`
+				Holders []string `json:"holders"`
+			} `json:"pieces"`
+		}
+		out := d.ok(nil, "stat", "--holders", r, "-b", b, "--json")
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("stat --holders --json: %q: %v", out, err)
+		}
+		var st struct {
+			Pieces int `json:"pieces"`
+		}
+		json.Unmarshal([]byte(d.ok(nil, "stat", r, "-b", b, "--json")), &st)
+		slices.Sort(want)
+		keepers := slices.Sorted(slices.Values(got.Keepers))
+		if got.Replicas != 3 || !slices.Equal(keepers, want) || len(got.Pieces) != st.Pieces || got.Pieces[0].CID != r {
+			t.Fatalf("stat --holders %s: replicas %d, keepers %v (want %v), %d pieces (want %d, root first): %s", r, got.Replicas, keepers, want, len(got.Pieces), st.Pieces, out)
+		}
+		t.Logf("%s: keepers %v, root's DHT holders %v", r, got.Keepers, got.Pieces[0].Holders)
+	}
 }

@@ -113,25 +113,29 @@ func (n *Node) repairPass(ctx context.Context, span time.Duration) {
 	}
 }
 
-// checkHolders checks who keeps root of rec's bucket and repairs or gives
-// up this node's copy as the rule above says.
-func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid) {
+// keepers asks the cluster's nodes closest to root, nearest first, this
+// one among them, whether they keep it for rec's bucket, until want of
+// them do (0: every node the lookup found). It returns those that do,
+// nearest first, and how many said they do not; nodes that do not answer
+// are neither.
+func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, want int) (holders []peer.ID, lacking int, err error) {
 	self := n.host.ID()
 	cands, err := n.dht.ClosestPeers(ctx, root)
 	if err != nil {
-		n.log.Debug("repair: no closest nodes", "cid", root, "err", err)
-		return
+		return nil, 0, err
 	}
 	cands = append(slices.DeleteFunc(cands, func(p peer.ID) bool { return p == self }), self)
 	dht.SortByDistance(root, cands)
-	var holders []peer.ID
-	lacking := 0
 	for _, p := range cands {
-		if len(holders) == rec.Replicas {
+		if want > 0 && len(holders) == want {
 			break
 		}
 		if p == self {
-			holders = append(holders, self)
+			if ok, err := n.repo.Store.InBucketFile(store.Bucket(rec.Bucket), root); err == nil && ok {
+				holders = append(holders, self)
+			} else {
+				lacking++
+			}
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, probeWait)
@@ -145,7 +149,19 @@ func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid
 			lacking++
 		}
 	}
-	n.log.Debug("repair: checked", "cid", root, "cands", cands, "holders", holders, "lacking", lacking)
+	return holders, lacking, nil
+}
+
+// checkHolders checks who keeps root of rec's bucket and repairs or gives
+// up this node's copy as the rule above says.
+func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid) {
+	self := n.host.ID()
+	holders, lacking, err := n.keepers(ctx, rec, root, rec.Replicas)
+	if err != nil {
+		n.log.Debug("repair: no closest nodes", "cid", root, "err", err)
+		return
+	}
+	n.log.Debug("repair: checked", "cid", root, "holders", holders, "lacking", lacking)
 	f := root.KeyString() + string(rec.Bucket[:])
 	grace := n.repo.Config.Replication.GraceOrDefault()
 	now := time.Now()

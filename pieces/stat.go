@@ -21,11 +21,22 @@ type Stat struct {
 // StatFile walks the descriptors of the file c (never its data pieces) and
 // reports its shape. It checks that every link size matches its subtree.
 func StatFile(ctx context.Context, g Getter, c cid.Cid) (Stat, error) {
+	return WalkFile(ctx, g, c, nil)
+}
+
+// WalkFile is StatFile calling each, when set, on every distinct piece of
+// the tree as it is reached, root first: a link to it (the root's Size is
+// the file's) and whether it is a data piece.
+func WalkFile(ctx context.Context, g Getter, c cid.Cid, each func(l Link, data bool)) (Stat, error) {
+	if each == nil {
+		each = func(Link, bool) {}
+	}
 	f, err := Open(ctx, g, c)
 	if err != nil {
 		return Stat{}, err
 	}
 	st := Stat{CID: c, Size: f.root.size, Tags: f.root.p.Tags}
+	each(Link{CID: c, Size: f.root.size}, false)
 	seen := make(map[cid.Cid]bool)
 	var visit func(n *node, depth int) error
 	visit = func(n *node, depth int) error {
@@ -41,6 +52,7 @@ func StatFile(ctx context.Context, g Getter, c cid.Cid) (Stat, error) {
 				continue // a repeated chunk or subtree is stored once
 			}
 			seen[l.CID] = true
+			each(l, l.CID.Type() == CodecRaw)
 			if l.CID.Type() == CodecRaw {
 				st.Pieces++
 				continue

@@ -47,14 +47,24 @@ func tagList(tags []pieces.Tag) string {
 }
 
 func newStatCmd(e *env) *cobra.Command {
+	var holders bool
 	c := &cobra.Command{
 		Use:   "stat CID",
 		Short: "Describe a file: size, pieces, tree depth, tags, inline bytes",
-		Args:  exactArgs(1),
+		Long: `Describe a file: size, pieces, tree depth, tags, inline bytes.
+
+With --holders (the node must run), also who holds it: each piece's
+providers as the DHT names them, and, for a file of a bucket (-b), the
+nodes closest to its root that say they keep it, against the bucket's
+replication factor.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pieces.ParseCID(args[0])
 			if err != nil {
 				return err
+			}
+			if holders {
+				return e.statHolders(cmd.Context(), c)
 			}
 			st, err := e.stat(cmd.Context(), c)
 			if err != nil {
@@ -63,6 +73,7 @@ func newStatCmd(e *env) *cobra.Command {
 			return e.printStat(st)
 		},
 	}
+	c.Flags().BoolVar(&holders, "holders", false, "list the holders of each piece, and of the file in its bucket")
 	e.bucketFlags(c)
 	e.jsonFlag(c)
 	return c

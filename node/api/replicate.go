@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -55,10 +54,7 @@ func (s *Server) replicate(w http.ResponseWriter, r *http.Request) {
 	pl, err := s.n.Replicate(r.Context(), in, c, func(e node.ReplicaEvent) {
 		send(ReplicaLine{Peer: e.Peer.String(), Status: string(e.Status), Error: e.Err})
 	})
-	last := ReplicaLine{Done: true, Replicas: pl.Replicas}
-	for _, p := range pl.Holders {
-		last.Holders = append(last.Holders, p.String())
-	}
+	last := ReplicaLine{Done: true, Replicas: pl.Replicas, Holders: peerStrings(pl.Holders)}
 	if err != nil {
 		last.Error = err.Error()
 	}
@@ -74,21 +70,5 @@ func (c *Client) Replicate(ctx context.Context, k cid.Cid, step func(ReplicaLine
 		return ReplicaLine{}, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		var l ReplicaLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return ReplicaLine{}, fmt.Errorf("node API: replicate %s: malformed line %.100q: %w", k, sc.Text(), err)
-		}
-		if l.Done {
-			return l, nil
-		}
-		if step != nil {
-			step(l)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return ReplicaLine{}, fmt.Errorf("node API: replicate %s: %w", k, err)
-	}
-	return ReplicaLine{}, fmt.Errorf("node API: replicate %s: the answer ended before its outcome", k)
+	return readOutcome(resp.Body, "replicate "+k.String(), func(l ReplicaLine) bool { return l.Done }, step)
 }

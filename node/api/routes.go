@@ -18,6 +18,7 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /api/v1/cat/{cid}", s.cat)
 	m.HandleFunc("POST /api/v1/cat/{cid}", s.cat) // pin=true needs POST
 	m.HandleFunc("GET /api/v1/stat/{cid}", s.stat)
+	m.HandleFunc("GET /api/v1/holders/{cid}", s.holders)
 	m.HandleFunc("GET /api/v1/ls", s.ls)
 	m.HandleFunc("GET /api/v1/export/{cid}", s.export)
 	m.HandleFunc("POST /api/v1/import", s.importCAR)
