@@ -28,6 +28,8 @@ type Metrics struct {
 	evictedFiles, evictedBytes  prometheus.Counter
 	scrubbed, scrubBad          prometheus.Counter
 	scrubRepaired               prometheus.Counter
+	repairChecks                prometheus.Counter
+	repairPushes, repairDropped prometheus.Counter
 }
 
 // latencyBuckets run from 100 µs to 100 s.
@@ -51,6 +53,9 @@ func newMetrics() *Metrics {
 	m.scrubbed = f.counter("ddc_scrub_pieces_checked_total", "Stored pieces the scrub re-hashed.")
 	m.scrubBad = f.counter("ddc_scrub_pieces_corrupt_total", "Stored pieces the scrub found failing their CID.")
 	m.scrubRepaired = f.counter("ddc_scrub_pieces_repaired_total", "Corrupt pieces the scrub replaced from other holders.")
+	m.repairChecks = f.counter("ddc_repair_checks_total", "Checks of who keeps a file of a replicated bucket.")
+	m.repairPushes = f.counter("ddc_repair_pushes_total", "Files pushed again because fewer nodes than the factor kept them.")
+	m.repairDropped = f.counter("ddc_repair_surplus_total", "Files this node stopped rooting because nearer nodes keep them.")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -161,6 +161,7 @@ func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid
 		n.log.Debug("repair: no closest nodes", "cid", root, "err", err)
 		return
 	}
+	n.metrics.repairChecks.Inc()
 	n.log.Debug("repair: checked", "cid", root, "holders", holders, "lacking", lacking)
 	f := root.KeyString() + string(rec.Bucket[:])
 	grace := n.repo.Config.Replication.GraceOrDefault()
@@ -174,6 +175,7 @@ func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid
 			n.log.Warn("repair: surplus copy kept", "cid", root, "err", err)
 			return
 		}
+		n.metrics.repairDropped.Inc()
 		n.log.Info("repair: nearer nodes keep the file; this copy is cache now", "cid", root, "bucket", rec.Bucket, "holders", holders)
 		n.repairs.clear(f)
 	case len(holders) < rec.Replicas && lacking > 0 && holders[0] == self:
@@ -181,6 +183,7 @@ func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid
 			return
 		}
 		pl, err := n.Replicate(ctx, &In{Bucket: rec.Bucket}, root, nil)
+		n.metrics.repairPushes.Inc()
 		n.log.Info("repair: file pushed again", "cid", root, "bucket", rec.Bucket, "holders", pl.Holders, "err", err)
 		if err == nil {
 			n.repairs.clear(f)
