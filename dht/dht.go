@@ -363,6 +363,25 @@ func SortByDistance(c cid.Cid, ps []peer.ID) {
 	copy(ps, kb.SortClosestPeers(ps, kb.ConvertKey(string(c.Hash()))))
 }
 
+// NearestPeers lists at most count peers of both routing tables closest
+// to c's key, nearest first: what this node knows already, with no
+// lookup and no traffic.
+func (d *DHT) NearestPeers(c cid.Cid, count int) []peer.ID {
+	key := kb.ConvertKey(string(c.Hash()))
+	seen := make(map[peer.ID]bool)
+	var out []peer.ID
+	for _, t := range d.tables() {
+		for _, p := range t.kad.RoutingTable().NearestPeers(key, count) {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	SortByDistance(c, out)
+	return out[:min(len(out), count)]
+}
+
 // RoutingPeers lists the peers in both routing tables with their
 // addresses, for saving across restarts.
 func (d *DHT) RoutingPeers() []peer.AddrInfo {

@@ -167,7 +167,10 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n.startRecordPush()
 	n.ann = newAnnouncer(n.dht, n.log)
 	n.startPushes()
-	n.startRepair()
+	n.startChecks()
+	if err = n.startRepair(); err != nil {
+		return nil, err
+	}
 	n.registerNode()
 	n.startQuota()
 	n.startScrub()

@@ -55,9 +55,6 @@ type pushRequest struct {
 	Root   string `json:"root"`
 	Size   uint64 `json:"size"`
 	Token  string `json:"token,omitempty"` // a put grant naming the receiver
-	// Check asks only whether the receiver keeps the file for the
-	// bucket: held or missing, and nothing pulled.
-	Check bool `json:"check,omitempty"`
 }
 
 // PushStatus is a receiver's answer to a push.
@@ -71,7 +68,6 @@ const (
 	PushBusy     PushStatus = "busy"     // pulling as many as it may: ask again later
 	PushFull     PushStatus = "full"     // no room under its quota
 	PushFailed   PushStatus = "failed"   // the pull did not complete
-	PushMissing  PushStatus = "missing"  // a check: the file is not kept here
 )
 
 type pushAnswer struct {
@@ -141,14 +137,6 @@ func (n *Node) servePush(str network.Stream) {
 	id, err := bucket.ParseID(req.Bucket)
 	if err != nil {
 		answer(PushRefused, fmt.Errorf("push of %s: bucket %.80q: %w", root, req.Bucket, err))
-		return
-	}
-	if req.Check {
-		if ok, err := n.repo.Store.InBucketFile(store.Bucket(id), root); err != nil || !ok {
-			answer(PushMissing, nil)
-		} else {
-			answer(PushHeld, nil)
-		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, pullWait(req.Size))
@@ -253,7 +241,7 @@ func (n *Node) pinIn(ctx context.Context, c cid.Cid, in *In) error {
 }
 
 // push asks p to keep req's file and waits until p holds it, or says why
-// it will not; a check's answer is held or missing. accepted is called
+// it will not. accepted is called
 // once p has taken the push.
 func (n *Node) push(ctx context.Context, p peer.ID, req pushRequest, accepted func()) error {
 	str, err := n.host.NewStream(ctx, p, pushProtocol(n.Cluster()))

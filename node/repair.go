@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddc-project/ddc/bucket"
@@ -16,12 +18,16 @@ import (
 )
 
 // Repair. Every node that keeps a file of a bucket of R > 1 replicas
-// checks, once each check interval, who keeps it: it walks the cluster's
-// nodes closest to the root, nearest first, asking each whether it keeps
-// the file (a push that only checks), until it has found R holders.
+// checks, once each check interval, who keeps it: it asks the cluster's
+// nodes closest to the root, nearest first (from its routing tables, with
+// no lookup), whether they keep the file, until it has found R holders.
+// The files are checked in batches: one stream a node and bucket asks
+// about thousands of files (check.go).
 //   - Fewer than R, some node on the way lacking it, and this node the
-//     nearest holder: once that has lasted the grace period, it pushes the
-//     file again (Replicate), which passes over the nodes that are gone.
+//     nearest holder: once that has lasted the grace period, counted from
+//     when the missing holder lost its connection to this node if it
+//     did, it pushes the file again (Replicate), which passes over the
+//     nodes that are gone.
 //   - This node not among the R holders found, nearer ones keeping it: it
 //     is surplus (a holder that came back after repair, or an uploader
 //     farther than R others): once that has lasted the grace period, its
@@ -29,45 +35,36 @@ import (
 //     keep it, never more than R for longer than the grace period.
 // The grace period keeps a restart from counting as a loss.
 
-// probeWait bounds one check of one node: a dial to a node that is gone
-// fails at once on a LAN, or times out here.
-const probeWait = 10 * time.Second
+// checksAtOnce bounds the checks a pass has in flight, one a node.
+const checksAtOnce = 8
 
-// repairs is what the checks saw: since when each file has been short of
-// holders, or this node surplus.
-type repairs struct {
-	mu    sync.Mutex
-	since map[string]time.Time
-}
-
-// lasted reports how long the state key has held, starting it now if it
-// is new.
-func (r *repairs) lasted(key string, now time.Time) time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.since == nil {
-		r.since = make(map[string]time.Time)
-	}
-	t, ok := r.since[key]
-	if !ok {
-		r.since[key] = now
-		return 0
-	}
-	return now.Sub(t)
-}
-
-// clear forgets the states of file f.
-func (r *repairs) clear(f string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.since, f+"short")
-	delete(r.since, f+"surplus")
-}
+// nearestChecked is how many nodes of the routing tables a check takes,
+// nearest the root first: the Kademlia bucket size, past any factor.
+const nearestChecked = 20
 
 // startRepair checks the holders of the files this node keeps for
-// replicated buckets, each check interval, until Close.
-func (n *Node) startRepair() {
+// replicated buckets, each check interval, until Close, and notes when
+// peers lose their last connection to it: a holder killed on a LAN is
+// seen gone at once, so its grace runs from then, not from the next
+// check.
+func (n *Node) startRepair() error {
 	every := n.repo.Config.Replication.CheckOrDefault()
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return fmt.Errorf("repair: watch connections: %w", err)
+	}
+	n.wg.Go(func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case e := <-sub.Out():
+				c := e.(event.EvtPeerConnectednessChanged)
+				n.repairs.connectedness(c.Peer, c.Connectedness == network.Connected, time.Now())
+			}
+		}
+	})
 	n.wg.Go(func() {
 		for {
 			select {
@@ -75,25 +72,33 @@ func (n *Node) startRepair() {
 				return
 			case <-time.After(every):
 			}
-			n.repairPass(n.ctx, every)
+			n.repairPass(n.ctx)
 		}
 	})
+	return nil
 }
 
 // replicated is a file this node keeps for a bucket of more than one
 // replica.
 type replicated struct {
-	rec  bucket.Record
+	rec  *bucket.Record
 	root cid.Cid
 }
 
-// repairPass checks every replicated file this node keeps, spread over
-// span.
-func (n *Node) repairPass(ctx context.Context, span time.Duration) {
+// repairPass checks every replicated file this node keeps, a batch of
+// files at a time.
+func (n *Node) repairPass(ctx context.Context) {
 	var files []replicated
+	recs := make(map[store.Bucket]*bucket.Record)
 	err := n.repo.Store.EachBucketFile(ctx, func(b store.Bucket, root cid.Cid) error {
-		rec, err := n.records.current(ctx, bucket.ID(b))
-		if err == nil && rec.Replicas > 1 {
+		rec, ok := recs[b]
+		if !ok {
+			if r, err := n.records.current(ctx, bucket.ID(b)); err == nil && r.Replicas > 1 {
+				rec = &r
+			}
+			recs[b] = rec
+		}
+		if rec != nil {
 			files = append(files, replicated{rec, root})
 		}
 		return nil
@@ -102,13 +107,101 @@ func (n *Node) repairPass(ctx context.Context, span time.Duration) {
 		n.log.Warn("repair: cannot list the files kept for buckets", "err", err)
 		return
 	}
-	gap := span / time.Duration(len(files)+1)
-	for _, f := range files {
-		n.checkHolders(ctx, f.rec, f.root)
-		select {
-		case <-ctx.Done():
+	for len(files) > 0 && ctx.Err() == nil {
+		k := min(len(files), maxCheckRoots)
+		n.checkBatch(ctx, files[:k])
+		files = files[k:]
+	}
+}
+
+// checkBatch checks files together: each file's nearest nodes in the
+// routing tables, as many as its factor, are asked at once, one stream a
+// node and bucket. A file whose walk needs a node not asked (more were
+// gone or lacking it) is checked alone.
+func (n *Node) checkBatch(ctx context.Context, files []replicated) {
+	self := n.host.ID()
+	type ask struct {
+		p peer.ID
+		b bucket.ID
+	}
+	type fileAt struct {
+		p peer.ID
+		i int
+	}
+	cands := make([][]peer.ID, len(files))
+	asks := make(map[ask][]int)
+	asked := make(map[fileAt]bool)
+	for i, f := range files {
+		cs := append(slices.DeleteFunc(n.dht.NearestPeers(f.root, nearestChecked), func(p peer.ID) bool { return p == self }), self)
+		dht.SortByDistance(f.root, cs)
+		cands[i] = cs
+		k := 0
+		for _, p := range cs {
+			if p == self {
+				continue
+			}
+			if k == f.rec.Replicas { // R others: R holders with one gone
+				break
+			}
+			a := ask{p, f.rec.Bucket}
+			asks[a] = append(asks[a], i)
+			asked[fileAt{p, i}] = true
+			k++
+		}
+	}
+	var mu sync.Mutex
+	held := make(map[fileAt]bool)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, checksAtOnce)
+	for a, idx := range asks {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			roots := make([]cid.Cid, len(idx))
+			for j, i := range idx {
+				roots[j] = files[i].root
+			}
+			ans, err := n.check(ctx, a.p, a.b, roots)
+			if err != nil {
+				n.log.Debug("repair: check not answered", "peer", a.p, "err", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for j, i := range idx {
+				held[fileAt{a.p, i}] = ans[j]
+			}
+		})
+	}
+	wg.Wait()
+	for i, f := range files {
+		if ctx.Err() != nil {
 			return
-		case <-time.After(gap):
+		}
+		var holders []peer.ID
+		lacking, whole := 0, true
+		for _, p := range cands[i] {
+			if len(holders) == f.rec.Replicas {
+				break
+			}
+			if p == self {
+				holders = append(holders, self) // a file it roots: why it is checked
+				continue
+			}
+			if !asked[fileAt{p, i}] {
+				whole = false
+				break
+			}
+			if h, ok := held[fileAt{p, i}]; ok && h {
+				holders = append(holders, p)
+			} else if ok {
+				lacking++
+			}
+		}
+		if whole {
+			n.judge(ctx, *f.rec, f.root, holders, lacking)
+		} else {
+			n.checkHolders(ctx, *f.rec, f.root)
 		}
 	}
 }
@@ -118,11 +211,20 @@ func (n *Node) repairPass(ctx context.Context, span time.Duration) {
 // them do (0: every node the lookup found). It returns those that do,
 // nearest first, and how many said they do not; nodes that do not answer
 // are neither.
-func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, want int) (holders []peer.ID, lacking int, err error) {
+//
+// With local, the nodes are those of this node's routing tables, with no
+// lookup: what a periodic check can afford. A table that misses a nearer
+// node errs toward keeping copies, and a push again walks the DHT.
+func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, want int, local bool) (holders []peer.ID, lacking int, err error) {
 	self := n.host.ID()
-	cands, err := n.dht.ClosestPeers(ctx, root)
-	if err != nil {
-		return nil, 0, err
+	var cands []peer.ID
+	if local {
+		cands = n.dht.NearestPeers(root, nearestChecked)
+	}
+	if len(cands) == 0 {
+		if cands, err = n.dht.ClosestPeers(ctx, root); err != nil {
+			return nil, 0, err
+		}
 	}
 	cands = append(slices.DeleteFunc(cands, func(p peer.ID) bool { return p == self }), self)
 	dht.SortByDistance(root, cands)
@@ -138,14 +240,11 @@ func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, wan
 			}
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, probeWait)
-		err := n.push(pctx, p, pushRequest{Bucket: rec.Bucket.String(), Root: root.String(), Check: true}, nil)
-		cancel()
-		var pe *PushError
-		switch {
-		case err == nil:
+		switch held, err := n.check(ctx, p, rec.Bucket, []cid.Cid{root}); {
+		case err != nil: // gone, or cannot say: neither
+		case held[0]:
 			holders = append(holders, p)
-		case errors.As(err, &pe) && pe.Status == PushMissing:
+		default:
 			lacking++
 		}
 	}
@@ -155,12 +254,19 @@ func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, wan
 // checkHolders checks who keeps root of rec's bucket and repairs or gives
 // up this node's copy as the rule above says.
 func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid) {
-	self := n.host.ID()
-	holders, lacking, err := n.keepers(ctx, rec, root, rec.Replicas)
+	holders, lacking, err := n.keepers(ctx, rec, root, rec.Replicas, true)
 	if err != nil {
 		n.log.Debug("repair: no closest nodes", "cid", root, "err", err)
 		return
 	}
+	n.judge(ctx, rec, root, holders, lacking)
+}
+
+// judge repairs root or gives up this node's copy, as the rule above says,
+// holders (nearest first) keeping it and lacking nodes nearer than the
+// last of them saying they do not.
+func (n *Node) judge(ctx context.Context, rec bucket.Record, root cid.Cid, holders []peer.ID, lacking int) {
+	self := n.host.ID()
 	n.metrics.repairChecks.Inc()
 	n.log.Debug("repair: checked", "cid", root, "holders", holders, "lacking", lacking)
 	f := root.KeyString() + string(rec.Bucket[:])
@@ -177,18 +283,38 @@ func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid
 		}
 		n.metrics.repairDropped.Inc()
 		n.log.Info("repair: nearer nodes keep the file; this copy is cache now", "cid", root, "bucket", rec.Bucket, "holders", holders)
-		n.repairs.clear(f)
+		n.repairs.forget(f)
 	case len(holders) < rec.Replicas && lacking > 0 && holders[0] == self:
-		if n.repairs.lasted(f+"short", now) < grace {
+		if left := grace - now.Sub(n.repairs.shortSince(f, holders, now)); left > 0 {
+			n.checkAt(f, left, rec, root) // at the grace's end, not a whole interval later
 			return
 		}
 		pl, err := n.Replicate(ctx, &In{Bucket: rec.Bucket}, root, nil)
 		n.metrics.repairPushes.Inc()
 		n.log.Info("repair: file pushed again", "cid", root, "bucket", rec.Bucket, "holders", pl.Holders, "err", err)
 		if err == nil {
-			n.repairs.clear(f)
+			n.repairs.full(f, pl.Holders)
 		}
-	default:
-		n.repairs.clear(f)
+	case len(holders) == rec.Replicas:
+		n.repairs.full(f, holders)
 	}
+}
+
+// checkAt checks the holders of root once more after d, unless a check of
+// it is due already.
+func (n *Node) checkAt(f string, d time.Duration, rec bucket.Record, root cid.Cid) {
+	if !n.repairs.schedule(f, true) {
+		return
+	}
+	n.wg.Go(func() {
+		defer n.repairs.schedule(f, false)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-n.ctx.Done():
+		case <-t.C:
+			n.repairs.schedule(f, false) // so this check may set the next
+			n.checkHolders(n.ctx, rec, root)
+		}
+	})
 }

@@ -1,0 +1,146 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/internal/frame"
+	"github.com/ddc-project/ddc/pieces"
+	"github.com/ddc-project/ddc/pieces/store"
+)
+
+// Checks: does a node keep these files of a bucket? One stream asks about
+// up to maxCheckRoots roots, so a node keeping thousands of files asks
+// each other node a few times a check interval, not once a file: a
+// stream's setup (its negotiation, the resource manager's scopes, the
+// encryption of a small frame) cost more than the lookups it carries.
+
+// Check limits, each with why.
+const (
+	// maxCheckRoots bounds the roots of one check: a frame of 128 KiB
+	// of CIDs at most, one read of the index each.
+	maxCheckRoots = 2048
+	// maxCheckFrame bounds a check's request: maxCheckRoots CIDs of up
+	// to 60 characters, quoted, and a bucket.
+	maxCheckFrame = 160 << 10
+	// checkWait bounds one check of one node: a dial to a node that is
+	// gone fails at once on a LAN, or times out here.
+	checkWait = 10 * time.Second
+)
+
+// checkProtocol is the protocol of checks in cluster.
+func checkProtocol(cluster string) protocol.ID {
+	return protocol.ID("/ddc/" + cluster + "/check/1.0.0")
+}
+
+// checkRequest asks whether the receiver keeps, rooted for Bucket, each
+// of Roots.
+type checkRequest struct {
+	Bucket string   `json:"bucket"`
+	Roots  []string `json:"roots"`
+}
+
+// checkAnswer says, root by root, whether the receiver keeps it; Error,
+// when set, is why it answered none.
+type checkAnswer struct {
+	Held  []bool `json:"held"`
+	Error string `json:"error,omitempty"`
+}
+
+// startChecks answers other nodes' checks.
+func (n *Node) startChecks() {
+	n.host.SetStreamHandler(checkProtocol(n.Cluster()), n.serveCheck)
+}
+
+func (n *Node) serveCheck(str network.Stream) {
+	defer str.Close()
+	str.SetDeadline(time.Now().Add(checkWait))
+	b, err := frame.Read(bufio.NewReader(str), maxCheckFrame)
+	if err != nil {
+		str.Reset()
+		return
+	}
+	a := n.answerCheck(b)
+	if b, err = json.Marshal(a); err == nil {
+		err = frame.Write(str, b)
+	}
+	if err != nil {
+		str.Reset()
+	}
+}
+
+// answerCheck answers the check request b.
+func (n *Node) answerCheck(b []byte) checkAnswer {
+	var req checkRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return checkAnswer{Error: fmt.Sprintf("malformed check: %v", err)}
+	}
+	if len(req.Roots) > maxCheckRoots {
+		return checkAnswer{Error: fmt.Sprintf("check of %d roots: at most %d", len(req.Roots), maxCheckRoots)}
+	}
+	id, err := bucket.ParseID(req.Bucket)
+	if err != nil {
+		return checkAnswer{Error: fmt.Sprintf("check: bucket %.80q: %v", req.Bucket, err)}
+	}
+	a := checkAnswer{Held: make([]bool, len(req.Roots))}
+	for i, r := range req.Roots {
+		root, err := cid.Decode(r)
+		if err == nil {
+			err = pieces.CheckPieceCID(root)
+		}
+		if err != nil {
+			return checkAnswer{Error: fmt.Sprintf("check: root %.80q: %v", r, err)}
+		}
+		a.Held[i], err = n.repo.Store.InBucketFile(store.Bucket(id), root)
+		if err != nil {
+			return checkAnswer{Error: fmt.Sprintf("check: %v", err)}
+		}
+	}
+	return a
+}
+
+// check asks p which of roots of bucket b it keeps.
+func (n *Node) check(ctx context.Context, p peer.ID, b bucket.ID, roots []cid.Cid) ([]bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkWait)
+	defer cancel()
+	str, err := n.host.NewStream(ctx, p, checkProtocol(n.Cluster()))
+	if err != nil {
+		return nil, fmt.Errorf("check %s: %w", p, err)
+	}
+	defer str.Close()
+	stop := context.AfterFunc(ctx, func() { str.Reset() })
+	defer stop()
+	req := checkRequest{Bucket: b.String(), Roots: make([]string, len(roots))}
+	for i, r := range roots {
+		req.Roots[i] = r.String()
+	}
+	enc, _ := json.Marshal(req)
+	if err := frame.Write(str, enc); err != nil {
+		str.Reset()
+		return nil, fmt.Errorf("check %s: %w", p, err)
+	}
+	raw, err := frame.Read(bufio.NewReader(str), maxCheckFrame)
+	if err != nil {
+		return nil, fmt.Errorf("check %s: no answer: %w", p, err)
+	}
+	var a checkAnswer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, fmt.Errorf("check %s: malformed answer: %w", p, err)
+	}
+	if a.Error != "" {
+		return nil, fmt.Errorf("check %s: %s", p, a.Error)
+	}
+	if len(a.Held) != len(roots) {
+		return nil, fmt.Errorf("check %s: %d answers to %d roots", p, len(a.Held), len(roots))
+	}
+	return a.Held, nil
+}

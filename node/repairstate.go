@@ -1,0 +1,115 @@
+package node
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// repairs is what the checks saw, in memory (a restart starts the grace
+// periods again, which errs toward keeping copies): per file, since when
+// it has been short of holders or this node surplus, the holders its last
+// full check found, and whether a check is due at its grace's end; per
+// peer, when its last connection to this node closed.
+type repairs struct {
+	mu      sync.Mutex
+	since   map[string]time.Time
+	holders map[string][]peer.ID
+	due     map[string]bool
+	gone    map[peer.ID]time.Time
+}
+
+func (r *repairs) init() {
+	if r.since == nil {
+		r.since = make(map[string]time.Time)
+		r.holders = make(map[string][]peer.ID)
+		r.due = make(map[string]bool)
+		r.gone = make(map[peer.ID]time.Time)
+	}
+}
+
+// lasted reports how long the state key has held, starting it now if it
+// is new.
+func (r *repairs) lasted(key string, now time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	t, ok := r.since[key]
+	if !ok {
+		r.since[key] = now
+		return 0
+	}
+	return now.Sub(t)
+}
+
+// shortSince is since when file f has been short, holders answering now:
+// the earliest of the time a check first saw it short and the times its
+// former holders missing now lost their connection to this node. That is
+// when fewer than R last answered, as near as this node can tell.
+func (r *repairs) shortSince(f string, holders []peer.ID, now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	t, ok := r.since[f+"short"]
+	if !ok {
+		t = now
+	}
+	for _, p := range r.holders[f] {
+		if g, ok := r.gone[p]; ok && !slices.Contains(holders, p) && g.Before(t) {
+			t = g
+		}
+	}
+	r.since[f+"short"] = t
+	return t
+}
+
+// full notes that f has its holders, and forgets its other states.
+func (r *repairs) full(f string, holders []peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	r.holders[f] = slices.Clone(holders)
+	delete(r.since, f+"short")
+	delete(r.since, f+"surplus")
+}
+
+// forget drops every state of f, a file this node keeps no more.
+func (r *repairs) forget(f string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	delete(r.holders, f)
+	delete(r.since, f+"short")
+	delete(r.since, f+"surplus")
+}
+
+// schedule marks a check of f due, reporting false when one is already.
+func (r *repairs) schedule(f string, on bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	if on && r.due[f] {
+		return false
+	}
+	if on {
+		r.due[f] = true
+	} else {
+		delete(r.due, f)
+	}
+	return true
+}
+
+// connectedness notes that p lost its last connection to this node, or
+// has one again.
+func (r *repairs) connectedness(p peer.ID, connected bool, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	if connected {
+		delete(r.gone, p)
+	} else {
+		r.gone[p] = now
+	}
+}
