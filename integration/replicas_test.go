@@ -110,9 +110,10 @@ func TestReplicas(t *testing.T) {
 	}
 	t.Logf("the node at its quota was among the 3 closest of %d files of 8, and passed over", skippedFull)
 
-	// A writer with a put grant only cannot give others a grant: the
-	// nodes it asks refuse, and the put fails saying so.
-	writer := nodes[1]
+	// A writer with a put grant only (a new node, keeping nothing for the
+	// bucket) cannot give others a grant: the nodes it asks refuse, and
+	// the put fails saying so.
+	writer := startDaemon(t, newDaemonRepo(t), "--bootstrap", owner.tcpAddr())
 	token := strings.TrimSpace(owner.ok(nil, "bucket", "grant", b, "--to", writer.state.PeerID, "--ops", "get,put"))
 	code, _, errs := writer.run(nil, "put", randomFile(t, 299, 1<<20), "-b", b, "--token", token, "--replicas-wait")
 	if code == 0 || !strings.Contains(errs, "refused") || !strings.Contains(errs, "no push grant") || !strings.Contains(errs, "of 3 replicas") {
@@ -146,19 +147,28 @@ func keepers(ds []*daemon, roots []string) map[string]int {
 	return n
 }
 
-// TestRepair: in a private cluster (membership is trust), files of a
-// bucket of 3 replicas lose a holder to SIGKILL; within the grace period
-// and a bounded repair, each is kept by 3 live nodes again, and a node
-// that never held them reads them byte-identical before, during and
-// after. The killed node comes back: the holders settle at 3 again, not
-// 4.
+// TestRepair: files of a bucket of 3 replicas lose a holder to SIGKILL;
+// within the grace period and a bounded repair, each is kept by 3 live
+// nodes again, and a node that never held them reads them byte-identical
+// before, during and after. The killed node comes back: the holders
+// settle at 3 again, not 4. Two holders lost at once are repaired too.
+// In a private cluster membership is the reason to keep others' files;
+// in the public one, the grant the owner's node gave each keeper, passed
+// on by the keeper that repairs.
 func TestRepair(t *testing.T) {
-	key := filepath.Join(t.TempDir(), "swarm.key")
-	newRepo(t).ok(nil, "cluster", "key", "gen", "-o", key)
+	t.Run("private cluster", func(t *testing.T) {
+		key := filepath.Join(t.TempDir(), "swarm.key")
+		newRepo(t).ok(nil, "cluster", "key", "gen", "-o", key)
+		testRepair(t, "--cluster", "vault", "--swarm-key", key)
+	})
+	t.Run("public cluster", func(t *testing.T) { testRepair(t) })
+}
+
+func testRepair(t *testing.T, initArgs ...string) {
 	var nodes []*daemon
 	for i := range 7 {
 		r := newDaemonRepo(t)
-		r.ok(nil, "init", "--cluster", "vault", "--swarm-key", key)
+		r.ok(nil, append([]string{"init"}, initArgs...)...)
 		setConfig(t, r, "replication", "grace", "3s")
 		setConfig(t, r, "replication", "check_interval", "1s")
 		var args []string
@@ -210,6 +220,7 @@ func TestRepair(t *testing.T) {
 	}
 	t.Logf("owner %s, reader %s: killing %s", owner.state.PeerID, reader.state.PeerID, victim.state.PeerID)
 	victim.kill()
+	start := time.Now()
 	var live []*daemon
 	for _, d := range members {
 		if d != victim {
@@ -236,7 +247,6 @@ func TestRepair(t *testing.T) {
 			return true
 		})
 	}
-	start := time.Now()
 	settle("every file kept by 3 live nodes", live)
 	t.Logf("repaired %d files %s after the loss (grace 3 s)", held[victim.state.PeerID], time.Since(start).Round(100*time.Millisecond))
 	readAll("after the repair")
@@ -261,8 +271,8 @@ func TestRepair(t *testing.T) {
 	for _, d := range gone {
 		d.kill()
 	}
-	readAll("just after two losses")
 	start = time.Now()
+	readAll("just after two losses")
 	settle("every file kept by 3 live nodes after two losses", rest)
 	t.Logf("repaired after two losses in %s", time.Since(start).Round(100*time.Millisecond))
 	readAll("after two losses")

@@ -141,9 +141,15 @@ func (n *Node) servePush(str network.Stream) {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, pullWait(req.Size))
 	defer cancel()
-	if err := n.acceptPush(ctx, id, req.Token); err != nil {
+	granted, err := n.acceptPush(ctx, id, req.Token)
+	if err != nil {
 		answer(PushRefused, fmt.Errorf("push of %s in bucket %s: %w", root, id, err))
 		return
+	}
+	if granted {
+		if err := n.repo.KeepGrant(id, req.Token); err != nil {
+			n.log.Warn("push: its grant not kept; this node cannot pass it on", "bucket", id, "err", err)
+		}
 	}
 	select {
 	case n.pulls <- struct{}{}:
@@ -167,30 +173,36 @@ func (n *Node) servePush(str network.Stream) {
 	answer(PushHeld, nil)
 }
 
-// acceptPush says why this node keeps files of bucket b when pushed, or
-// that it has no reason to (see repo.ReplicationConfig).
-func (n *Node) acceptPush(ctx context.Context, b bucket.ID, token string) error {
+// acceptPush says whether this node keeps files of bucket b when pushed
+// with token, or that it has no reason to (see repo.ReplicationConfig);
+// granted says token is a put grant this node may act on, which it keeps
+// to pass on.
+func (n *Node) acceptPush(ctx context.Context, b bucket.ID, token string) (granted bool, err error) {
 	rec, err := n.records.current(ctx, b)
 	if err != nil {
-		return fmt.Errorf("its record: %w", err)
+		return false, fmt.Errorf("its record: %w", err)
 	}
 	if err := n.keepRecord(rec); err != nil {
-		return err
+		return false, err
 	}
 	if rec.Cluster != n.Cluster() {
-		return fmt.Errorf("%w: bucket %s lives in cluster %q", ErrOtherCluster, b, rec.Cluster)
+		return false, fmt.Errorf("%w: bucket %s lives in cluster %q", ErrOtherCluster, b, rec.Cluster)
+	}
+	var grantErr error
+	if token != "" {
+		grantErr = n.repo.Authorize(rec, bucket.OpPut, token)
+		granted = grantErr == nil
 	}
 	cfg := n.repo.Config.Replication
-	if slices.Contains(cfg.StoreFor, "*") || slices.Contains(cfg.StoreFor, b.String()) || slices.Contains(cfg.StoreFor, rec.Owner.String()) {
-		return nil
+	switch {
+	case granted, slices.Contains(cfg.StoreFor, "*"), slices.Contains(cfg.StoreFor, b.String()), slices.Contains(cfg.StoreFor, rec.Owner.String()):
+		return granted, nil
+	case n.privateCluster && !cfg.RefuseClusterPushes:
+		return false, nil
+	case grantErr != nil:
+		return false, grantErr
 	}
-	if token != "" {
-		return n.repo.Authorize(rec, bucket.OpPut, token)
-	}
-	if n.privateCluster && !cfg.RefuseClusterPushes {
-		return nil
-	}
-	return errors.New("no push grant: this node keeps no files of the bucket for others (a put grant naming its key, or replication.store_for, would let it)")
+	return false, errors.New("no push grant: this node keeps no files of the bucket for others (a put grant naming its key, or replication.store_for, would let it)")
 }
 
 // keepRecord keeps rec in the repo, for a node that keeps files of its
@@ -244,7 +256,7 @@ func (n *Node) pinIn(ctx context.Context, c cid.Cid, in *In) error {
 // it will not. accepted is called
 // once p has taken the push.
 func (n *Node) push(ctx context.Context, p peer.ID, req pushRequest, accepted func()) error {
-	str, err := n.host.NewStream(ctx, p, pushProtocol(n.Cluster()))
+	str, err := n.openStream(ctx, p, pushProtocol(n.Cluster()))
 	if err != nil {
 		return &PushError{Peer: p, Status: PushFailed, Msg: err.Error()}
 	}
@@ -282,4 +294,16 @@ func (n *Node) push(ctx context.Context, p peer.ID, req pushRequest, accepted fu
 			return &PushError{Peer: p, Status: a.Status, Msg: a.Error}
 		}
 	}
+}
+
+// streamOpenWait bounds the opening of a push's or a check's stream: a
+// live node answers in milliseconds, and a stream on a QUIC connection to
+// a killed one would wait for the connection's idle timeout.
+const streamOpenWait = 5 * time.Second
+
+// openStream opens a stream to p for proto within streamOpenWait.
+func (n *Node) openStream(ctx context.Context, p peer.ID, proto protocol.ID) (network.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, streamOpenWait)
+	defer cancel()
+	return n.host.NewStream(ctx, p, proto)
 }

@@ -163,9 +163,11 @@ func (n *Node) checkBatch(ctx context.Context, files []replicated) {
 			}
 			ans, err := n.check(ctx, a.p, a.b, roots)
 			if err != nil {
+				n.repairs.silent(a.p, time.Now())
 				n.log.Debug("repair: check not answered", "peer", a.p, "err", err)
 				return
 			}
+			n.repairs.answered(a.p)
 			mu.Lock()
 			defer mu.Unlock()
 			for j, i := range idx {
@@ -178,7 +180,7 @@ func (n *Node) checkBatch(ctx context.Context, files []replicated) {
 		if ctx.Err() != nil {
 			return
 		}
-		var holders []peer.ID
+		var holders, silent []peer.ID
 		lacking, whole := 0, true
 		for _, p := range cands[i] {
 			if len(holders) == f.rec.Replicas {
@@ -192,16 +194,19 @@ func (n *Node) checkBatch(ctx context.Context, files []replicated) {
 				whole = false
 				break
 			}
-			if h, ok := held[fileAt{p, i}]; ok && h {
+			switch h, ok := held[fileAt{p, i}]; {
+			case !ok:
+				silent = append(silent, p)
+			case h:
 				holders = append(holders, p)
-			} else if ok {
+			default:
 				lacking++
 			}
 		}
 		if whole {
-			n.judge(ctx, *f.rec, f.root, holders, lacking)
+			n.judge(ctx, *f.rec, f.root, holders, lacking, silent)
 		} else {
-			n.checkHolders(ctx, *f.rec, f.root)
+			n.checkHolders(ctx, *f.rec, f.root, silent)
 		}
 	}
 }
@@ -215,7 +220,7 @@ func (n *Node) checkBatch(ctx context.Context, files []replicated) {
 // With local, the nodes are those of this node's routing tables, with no
 // lookup: what a periodic check can afford. A table that misses a nearer
 // node errs toward keeping copies, and a push again walks the DHT.
-func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, want int, local bool) (holders []peer.ID, lacking int, err error) {
+func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, want int, local bool, skip []peer.ID) (holders []peer.ID, lacking int, silent []peer.ID, err error) {
 	self := n.host.ID()
 	var cands []peer.ID
 	if local {
@@ -223,7 +228,7 @@ func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, wan
 	}
 	if len(cands) == 0 {
 		if cands, err = n.dht.ClosestPeers(ctx, root); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 	}
 	cands = append(slices.DeleteFunc(cands, func(p peer.ID) bool { return p == self }), self)
@@ -231,6 +236,10 @@ func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, wan
 	for _, p := range cands {
 		if want > 0 && len(holders) == want {
 			break
+		}
+		if slices.Contains(skip, p) {
+			silent = append(silent, p)
+			continue
 		}
 		if p == self {
 			if ok, err := n.repo.Store.InBucketFile(store.Bucket(rec.Bucket), root); err == nil && ok {
@@ -242,30 +251,35 @@ func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, wan
 		}
 		switch held, err := n.check(ctx, p, rec.Bucket, []cid.Cid{root}); {
 		case err != nil: // gone, or cannot say: neither
+			n.repairs.silent(p, time.Now())
+			silent = append(silent, p)
 		case held[0]:
+			n.repairs.answered(p)
 			holders = append(holders, p)
 		default:
+			n.repairs.answered(p)
 			lacking++
 		}
 	}
-	return holders, lacking, nil
+	return holders, lacking, silent, nil
 }
 
 // checkHolders checks who keeps root of rec's bucket and repairs or gives
-// up this node's copy as the rule above says.
-func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid) {
-	holders, lacking, err := n.keepers(ctx, rec, root, rec.Replicas, true)
+// up this node's copy as the rule above says; the nodes in skip did not
+// answer a check just now, and are not asked again.
+func (n *Node) checkHolders(ctx context.Context, rec bucket.Record, root cid.Cid, skip []peer.ID) {
+	holders, lacking, silent, err := n.keepers(ctx, rec, root, rec.Replicas, true, skip)
 	if err != nil {
 		n.log.Debug("repair: no closest nodes", "cid", root, "err", err)
 		return
 	}
-	n.judge(ctx, rec, root, holders, lacking)
+	n.judge(ctx, rec, root, holders, lacking, silent)
 }
 
 // judge repairs root or gives up this node's copy, as the rule above says,
-// holders (nearest first) keeping it and lacking nodes nearer than the
-// last of them saying they do not.
-func (n *Node) judge(ctx context.Context, rec bucket.Record, root cid.Cid, holders []peer.ID, lacking int) {
+// holders (nearest first) keeping it, lacking nodes nearer than the last
+// of them saying they do not, and the silent ones not answering.
+func (n *Node) judge(ctx context.Context, rec bucket.Record, root cid.Cid, holders []peer.ID, lacking int, silent []peer.ID) {
 	self := n.host.ID()
 	n.metrics.repairChecks.Inc()
 	n.log.Debug("repair: checked", "cid", root, "holders", holders, "lacking", lacking)
@@ -289,7 +303,7 @@ func (n *Node) judge(ctx context.Context, rec bucket.Record, root cid.Cid, holde
 			n.checkAt(f, left, rec, root) // at the grace's end, not a whole interval later
 			return
 		}
-		pl, err := n.Replicate(ctx, &In{Bucket: rec.Bucket}, root, nil)
+		pl, err := n.replicate(ctx, &In{Bucket: rec.Bucket}, root, nil, silent)
 		n.metrics.repairPushes.Inc()
 		n.log.Info("repair: file pushed again", "cid", root, "bucket", rec.Bucket, "holders", pl.Holders, "err", err)
 		if err == nil {
@@ -314,7 +328,7 @@ func (n *Node) checkAt(f string, d time.Duration, rec bucket.Record, root cid.Ci
 		case <-n.ctx.Done():
 		case <-t.C:
 			n.repairs.schedule(f, false) // so this check may set the next
-			n.checkHolders(n.ctx, rec, root)
+			n.checkHolders(n.ctx, rec, root, nil)
 		}
 	})
 }

@@ -101,6 +101,25 @@ func (r *repairs) schedule(f string, on bool) bool {
 	return true
 }
 
+// answered notes that p answered a check: not gone.
+func (r *repairs) answered(p peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	delete(r.gone, p)
+}
+
+// silent notes that p did not answer a check: gone since now, unless its
+// connection closed earlier or it answered since.
+func (r *repairs) silent(p peer.ID, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	if _, ok := r.gone[p]; !ok {
+		r.gone[p] = now
+	}
+}
+
 // connectedness notes that p lost its last connection to this node, or
 // has one again.
 func (r *repairs) connectedness(p peer.ID, connected bool, now time.Time) {

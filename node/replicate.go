@@ -33,9 +33,11 @@ var ErrTooFewHolders = errors.New("too few nodes keep the file")
 
 // Replication limits, each with why.
 const (
-	// replicaGrantLife is how long the grant a bucket owner's node gives
-	// a node it pushes to lasts: the pull's time, with room.
-	replicaGrantLife = 24 * time.Hour
+	// keeperGrantLife is how long the grant a bucket owner's node gives a
+	// node it pushes to lasts: the keeper reads the file with it, and
+	// passes it on when it pushes the file again to replace a lost
+	// holder, so it lasts as long as a file is likely kept, a year.
+	keeperGrantLife = 365 * 24 * time.Hour
 	// busyTries and busyBackoff: a node busy pulling other pushes is
 	// asked again a few times before the next is asked instead.
 	busyTries   = 4
@@ -64,6 +66,13 @@ type ReplicaEvent struct {
 // ErrTooFewHolders, with the placement it reached, when the cluster has
 // not enough nodes that take it.
 func (n *Node) Replicate(ctx context.Context, in *In, root cid.Cid, progress func(ReplicaEvent)) (Placement, error) {
+	return n.replicate(ctx, in, root, progress, nil)
+}
+
+// replicate is Replicate passing over the nodes in silent, which did not
+// answer a check just now: a push to a node killed behind a QUIC
+// connection would wait for the connection's idle timeout.
+func (n *Node) replicate(ctx context.Context, in *In, root cid.Cid, progress func(ReplicaEvent), silent []peer.ID) (Placement, error) {
 	if !in.inBucket() {
 		return Placement{}, fmt.Errorf("replicate %s: no bucket (a factor is a bucket's)", root)
 	}
@@ -96,7 +105,7 @@ func (n *Node) Replicate(ctx context.Context, in *In, root cid.Cid, progress fun
 	if err != nil {
 		return pl, fmt.Errorf("replicate %s: closest nodes: %w", root, err)
 	}
-	cands = append(slices.DeleteFunc(cands, func(p peer.ID) bool { return p == self }), self)
+	cands = append(slices.DeleteFunc(cands, func(p peer.ID) bool { return p == self || slices.Contains(silent, p) }), self)
 	dht.SortByDistance(root, cands)
 
 	type result struct {
@@ -159,13 +168,11 @@ func (n *Node) Replicate(ctx context.Context, in *In, root cid.Cid, progress fun
 }
 
 // pushWithRetry pushes root to p, asking again while p is busy, with the
-// grant this node's owner key gives p when it holds that key.
+// grant this node gives p (keeperGrant).
 func (n *Node) pushWithRetry(ctx context.Context, p peer.ID, rec bucket.Record, root cid.Cid, size uint64, progress func(ReplicaEvent)) error {
-	var token string
-	if acct, err := repo.AccountOfPeer(p); err == nil {
-		if token, err = n.repo.GrantTo(rec, acct, bucket.OpGet|bucket.OpPut, replicaGrantLife); err != nil {
-			return &PushError{Peer: p, Status: PushFailed, Msg: fmt.Sprintf("grant for it: %v", err)}
-		}
+	token, err := n.keeperGrant(rec, p)
+	if err != nil {
+		return &PushError{Peer: p, Status: PushFailed, Msg: fmt.Sprintf("grant for it: %v", err)}
 	}
 	accepted := func() { progress(ReplicaEvent{Peer: p, Status: PushAccepted}) }
 	for try := 1; ; try++ {
@@ -180,4 +187,26 @@ func (n *Node) pushWithRetry(ctx context.Context, p peer.ID, rec bucket.Record, 
 		case <-time.After(busyBackoff * time.Duration(try)):
 		}
 	}
+}
+
+// keeperGrant is the grant a push to p carries, of get and put in rec's
+// bucket, which p may pass on in turn: from the owner's key when this
+// repo holds it, else passed on from the grant this node keeps the
+// bucket's files by; "" when it has neither (then only nodes with a
+// reason of their own take the push).
+func (n *Node) keeperGrant(rec bucket.Record, p peer.ID) (string, error) {
+	acct, err := repo.AccountOfPeer(p)
+	if err != nil {
+		return "", nil // a peer ID with no account key: no grant can name it
+	}
+	const ops = bucket.OpGet | bucket.OpPut
+	token, err := n.repo.GrantTo(rec, acct, ops, keeperGrantLife, true)
+	if err != nil || token != "" {
+		return token, err
+	}
+	if token, err = n.repo.PassOn(rec.Bucket, acct, ops); err != nil {
+		n.log.Warn("push without a grant", "bucket", rec.Bucket, "peer", p, "err", err)
+		return "", nil
+	}
+	return token, nil
 }

@@ -90,6 +90,6 @@ func (n *Node) Holders(ctx context.Context, c cid.Cid, in *In, each func(PieceHo
 	if err != nil {
 		return FileHolders{}, err
 	}
-	keepers, _, err := n.keepers(ctx, rec, c, 0, false)
+	keepers, _, _, err := n.keepers(ctx, rec, c, 0, false, nil)
 	return FileHolders{Replicas: rec.Replicas, Keepers: keepers}, err
 }

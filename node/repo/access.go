@@ -27,7 +27,7 @@ func (r *Repo) Grant(rec bucket.Record, op bucket.Ops, token string) (string, er
 	if err != nil {
 		return "", err
 	}
-	return r.GrantTo(rec, self.Public(), op, ownerGrantLife)
+	return r.GrantTo(rec, self.Public(), op, ownerGrantLife, false)
 }
 
 // Authorize checks that this repo's user may do op in the bucket of rec:
@@ -87,10 +87,11 @@ func (r *Repo) GrantKey(t bucket.Token) (key bucket.PrivateKey, self bool, err e
 func (r *Repo) Account() (bucket.PrivateKey, error) { return AccountOf(r.Identity) }
 
 // GrantTo issues, with the owner's key when the keystore holds it, a
-// grant of ops in rec's bucket to the key subject for life: what a node
-// gives another it asks to keep a file of the bucket. It returns "" when
-// the keystore lacks the owner's key.
-func (r *Repo) GrantTo(rec bucket.Record, subject bucket.PublicKey, ops bucket.Ops, life time.Duration) (string, error) {
+// grant of ops in rec's bucket to the key subject for life, which subject
+// may pass on when delegate: what a node gives another it asks to keep a
+// file of the bucket. It returns "" when the keystore lacks the owner's
+// key.
+func (r *Repo) GrantTo(rec bucket.Record, subject bucket.PublicKey, ops bucket.Ops, life time.Duration, delegate bool) (string, error) {
 	ks, err := Keys(r.Path)
 	if err != nil {
 		return "", err
@@ -100,7 +101,7 @@ func (r *Repo) GrantTo(rec bucket.Record, subject bucket.PublicKey, ops bucket.O
 		return "", err
 	}
 	now := time.Now()
-	t, err := bucket.NewGrant(owner, rec.Bucket, &subject, ops, now.Add(life), false, now)
+	t, err := bucket.NewGrant(owner, rec.Bucket, &subject, ops, now.Add(life), delegate, now)
 	if err != nil {
 		return "", err
 	}
