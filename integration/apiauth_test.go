@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ddc-project/ddc/internal/netbed"
 )
 
 // TestAPIBeyondLoopback: a node whose API listens on a LAN address (in a
@@ -18,18 +16,7 @@ import (
 // secret in the repo the node refuses to start on that address. Skipped
 // where namespaces cannot be made (not root, no ip command).
 func TestAPIBeyondLoopback(t *testing.T) {
-	if err := netbed.Available(); err != nil {
-		t.Skipf("no LAN test bed here: %v", err)
-	}
-	bed, err := netbed.New(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := bed.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	bed := lanBed(t, 1)
 	h := bed.Hosts[0]
 	api := h.IP + ":5040"
 	r := &repo{t: t, path: filepath.Join(t.TempDir(), "repo"), ns: h.NS}

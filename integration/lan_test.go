@@ -16,18 +16,7 @@ import (
 // put on one is fetched on another. Skipped where namespaces cannot be
 // made (not root, no ip command).
 func TestLANDefaults(t *testing.T) {
-	if err := netbed.Available(); err != nil {
-		t.Skipf("no LAN test bed here: %v", err)
-	}
-	bed, err := netbed.New(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := bed.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	bed := lanBed(t, 3)
 	var ds []*daemon
 	for i, h := range bed.Hosts {
 		r := &repo{t: t, path: filepath.Join(t.TempDir(), "repo"), ns: h.NS}
@@ -54,4 +43,24 @@ func TestLANDefaults(t *testing.T) {
 	if !sameFile(t, src, out) {
 		t.Fatal("node 1 got other bytes across the LAN")
 	}
+}
+
+// lanBed builds a LAN bed of n hosts for the test and removes it after;
+// it skips the test where namespaces cannot be made (not root, no ip
+// command).
+func lanBed(t *testing.T, n int) *netbed.Bed {
+	t.Helper()
+	if err := netbed.Available(); err != nil {
+		t.Skipf("no LAN test bed here: %v", err)
+	}
+	bed, err := netbed.New(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := bed.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return bed
 }

@@ -303,6 +303,10 @@ func (n *Node) judge(ctx context.Context, rec bucket.Record, root cid.Cid, holde
 			n.checkAt(f, left, rec, root) // at the grace's end, not a whole interval later
 			return
 		}
+		if !n.repairs.mark(f+"push", true) {
+			return
+		}
+		defer n.repairs.mark(f+"push", false)
 		pl, err := n.replicate(ctx, &In{Bucket: rec.Bucket}, root, nil, silent)
 		n.metrics.repairPushes.Inc()
 		n.log.Info("repair: file pushed again", "cid", root, "bucket", rec.Bucket, "holders", pl.Holders, "err", err)
@@ -317,17 +321,17 @@ func (n *Node) judge(ctx context.Context, rec bucket.Record, root cid.Cid, holde
 // checkAt checks the holders of root once more after d, unless a check of
 // it is due already.
 func (n *Node) checkAt(f string, d time.Duration, rec bucket.Record, root cid.Cid) {
-	if !n.repairs.schedule(f, true) {
+	if !n.repairs.mark(f+"due", true) {
 		return
 	}
 	n.wg.Go(func() {
-		defer n.repairs.schedule(f, false)
+		defer n.repairs.mark(f+"due", false)
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
 		case <-n.ctx.Done():
 		case <-t.C:
-			n.repairs.schedule(f, false) // so this check may set the next
+			n.repairs.mark(f+"due", false) // so this check may set the next
 			n.checkHolders(n.ctx, rec, root, nil)
 		}
 	})

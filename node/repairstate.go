@@ -11,13 +11,13 @@ import (
 // repairs is what the checks saw, in memory (a restart starts the grace
 // periods again, which errs toward keeping copies): per file, since when
 // it has been short of holders or this node surplus, the holders its last
-// full check found, and whether a check is due at its grace's end; per
+// full check found, and its flags (mark); per
 // peer, when its last connection to this node closed.
 type repairs struct {
 	mu      sync.Mutex
 	since   map[string]time.Time
 	holders map[string][]peer.ID
-	due     map[string]bool
+	flags   map[string]bool
 	gone    map[peer.ID]time.Time
 }
 
@@ -25,7 +25,7 @@ func (r *repairs) init() {
 	if r.since == nil {
 		r.since = make(map[string]time.Time)
 		r.holders = make(map[string][]peer.ID)
-		r.due = make(map[string]bool)
+		r.flags = make(map[string]bool)
 		r.gone = make(map[peer.ID]time.Time)
 	}
 }
@@ -85,22 +85,6 @@ func (r *repairs) forget(f string) {
 	delete(r.since, f+"surplus")
 }
 
-// schedule marks a check of f due, reporting false when one is already.
-func (r *repairs) schedule(f string, on bool) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.init()
-	if on && r.due[f] {
-		return false
-	}
-	if on {
-		r.due[f] = true
-	} else {
-		delete(r.due, f)
-	}
-	return true
-}
-
 // answered notes that p answered a check: not gone.
 func (r *repairs) answered(p peer.ID) {
 	r.mu.Lock()
@@ -118,6 +102,24 @@ func (r *repairs) silent(p peer.ID, now time.Time) {
 	if _, ok := r.gone[p]; !ok {
 		r.gone[p] = now
 	}
+}
+
+// mark sets (on) or clears a flag of a file: f+"due", a check due at
+// its grace's end; f+"push", a push again under way (the pass and a due
+// check may judge a file at once). Setting one already set reports false.
+func (r *repairs) mark(key string, on bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	if on && r.flags[key] {
+		return false
+	}
+	if on {
+		r.flags[key] = true
+	} else {
+		delete(r.flags, key)
+	}
+	return true
 }
 
 // connectedness notes that p lost its last connection to this node, or

@@ -37,23 +37,13 @@ func (s *Server) holders(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var enc *json.Encoder
-	fl, _ := w.(http.Flusher)
-	send := func(l HolderLine) {
-		if enc == nil {
-			w.Header().Set("Content-Type", "application/x-ndjson")
-			w.WriteHeader(http.StatusOK)
-			enc = json.NewEncoder(w)
-		}
-		enc.Encode(l)
-		if fl != nil {
-			fl.Flush()
-		}
-	}
+	send := lineSender[HolderLine](w)
+	sent := false
 	fh, err := s.n.Holders(r.Context(), c, in, func(ph node.PieceHolders) {
+		sent = true
 		send(HolderLine{Index: ph.Index, CID: ph.Link.CID.String(), Size: ph.Link.Size, Data: ph.Data, Holders: peerStrings(ph.Holders)})
 	})
-	if err != nil && enc == nil {
+	if err != nil && !sent {
 		s.fail(w, err) // the descriptors could not be read: a plain error
 		return
 	}
@@ -74,6 +64,24 @@ func (c *Client) Holders(ctx context.Context, k cid.Cid, piece func(HolderLine))
 	}
 	defer resp.Body.Close()
 	return readOutcome(resp.Body, "holders of "+k.String(), func(l HolderLine) bool { return l.Done }, piece)
+}
+
+// lineSender answers w with JSON lines, each flushed as it is sent: the
+// status (200) and type go with the first.
+func lineSender[L any](w http.ResponseWriter) func(L) {
+	var enc *json.Encoder
+	fl, _ := w.(http.Flusher)
+	return func(l L) {
+		if enc == nil {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.WriteHeader(http.StatusOK)
+			enc = json.NewEncoder(w)
+		}
+		enc.Encode(l)
+		if fl != nil {
+			fl.Flush()
+		}
+	}
 }
 
 // readOutcome reads an answer of JSON lines: each to step, until the one

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -27,30 +26,15 @@ type ReplicaLine struct {
 // happens, then the outcome. The status is 200 once the work begins; the
 // last line says whether it reached the factor.
 func (s *Server) replicate(w http.ResponseWriter, r *http.Request) {
-	c, err := pathCID(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	in, err := requestIn(r)
-	if err != nil {
-		s.fail(w, err)
+	c, in, ok := s.cidIn(w, r)
+	if !ok {
 		return
 	}
 	if in == nil {
 		s.fail(w, fmt.Errorf("%w: replicate: no bucket (?bucket=ID): a replication factor is a bucket's", ErrUsage))
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	fl, _ := w.(http.Flusher)
-	send := func(l ReplicaLine) {
-		enc.Encode(l)
-		if fl != nil {
-			fl.Flush()
-		}
-	}
+	send := lineSender[ReplicaLine](w)
 	pl, err := s.n.Replicate(r.Context(), in, c, func(e node.ReplicaEvent) {
 		send(ReplicaLine{Peer: e.Peer.String(), Status: string(e.Status), Error: e.Err})
 	})
