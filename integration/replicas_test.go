@@ -155,6 +155,7 @@ func keepers(ds []*daemon, roots []string) map[string]int {
 // nodes again, and a node that never held them reads them byte-identical
 // before, during and after. The killed node comes back: the holders
 // settle at 3 again, not 4. Two holders lost at once are repaired too.
+// The factor lowered to 2, each file's farthest keeper lets it go.
 // In a private cluster membership is the reason to keep others' files;
 // in the public one, the grant the owner's node gave each keeper, passed
 // on by the keeper that repairs.
@@ -244,8 +245,10 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 	readAll("before the loss")
 
 	// The node keeping the most of them goes, at once.
-	victim := members[0]
-	for _, d := range members {
+	// (The owner stays, to lower the factor at the end; TestReplicas
+	// kills an uploader.)
+	victim := members[1]
+	for _, d := range members[1:] {
 		if held[d.state.PeerID] > held[victim.state.PeerID] {
 			victim = d
 		}
@@ -267,19 +270,19 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 			}
 		}
 	})
-	settle := func(what string, ds []*daemon) {
+	settle := func(what string, ds []*daemon, want int) {
 		t.Helper()
 		waitFor(t, what, 60*time.Second, func() bool {
 			k := keepers(ds, roots)
 			for _, r := range roots {
-				if k[r] != 3 {
+				if k[r] != want {
 					return false
 				}
 			}
 			return true
 		})
 	}
-	settle("every file kept by 3 live nodes", live)
+	settle("every file kept by 3 live nodes", live, 3)
 	t.Logf("repaired %d files %s after the loss (grace 3 s)", held[victim.state.PeerID], time.Since(start).Round(100*time.Millisecond))
 	readAll("after the repair")
 	statHolders(t, reader, b, roots, live)
@@ -287,14 +290,14 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 	// It comes back with its copies: the holders settle at 3.
 	back := run(victim.repo)
 	all := append(live, back)
-	settle("the holders to settle at 3 with the returned node", all)
+	settle("the holders to settle at 3 with the returned node", all, 3)
 	readAll("after the return")
 
 	// Two holders of the first file go at once: it and every other file
 	// survive on the rest, and are kept by 3 again.
 	var gone, rest []*daemon
 	for _, d := range all {
-		if len(gone) < 2 && d.pinned(roots[0]) {
+		if len(gone) < 2 && d != owner && d.pinned(roots[0]) {
 			gone = append(gone, d)
 		} else {
 			rest = append(rest, d)
@@ -305,9 +308,15 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 	}
 	start = time.Now()
 	readAll("just after two losses")
-	settle("every file kept by 3 live nodes after two losses", rest)
+	settle("every file kept by 3 live nodes after two losses", rest, 3)
 	t.Logf("repaired after two losses in %s", time.Since(start).Round(100*time.Millisecond))
 	readAll("after two losses")
+
+	// The owner lowers the factor: the farthest keeper of each file lets
+	// it go, and the rest keep it.
+	owner.ok(nil, "bucket", "set", b, "--replicas", "2")
+	settle("every file kept by 2 nodes once the factor is 2", rest, 2)
+	readAll("after the factor was lowered")
 }
 
 // statHolders checks that `stat --holders` on d names, for each root of
