@@ -156,9 +156,10 @@ func keepers(ds []*daemon, roots []string) map[string]int {
 // before, during and after. The killed node comes back: the holders
 // settle at 3 again, not 4. Two holders lost at once are repaired too.
 // The factor lowered to 2, each file's farthest keeper lets it go.
-// In a private cluster membership is the reason to keep others' files;
-// in the public one, the grant the owner's node gave each keeper, passed
-// on by the keeper that repairs.
+// The owner's node is stopped before the losses, so every repair is a
+// keeper's: in a private cluster membership is the reason to keep
+// others' files; in the public one, the grant the owner's node gave each
+// keeper, passed on by the keeper that repairs.
 func TestRepair(t *testing.T) {
 	t.Run("private cluster", func(t *testing.T) {
 		key := filepath.Join(t.TempDir(), "swarm.key")
@@ -244,20 +245,22 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 	}
 	readAll("before the loss")
 
-	// The node keeping the most of them goes, at once.
-	// (The owner stays, to lower the factor at the end; TestReplicas
-	// kills an uploader.)
-	victim := members[1]
-	for _, d := range members[1:] {
+	// The owner's node, the one holding the owner's key, goes away: what
+	// repairs the files from now on is the keepers' own, with the grants
+	// they pass on. Then the keeper of the most of them goes, at once.
+	owner.stop(t)
+	keepersOnly := members[1:]
+	victim := keepersOnly[0]
+	for _, d := range keepersOnly {
 		if held[d.state.PeerID] > held[victim.state.PeerID] {
 			victim = d
 		}
 	}
-	t.Logf("owner %s, reader %s: killing %s", owner.state.PeerID, reader.state.PeerID, victim.state.PeerID)
+	t.Logf("owner %s (stopped), reader %s: killing %s", owner.state.PeerID, reader.state.PeerID, victim.state.PeerID)
 	victim.kill()
 	start := time.Now()
 	var live []*daemon
-	for _, d := range members {
+	for _, d := range keepersOnly {
 		if d != victim {
 			live = append(live, d)
 		}
@@ -297,7 +300,7 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 	// survive on the rest, and are kept by 3 again.
 	var gone, rest []*daemon
 	for _, d := range all {
-		if len(gone) < 2 && d != owner && d.pinned(roots[0]) {
+		if len(gone) < 2 && d.pinned(roots[0]) {
 			gone = append(gone, d)
 		} else {
 			rest = append(rest, d)
@@ -312,10 +315,11 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 	t.Logf("repaired after two losses in %s", time.Since(start).Round(100*time.Millisecond))
 	readAll("after two losses")
 
-	// The owner lowers the factor: the farthest keeper of each file lets
-	// it go, and the rest keep it.
+	// The owner comes back and lowers the factor: the farthest keepers of
+	// each file let it go, and the 2 nearest keep it.
+	owner = run(owner.repo)
 	owner.ok(nil, "bucket", "set", b, "--replicas", "2")
-	settle("every file kept by 2 nodes once the factor is 2", rest, 2)
+	settle("every file kept by 2 nodes once the factor is 2", append(rest, owner), 2)
 	readAll("after the factor was lowered")
 }
 
