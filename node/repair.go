@@ -38,6 +38,11 @@ import (
 // checksAtOnce bounds the checks a pass has in flight, one a node.
 const checksAtOnce = 8
 
+// quietFor is how long a node that did not answer a check is passed over
+// unasked, unless it reconnects: the next passes do not each wait out a
+// stream timeout on a dead node, and a live one is asked again soon.
+const quietFor = 30 * time.Second
+
 // nearestChecked is how many nodes of the routing tables a check takes,
 // nearest the root first: the Kademlia bucket size, past any factor.
 const nearestChecked = 20
@@ -128,6 +133,7 @@ func (n *Node) checkBatch(ctx context.Context, files []replicated) {
 		p peer.ID
 		i int
 	}
+	now := time.Now()
 	cands := make([][]peer.ID, len(files))
 	asks := make(map[ask][]int)
 	asked := make(map[fileAt]bool)
@@ -143,10 +149,13 @@ func (n *Node) checkBatch(ctx context.Context, files []replicated) {
 			if k == f.rec.Replicas { // R others: R holders with one gone
 				break
 			}
+			asked[fileAt{p, i}] = true // a quiet one: asked, no answer
+			k++
+			if n.repairs.quiet(p, now, quietFor) {
+				continue
+			}
 			a := ask{p, f.rec.Bucket}
 			asks[a] = append(asks[a], i)
-			asked[fileAt{p, i}] = true
-			k++
 		}
 	}
 	var mu sync.Mutex
@@ -237,7 +246,7 @@ func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, wan
 		if want > 0 && len(holders) == want {
 			break
 		}
-		if slices.Contains(skip, p) {
+		if slices.Contains(skip, p) || n.repairs.quiet(p, time.Now(), quietFor) {
 			silent = append(silent, p)
 			continue
 		}

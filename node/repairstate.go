@@ -19,6 +19,7 @@ type repairs struct {
 	holders map[string][]peer.ID
 	flags   map[string]bool
 	gone    map[peer.ID]time.Time
+	failed  map[peer.ID]time.Time // the last check p did not answer
 }
 
 func (r *repairs) init() {
@@ -26,6 +27,7 @@ func (r *repairs) init() {
 		r.since = make(map[string]time.Time)
 		r.holders = make(map[string][]peer.ID)
 		r.flags = make(map[string]bool)
+		r.failed = make(map[peer.ID]time.Time)
 		r.gone = make(map[peer.ID]time.Time)
 	}
 }
@@ -91,6 +93,18 @@ func (r *repairs) answered(p peer.ID) {
 	defer r.mu.Unlock()
 	r.init()
 	delete(r.gone, p)
+	delete(r.failed, p)
+}
+
+// quiet reports whether p failed to answer a check less than within ago,
+// and has not answered or reconnected since: a check need not wait on it
+// again (a dead node behind a QUIC connection costs a stream timeout).
+func (r *repairs) quiet(p peer.ID, now time.Time, within time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	t, ok := r.failed[p]
+	return ok && now.Sub(t) < within
 }
 
 // silent notes that p did not answer a check: gone since now, unless its
@@ -102,6 +116,7 @@ func (r *repairs) silent(p peer.ID, now time.Time) {
 	if _, ok := r.gone[p]; !ok {
 		r.gone[p] = now
 	}
+	r.failed[p] = now
 }
 
 // mark sets (on) or clears a flag of a file: f+"due", a check due at
@@ -130,6 +145,7 @@ func (r *repairs) connectedness(p peer.ID, connected bool, now time.Time) {
 	r.init()
 	if connected {
 		delete(r.gone, p)
+		delete(r.failed, p)
 	} else {
 		r.gone[p] = now
 	}
