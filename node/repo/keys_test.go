@@ -12,15 +12,8 @@ import (
 // TestSelfIsTheNodeIdentity: the account "self" is the node's libp2p
 // identity key, so a grant to it is honoured for the node's connections.
 func TestSelfIsTheNodeIdentity(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "repo")
-	if _, err := repo.Init(path, repo.DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openRepo(t)
+	path := r.Path
 	raw, err := r.Identity.GetPublic().Raw()
 	if err != nil {
 		t.Fatal(err)
