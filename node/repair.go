@@ -64,7 +64,10 @@ func (n *Node) startRepair() error {
 			select {
 			case <-n.ctx.Done():
 				return
-			case e := <-sub.Out():
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
 				c := e.(event.EvtPeerConnectednessChanged)
 				n.repairs.connectedness(c.Peer, c.Connectedness == network.Connected, time.Now())
 			}
@@ -93,24 +96,33 @@ type replicated struct {
 // repairPass checks every replicated file this node keeps, a batch of
 // files at a time.
 func (n *Node) repairPass(ctx context.Context) {
-	var files []replicated
-	recs := make(map[store.Bucket]*bucket.Record)
+	type kept struct {
+		b    store.Bucket
+		root cid.Cid
+	}
+	var all []kept
 	err := n.repo.Store.EachBucketFile(ctx, func(b store.Bucket, root cid.Cid) error {
-		rec, ok := recs[b]
-		if !ok {
-			if r, err := n.records.current(ctx, bucket.ID(b)); err == nil && r.Replicas > 1 {
-				rec = &r
-			}
-			recs[b] = rec
-		}
-		if rec != nil {
-			files = append(files, replicated{rec, root})
-		}
+		all = append(all, kept{b, root})
 		return nil
 	})
 	if err != nil {
 		n.log.Warn("repair: cannot list the files kept for buckets", "err", err)
 		return
+	}
+	// The records after the listing, which a lookup must not hold open.
+	var files []replicated
+	recs := make(map[store.Bucket]*bucket.Record)
+	for _, k := range all {
+		rec, ok := recs[k.b]
+		if !ok {
+			if r, err := n.records.current(ctx, bucket.ID(k.b)); err == nil && r.Replicas > 1 {
+				rec = &r
+			}
+			recs[k.b] = rec
+		}
+		if rec != nil {
+			files = append(files, replicated{rec, k.root})
+		}
 	}
 	for len(files) > 0 && ctx.Err() == nil {
 		k := min(len(files), maxCheckRoots)
