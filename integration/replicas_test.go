@@ -319,8 +319,49 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 	// each file let it go, and the 2 nearest keep it.
 	owner = run(owner.repo)
 	owner.ok(nil, "bucket", "set", b, "--replicas", "2")
-	settle("every file kept by 2 nodes once the factor is 2", append(rest, owner), 2)
+	all = append(rest, owner)
+	settle("every file kept by 2 nodes once the factor is 2", all, 2)
 	readAll("after the factor was lowered")
+
+	// A file is deleted while one of its keepers is away: the others drop
+	// it at once, the one away when it comes back, and nobody copies it
+	// back; a node with no grant to delete cannot.
+	deleted := roots[1]
+	var away *daemon
+	var here []*daemon
+	for _, d := range all {
+		if away == nil && d != owner && d.pinned(deleted) {
+			away = d
+			continue
+		}
+		here = append(here, d)
+	}
+	if code, _, errs := reader.run(nil, "rm", deleted, "-b", b); code == 0 || !strings.Contains(errs, "no grant to delete") {
+		t.Fatalf("rm by a node with no grant: exit %d, %q", code, errs)
+	}
+	away.stop(t)
+	owner.ok(nil, "rm", deleted, "-b", b)
+	dropped := func(ds []*daemon) func() bool {
+		return func() bool {
+			for _, d := range ds {
+				if d.pinned(deleted) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, "no node here to keep the deleted file", 30*time.Second, dropped(here))
+	back = run(away.repo)
+	waitFor(t, "the keeper that was away to drop it too", 60*time.Second, dropped(append(here, back)))
+	var others []string
+	for _, r := range roots {
+		if r != deleted {
+			others = append(others, r)
+		}
+	}
+	roots = others
+	settle("the other files kept by 2 still", append(here, back), 2)
 }
 
 // statHolders checks that `stat --holders` on d names, for each root of

@@ -51,11 +51,13 @@ type checkRequest struct {
 	Roots  []string `json:"roots"`
 }
 
-// checkAnswer says, root by root, whether the receiver keeps it; Error,
-// when set, is why it answered none.
+// checkAnswer says, root by root, whether the receiver keeps it, with the
+// tombstones it keeps of those deleted from the bucket (delete.go);
+// Error, when set, is why it answered none.
 type checkAnswer struct {
-	Held  []bool `json:"held"`
-	Error string `json:"error,omitempty"`
+	Held    []bool            `json:"held"`
+	Deleted []json.RawMessage `json:"deleted,omitempty"`
+	Error   string            `json:"error,omitempty"`
 }
 
 // startChecks answers other nodes' checks.
@@ -106,11 +108,15 @@ func (n *Node) answerCheck(b []byte) checkAnswer {
 		if err != nil {
 			return checkAnswer{Error: fmt.Sprintf("check: %v", err)}
 		}
+		if ts, ok, err := n.repo.Tombstone(id, root); err == nil && ok {
+			a.Deleted = append(a.Deleted, ts.Encode())
+		}
 	}
 	return a
 }
 
-// check asks p which of roots of bucket b it keeps.
+// check asks p which of roots of bucket b it keeps; the tombstones p
+// answers with are checked and applied here.
 func (n *Node) check(ctx context.Context, p peer.ID, b bucket.ID, roots []cid.Cid) ([]bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, checkWait)
 	defer cancel()
@@ -143,6 +149,15 @@ func (n *Node) check(ctx context.Context, p peer.ID, b bucket.ID, roots []cid.Ci
 	}
 	if len(a.Held) != len(roots) {
 		return nil, fmt.Errorf("check %s: %d answers to %d roots", p, len(a.Held), len(roots))
+	}
+	for _, raw := range a.Deleted {
+		ts, err := bucket.DecodeTombstone(raw)
+		if err == nil && ts.Bucket == b {
+			err = n.applyTombstone(ctx, ts)
+		}
+		if err != nil {
+			n.log.Warn("check: a tombstone not taken", "peer", p, "err", err)
+		}
 	}
 	return a.Held, nil
 }

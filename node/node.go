@@ -168,6 +168,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n.ann = newAnnouncer(n.dht, n.log)
 	n.startPushes()
 	n.startChecks()
+	n.startTombstones()
 	if err = n.startRepair(); err != nil {
 		return nil, err
 	}

@@ -141,6 +141,10 @@ func (n *Node) servePush(str network.Stream) {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, pullWait(req.Size))
 	defer cancel()
+	if _, deleted, _ := n.repo.Tombstone(id, root); deleted {
+		answer(PushRefused, fmt.Errorf("push of %s: deleted from bucket %s", root, id))
+		return
+	}
 	granted, err := n.acceptPush(ctx, id, req.Token)
 	if err != nil {
 		answer(PushRefused, fmt.Errorf("push of %s in bucket %s: %w", root, id, err))

@@ -80,6 +80,9 @@ func (n *Node) replicate(ctx context.Context, in *In, root cid.Cid, progress fun
 	if err != nil {
 		return Placement{}, err
 	}
+	if _, deleted, _ := n.repo.Tombstone(rec.Bucket, root); deleted {
+		return Placement{}, fmt.Errorf("replicate %s: deleted from bucket %s", root, rec.Bucket)
+	}
 	pl := Placement{Replicas: rec.Replicas}
 	if err := n.repo.Store.Complete(ctx, root); err != nil {
 		return pl, fmt.Errorf("replicate %s: this node does not hold all of it: %w", root, err)

@@ -80,6 +80,7 @@ func newRoot(e *env) *cobra.Command {
 		newImportCmd(e),
 		newRepoCmd(e),
 		newPinCmd(e),
+		newRmCmd(e),
 		newVersionCmd(e),
 		newNodeCmd(e),
 		newPeersCmd(e),

@@ -14,6 +14,7 @@
 //	POST /put?tag=K=V&chunk=N&inline=N&hash=NAME   body: the file
 //	GET  /cat/{cid}?offset=N&length=N&pin=true     the file's bytes
 //	GET  /stat/{cid}         descriptor summary
+//	POST /rm/{cid}?bucket=ID delete a file from a bucket, here and at its keepers
 //	GET  /holders/{cid}      each piece's providers, then the file's keepers (JSON lines)
 //	GET  /ls                 pinned files
 //	GET  /downloads          downloads in progress: bytes and holders

@@ -15,6 +15,7 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /api/v1/providers/{cid}", s.providers)
 	m.HandleFunc("POST /api/v1/put", s.put)
 	m.HandleFunc("POST /api/v1/replicate/{cid}", s.replicate)
+	m.HandleFunc("POST /api/v1/rm/{cid}", s.remove)
 	m.HandleFunc("GET /api/v1/cat/{cid}", s.cat)
 	m.HandleFunc("POST /api/v1/cat/{cid}", s.cat) // pin=true needs POST
 	m.HandleFunc("GET /api/v1/stat/{cid}", s.stat)

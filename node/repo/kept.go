@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/ddc-project/ddc/bucket"
 )
 
@@ -81,4 +83,38 @@ func (r *Repo) PassOn(b bucket.ID, subject bucket.PublicKey, ops bucket.Ops) (st
 		return "", fmt.Errorf("pass on the grant kept for bucket %s: %w", b, err)
 	}
 	return d.String(), nil
+}
+
+// tombstoneDir holds, a folder a bucket and a file a root, the tombstones
+// of files deleted from buckets this node keeps files of: it answers
+// checks with them, so a keeper that was away drops its copy instead of
+// pushing it back.
+const tombstoneDir = "tombstones"
+
+// KeepTombstone keeps t, verified already.
+func (r *Repo) KeepTombstone(t bucket.Tombstone) error {
+	dir := filepath.Join(r.Path, tombstoneDir, t.Bucket.String())
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("keep the tombstone of %s: %w", t.Root, err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, t.Root.String()), t.Encode(), 0o600); err != nil {
+		return fmt.Errorf("keep the tombstone of %s: %w", t.Root, err)
+	}
+	return nil
+}
+
+// Tombstone returns the tombstone kept for root in bucket b, if any.
+func (r *Repo) Tombstone(b bucket.ID, root cid.Cid) (bucket.Tombstone, bool, error) {
+	raw, err := os.ReadFile(filepath.Join(r.Path, tombstoneDir, b.String(), root.String()))
+	if errors.Is(err, fs.ErrNotExist) {
+		return bucket.Tombstone{}, false, nil
+	}
+	if err != nil {
+		return bucket.Tombstone{}, false, err
+	}
+	t, err := bucket.DecodeTombstone(raw)
+	if err != nil {
+		return t, false, fmt.Errorf("the tombstone kept for %s: %w", root, err)
+	}
+	return t, true, nil
 }
