@@ -155,7 +155,9 @@ func keepers(ds []*daemon, roots []string) map[string]int {
 // nodes again, and a node that never held them reads them byte-identical
 // before, during and after. The killed node comes back: the holders
 // settle at 3 again, not 4. Two holders lost at once are repaired too.
-// The factor lowered to 2, each file's farthest keeper lets it go.
+// The factor lowered to 2, each file's farthest keeper lets it go; a file
+// deleted while a keeper is away is dropped by it when it comes back;
+// lowered to 1, the nearest keeper keeps each file.
 // The owner's node is stopped before the losses, so every repair is a
 // keeper's: in a private cluster membership is the reason to keep
 // others' files; in the public one, the grant the owner's node gave each
@@ -361,7 +363,22 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 		}
 	}
 	roots = others
-	settle("the other files kept by 2 still", append(here, back), 2)
+	all = append(here, back)
+	settle("the other files kept by 2 still", all, 2)
+
+	// Lowered to 1: the nearest keeper keeps each file, and the owner's
+	// node, the uploader, keeps its own if it did.
+	owner.ok(nil, "bucket", "set", b, "--replicas", "1")
+	waitFor(t, "each file kept by its nearest keeper (and the uploader)", 60*time.Second, func() bool {
+		for _, r := range roots {
+			n := keepers(all, []string{r})[r]
+			if n != 1 && (n != 2 || !owner.pinned(r)) {
+				return false
+			}
+		}
+		return true
+	})
+	readAll("after the factor was lowered to 1")
 }
 
 // statHolders checks that `stat --holders` on d names, for each root of

@@ -87,7 +87,7 @@ func (n *Node) startRepair() error {
 }
 
 // replicated is a file this node keeps for a bucket of more than one
-// replica.
+// replica, or for others in a bucket lowered to one.
 type replicated struct {
 	rec  *bucket.Record
 	root cid.Cid
@@ -115,7 +115,7 @@ func (n *Node) repairPass(ctx context.Context) {
 	for _, k := range all {
 		rec, ok := recs[k.b]
 		if !ok {
-			if r, err := n.records.current(ctx, bucket.ID(k.b)); err == nil && r.Replicas > 1 {
+			if r, err := n.records.current(ctx, bucket.ID(k.b)); err == nil && (r.Replicas > 1 || n.keepsFor(r.Bucket)) {
 				rec = &r
 			}
 			recs[k.b] = rec
@@ -129,6 +129,15 @@ func (n *Node) repairPass(ctx context.Context) {
 		n.checkBatch(ctx, files[:k])
 		files = files[k:]
 	}
+}
+
+// keepsFor reports whether this node keeps files of bucket b for others:
+// a push brought it a grant. Its files of a bucket lowered to 1 replica
+// are checked still, so that the nearest keeper keeps them and the others
+// let them go; an uploader's own files of a bucket of 1 are not.
+func (n *Node) keepsFor(b bucket.ID) bool {
+	_, ok, _ := n.repo.KeptGrant(b)
+	return ok
 }
 
 // checkBatch checks files together: each file's nearest nodes in the
