@@ -416,3 +416,51 @@ func statHolders(t *testing.T, d *daemon, b string, roots []string, ds []*daemon
 		t.Logf("%s: keepers %v, root's DHT holders %v", r, got.Keepers, got.Pieces[0].Holders)
 	}
 }
+
+// TestRepairOnLostConnection: with the periodic checks an hour apart, a
+// holder killed on a TCP connection (a private cluster) is seen gone by
+// the connection, and the file is pushed again at the grace's end, not
+// at the next pass.
+func TestRepairOnLostConnection(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "swarm.key")
+	newRepo(t).ok(nil, "cluster", "key", "gen", "-o", key)
+	var nodes []*daemon
+	for i := range 5 {
+		r := newDaemonRepo(t)
+		r.ok(nil, "init", "--cluster", "vault", "--swarm-key", key)
+		setConfig(t, r, "replication", "grace", "3s")
+		setConfig(t, r, "replication", "check_interval", "1h")
+		var args []string
+		if i > 0 {
+			args = []string{"--bootstrap", nodes[0].tcpAddr()}
+		}
+		nodes = append(nodes, startDaemon(t, r, args...))
+	}
+	owner := nodes[0]
+	b := strings.TrimSpace(owner.ok(nil, "bucket", "create", "--replicas", "3"))
+	root, holders := putReplicated(t, owner, randomFile(t, 401, 3<<20), b)
+	// The first pass, a grace after the start, tells each keeper who the
+	// others are.
+	for _, d := range nodes {
+		if slices.Contains(holders, d.state.PeerID) {
+			waitFor(t, "a first check on each keeper", 30*time.Second, func() bool {
+				return !strings.Contains(d.metrics(t), "ddc_repair_checks_total 0")
+			})
+		}
+	}
+	var victim *daemon
+	var live []*daemon
+	for _, d := range nodes {
+		if victim == nil && d != owner && slices.Contains(holders, d.state.PeerID) {
+			victim = d
+			continue
+		}
+		live = append(live, d)
+	}
+	victim.kill()
+	start := time.Now()
+	waitFor(t, "3 live keepers again, with no pass due for an hour", 30*time.Second, func() bool {
+		return keepers(live, []string{root})[root] == 3
+	})
+	t.Logf("repaired %s after the loss (grace 3 s)", time.Since(start).Round(100*time.Millisecond))
+}

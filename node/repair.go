@@ -38,6 +38,14 @@ import (
 // checksAtOnce bounds the checks a pass has in flight, one a node.
 const checksAtOnce = 8
 
+// RepairChecksPerSecond bounds the pace of the periodic checks: past
+// check_interval × this many files, the passes come further apart, so a
+// node of a million one-piece files spends about half a percent of a core
+// on them (a check costs tens of µs) and checks each every three hours.
+// Losses that close a connection are checked at their grace's end all
+// the same (checkLost); the pass is for the silent ones.
+const RepairChecksPerSecond = 100
+
 // quietFor is how long a node that did not answer a check is passed over
 // unasked, unless it reconnects: the next passes do not each wait out a
 // stream timeout on a dead node, and a live one is asked again soon.
@@ -69,18 +77,25 @@ func (n *Node) startRepair() error {
 					return
 				}
 				c := e.(event.EvtPeerConnectednessChanged)
-				n.repairs.connectedness(c.Peer, c.Connectedness == network.Connected, time.Now())
+				if lost := n.repairs.connectedness(c.Peer, c.Connectedness == network.Connected, time.Now()); len(lost) > 0 {
+					n.wg.Go(func() { n.checkLost(lost) })
+				}
 			}
 		}
 	})
 	n.wg.Go(func() {
+		// The first pass a grace period after the start at the latest, so
+		// a node that just started knows its files' holders by the time a
+		// loss of one would count.
+		wait := min(every, n.repo.Config.Replication.GraceOrDefault())
 		for {
 			select {
 			case <-n.ctx.Done():
 				return
-			case <-time.After(every):
+			case <-time.After(wait):
 			}
-			n.repairPass(n.ctx)
+			files := n.repairPass(n.ctx)
+			wait = max(every, time.Duration(files)*time.Second/RepairChecksPerSecond)
 		}
 	})
 	return nil
@@ -94,8 +109,8 @@ type replicated struct {
 }
 
 // repairPass checks every replicated file this node keeps, a batch of
-// files at a time.
-func (n *Node) repairPass(ctx context.Context) {
+// files at a time, and returns how many.
+func (n *Node) repairPass(ctx context.Context) int {
 	type kept struct {
 		b    store.Bucket
 		root cid.Cid
@@ -107,7 +122,7 @@ func (n *Node) repairPass(ctx context.Context) {
 	})
 	if err != nil {
 		n.log.Warn("repair: cannot list the files kept for buckets", "err", err)
-		return
+		return 0
 	}
 	// The records after the listing, which a lookup must not hold open.
 	var files []replicated
@@ -124,11 +139,13 @@ func (n *Node) repairPass(ctx context.Context) {
 			files = append(files, replicated{rec, k.root})
 		}
 	}
+	count := len(files)
 	for len(files) > 0 && ctx.Err() == nil {
 		k := min(len(files), maxCheckRoots)
 		n.checkBatch(ctx, files[:k])
 		files = files[k:]
 	}
+	return count
 }
 
 // keepsFor reports whether this node keeps files of bucket b for others:
@@ -341,10 +358,25 @@ func (n *Node) judge(ctx context.Context, rec bucket.Record, root cid.Cid, holde
 		n.metrics.repairPushes.Inc()
 		n.log.Info("repair: file pushed again", "cid", root, "bucket", rec.Bucket, "holders", pl.Holders, "err", err)
 		if err == nil {
-			n.repairs.full(f, pl.Holders)
+			n.repairs.full(f, rec.Bucket, root, pl.Holders)
 		}
 	case len(holders) == rec.Replicas:
-		n.repairs.full(f, holders)
+		n.repairs.full(f, rec.Bucket, root, holders)
+	}
+}
+
+// checkLost checks, at the end of their grace, the files whose last
+// checks found a holder that has now lost its connection: a loss seen by
+// the connection, not by the next pass, which may be hours away on a node
+// of many files.
+func (n *Node) checkLost(lost map[string]heldFile) {
+	grace := n.repo.Config.Replication.GraceOrDefault()
+	for f, h := range lost {
+		rec, err := n.records.current(n.ctx, h.bucket)
+		if err != nil {
+			continue // the pass will see it
+		}
+		n.checkAt(f, grace, rec, h.root)
 	}
 }
 

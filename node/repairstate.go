@@ -5,27 +5,40 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddc-project/ddc/bucket"
 )
+
+// heldFile is a file of a bucket whose last full check found its
+// holders.
+type heldFile struct {
+	bucket  bucket.ID
+	root    cid.Cid
+	holders []peer.ID
+}
 
 // repairs is what the checks saw, in memory (a restart starts the grace
 // periods again, which errs toward keeping copies): per file, since when
 // it has been short of holders or this node surplus, the holders its last
-// full check found, and its flags (mark); per
-// peer, when its last connection to this node closed.
+// full check found, and its flags (mark); per peer, the files it holds by
+// those checks, and when its last connection to this node closed.
 type repairs struct {
-	mu      sync.Mutex
-	since   map[string]time.Time
-	holders map[string][]peer.ID
-	flags   map[string]bool
-	gone    map[peer.ID]time.Time
-	failed  map[peer.ID]time.Time // the last check p did not answer
+	mu     sync.Mutex
+	since  map[string]time.Time
+	held   map[string]heldFile
+	byPeer map[peer.ID]map[string]bool
+	flags  map[string]bool
+	gone   map[peer.ID]time.Time
+	failed map[peer.ID]time.Time // the last check p did not answer
 }
 
 func (r *repairs) init() {
 	if r.since == nil {
 		r.since = make(map[string]time.Time)
-		r.holders = make(map[string][]peer.ID)
+		r.held = make(map[string]heldFile)
+		r.byPeer = make(map[peer.ID]map[string]bool)
 		r.flags = make(map[string]bool)
 		r.failed = make(map[peer.ID]time.Time)
 		r.gone = make(map[peer.ID]time.Time)
@@ -58,7 +71,7 @@ func (r *repairs) shortSince(f string, holders []peer.ID, now time.Time) time.Ti
 	if !ok {
 		t = now
 	}
-	for _, p := range r.holders[f] {
+	for _, p := range r.held[f].holders {
 		if g, ok := r.gone[p]; ok && !slices.Contains(holders, p) && g.Before(t) {
 			t = g
 		}
@@ -67,14 +80,33 @@ func (r *repairs) shortSince(f string, holders []peer.ID, now time.Time) time.Ti
 	return t
 }
 
-// full notes that f has its holders, and forgets its other states.
-func (r *repairs) full(f string, holders []peer.ID) {
+// full notes that f, root of bucket b, has its holders, and forgets its
+// other states.
+func (r *repairs) full(f string, b bucket.ID, root cid.Cid, holders []peer.ID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.init()
-	r.holders[f] = slices.Clone(holders)
+	r.unindex(f)
+	r.held[f] = heldFile{b, root, slices.Clone(holders)}
+	for _, p := range holders {
+		if r.byPeer[p] == nil {
+			r.byPeer[p] = make(map[string]bool)
+		}
+		r.byPeer[p][f] = true
+	}
 	delete(r.since, f+"short")
 	delete(r.since, f+"surplus")
+}
+
+// unindex drops f from the files of its holders.
+func (r *repairs) unindex(f string) {
+	for _, p := range r.held[f].holders {
+		delete(r.byPeer[p], f)
+		if len(r.byPeer[p]) == 0 {
+			delete(r.byPeer, p)
+		}
+	}
+	delete(r.held, f)
 }
 
 // forget drops every state of f, a file this node keeps no more.
@@ -82,7 +114,7 @@ func (r *repairs) forget(f string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.init()
-	delete(r.holders, f)
+	r.unindex(f)
 	delete(r.since, f+"short")
 	delete(r.since, f+"surplus")
 }
@@ -138,15 +170,23 @@ func (r *repairs) mark(key string, on bool) bool {
 }
 
 // connectedness notes that p lost its last connection to this node, or
-// has one again.
-func (r *repairs) connectedness(p peer.ID, connected bool, now time.Time) {
+// has one again; lost, it returns the files p held by their last checks.
+func (r *repairs) connectedness(p peer.ID, connected bool, now time.Time) map[string]heldFile {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.init()
 	if connected {
 		delete(r.gone, p)
 		delete(r.failed, p)
-	} else {
-		r.gone[p] = now
+		return nil
 	}
+	r.gone[p] = now
+	var out map[string]heldFile
+	for f := range r.byPeer[p] {
+		if out == nil {
+			out = make(map[string]heldFile)
+		}
+		out[f] = r.held[f]
+	}
+	return out
 }
