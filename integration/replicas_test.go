@@ -213,13 +213,22 @@ func testRepair(t *testing.T, hosts []netbed.Host, initArgs ...string) {
 		setConfig(t, r, "replication", "check_interval", "1s")
 		var args []string
 		if i == 6 {
-			// The reader: a member with no room, so it never holds any.
-			args = append(args, "--storage-max", "1MB")
+			// The reader: a member with no room, so it never holds any
+			// (the smallest file is 1 MiB).
+			args = append(args, "--storage-max", "512KiB")
 		}
 		nodes = append(nodes, run(r, args...))
 	}
 	for _, d := range nodes {
-		waitFor(t, "every node to see the other six", 30*time.Second, func() bool { return d.status().Peers >= 6 })
+		waitFor(t, "every node to have the other six in a routing table", 30*time.Second, func() bool {
+			st := d.status()
+			for _, tbl := range st.DHT {
+				if tbl.Peers >= 6 {
+					return st.Peers >= 6
+				}
+			}
+			return false
+		})
 	}
 	owner, reader, members := nodes[0], nodes[6], nodes[:6]
 	b := strings.TrimSpace(owner.ok(nil, "bucket", "create", "--replicas", "3"))

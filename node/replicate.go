@@ -142,6 +142,7 @@ func (n *Node) replicate(ctx context.Context, in *In, root cid.Cid, progress fun
 		var pe *PushError
 		switch {
 		case r.err == nil:
+			n.repairs.answered(r.p) // alive, whatever an earlier check saw
 			pl.Holders = append(pl.Holders, r.p)
 			progress(ReplicaEvent{Peer: r.p, Status: PushHeld})
 		case errors.As(r.err, &pe):
