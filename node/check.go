@@ -118,34 +118,14 @@ func (n *Node) answerCheck(b []byte) checkAnswer {
 // check asks p which of roots of bucket b it keeps; the tombstones p
 // answers with are checked and applied here.
 func (n *Node) check(ctx context.Context, p peer.ID, b bucket.ID, roots []cid.Cid) ([]bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, checkWait)
-	defer cancel()
-	str, err := n.openStream(ctx, p, checkProtocol(n.Cluster()))
-	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", p, err)
-	}
-	defer str.Close()
-	stop := context.AfterFunc(ctx, func() { str.Reset() })
-	defer stop()
 	req := checkRequest{Bucket: b.String(), Roots: make([]string, len(roots))}
 	for i, r := range roots {
 		req.Roots[i] = r.String()
 	}
 	enc, _ := json.Marshal(req)
-	if err := frame.Write(str, enc); err != nil {
-		str.Reset()
-		return nil, fmt.Errorf("check %s: %w", p, err)
-	}
-	raw, err := frame.Read(bufio.NewReader(str), maxCheckFrame)
+	a, err := n.exchangeFrame(ctx, p, checkProtocol(n.Cluster()), "check", enc)
 	if err != nil {
-		return nil, fmt.Errorf("check %s: no answer: %w", p, err)
-	}
-	var a checkAnswer
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, fmt.Errorf("check %s: malformed answer: %w", p, err)
-	}
-	if a.Error != "" {
-		return nil, fmt.Errorf("check %s: %s", p, a.Error)
+		return nil, err
 	}
 	if len(a.Held) != len(roots) {
 		return nil, fmt.Errorf("check %s: %d answers to %d roots", p, len(a.Held), len(roots))
@@ -160,4 +140,35 @@ func (n *Node) check(ctx context.Context, p peer.ID, b bucket.ID, roots []cid.Ci
 		}
 	}
 	return a.Held, nil
+}
+
+// exchangeFrame sends p one frame on a new stream of proto and reads its
+// answer, within checkWait: a check's, or a tombstone's (its Error only).
+// what names the exchange in errors.
+func (n *Node) exchangeFrame(ctx context.Context, p peer.ID, proto protocol.ID, what string, req []byte) (checkAnswer, error) {
+	var a checkAnswer
+	ctx, cancel := context.WithTimeout(ctx, checkWait)
+	defer cancel()
+	str, err := n.openStream(ctx, p, proto)
+	if err != nil {
+		return a, fmt.Errorf("%s %s: %w", what, p, err)
+	}
+	defer str.Close()
+	stop := context.AfterFunc(ctx, func() { str.Reset() })
+	defer stop()
+	if err := frame.Write(str, req); err != nil {
+		str.Reset()
+		return a, fmt.Errorf("%s %s: %w", what, p, err)
+	}
+	raw, err := frame.Read(bufio.NewReader(str), maxCheckFrame)
+	if err != nil {
+		return a, fmt.Errorf("%s %s: no answer: %w", what, p, err)
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return a, fmt.Errorf("%s %s: malformed answer: %w", what, p, err)
+	}
+	if a.Error != "" {
+		return a, fmt.Errorf("%s %s: %s", what, p, a.Error)
+	}
+	return a, nil
 }

@@ -155,28 +155,6 @@ func (n *Node) applyTombstone(ctx context.Context, ts bucket.Tombstone) error {
 
 // sendTombstone hands ts to p and waits for it to take it.
 func (n *Node) sendTombstone(ctx context.Context, p peer.ID, ts bucket.Tombstone) error {
-	ctx, cancel := context.WithTimeout(ctx, checkWait)
-	defer cancel()
-	str, err := n.openStream(ctx, p, tombstoneProtocol(n.Cluster()))
-	if err != nil {
-		return fmt.Errorf("tombstone to %s: %w", p, err)
-	}
-	defer str.Close()
-	stop := context.AfterFunc(ctx, func() { str.Reset() })
-	defer stop()
-	if err := frame.Write(str, ts.Encode()); err != nil {
-		return fmt.Errorf("tombstone to %s: %w", p, err)
-	}
-	raw, err := frame.Read(bufio.NewReader(str), maxCheckFrame)
-	if err != nil {
-		return fmt.Errorf("tombstone to %s: no answer: %w", p, err)
-	}
-	var a checkAnswer
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return fmt.Errorf("tombstone to %s: malformed answer: %w", p, err)
-	}
-	if a.Error != "" {
-		return fmt.Errorf("tombstone to %s: %s", p, a.Error)
-	}
-	return nil
+	_, err := n.exchangeFrame(ctx, p, tombstoneProtocol(n.Cluster()), "tombstone to", ts.Encode())
+	return err
 }
