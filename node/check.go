@@ -45,10 +45,12 @@ func checkProtocol(cluster string) protocol.ID {
 }
 
 // checkRequest asks whether the receiver keeps, rooted for Bucket, each
-// of Roots.
+// of Roots. Token, a grant of get in the bucket to the asker's key, is
+// what a private bucket's answers need: they say what is in it.
 type checkRequest struct {
 	Bucket string   `json:"bucket"`
 	Roots  []string `json:"roots"`
+	Token  string   `json:"token,omitempty"`
 }
 
 // checkAnswer says, root by root, whether the receiver keeps it, with the
@@ -73,7 +75,7 @@ func (n *Node) serveCheck(str network.Stream) {
 		str.Reset()
 		return
 	}
-	a := n.answerCheck(b)
+	a := n.answerCheck(str.Conn().RemotePeer(), b)
 	if b, err = json.Marshal(a); err == nil {
 		err = frame.Write(str, b)
 	}
@@ -82,8 +84,11 @@ func (n *Node) serveCheck(str network.Stream) {
 	}
 }
 
-// answerCheck answers the check request b.
-func (n *Node) answerCheck(b []byte) checkAnswer {
+// answerCheck answers the check request b from peer p. A bucket whose
+// record this node does not keep, it keeps no file of: all no, and no
+// lookup of any ID a peer sends. Otherwise the answers go only to a peer
+// that may read the bucket (mayReadBucket), as its files' would.
+func (n *Node) answerCheck(p peer.ID, b []byte) checkAnswer {
 	var req checkRequest
 	if err := json.Unmarshal(b, &req); err != nil {
 		return checkAnswer{Error: fmt.Sprintf("malformed check: %v", err)}
@@ -96,6 +101,15 @@ func (n *Node) answerCheck(b []byte) checkAnswer {
 		return checkAnswer{Error: fmt.Sprintf("check: bucket %.80q: %v", req.Bucket, err)}
 	}
 	a := checkAnswer{Held: make([]bool, len(req.Roots))}
+	_, known := n.records.get(id)
+	if known {
+		ctx, cancel := context.WithTimeout(n.ctx, recordWait)
+		defer cancel()
+		if err := n.mayReadBucket(ctx, reader{peer: p}, id, creds{bucket: &id, token: req.Token}); err != nil {
+			n.log.Debug("check refused", "peer", p, "bucket", id, "err", err)
+			return checkAnswer{Error: fmt.Sprintf("check: %v", Stranger(err))}
+		}
+	}
 	for i, r := range req.Roots {
 		root, err := cid.Decode(r)
 		if err == nil {
@@ -103,6 +117,9 @@ func (n *Node) answerCheck(b []byte) checkAnswer {
 		}
 		if err != nil {
 			return checkAnswer{Error: fmt.Sprintf("check: root %.80q: %v", r, err)}
+		}
+		if !known {
+			continue
 		}
 		a.Held[i], err = n.repo.Store.InBucketFile(store.Bucket(id), root)
 		if err != nil {
@@ -115,10 +132,28 @@ func (n *Node) answerCheck(b []byte) checkAnswer {
 	return a
 }
 
-// check asks p which of roots of bucket b it keeps; the tombstones p
-// answers with are checked and applied here.
-func (n *Node) check(ctx context.Context, p peer.ID, b bucket.ID, roots []cid.Cid) ([]bool, error) {
-	req := checkRequest{Bucket: b.String(), Roots: make([]string, len(roots))}
+// checkGrant is the grant this node shows in its checks of bucket b: one
+// it gives itself with the owner's key, or the one it keeps the bucket's
+// files by; "" when it has neither (a public bucket needs none).
+func (n *Node) checkGrant(b bucket.ID) string {
+	rec, ok := n.records.get(b)
+	if !ok {
+		return ""
+	}
+	if tok, err := n.repo.Grant(rec, bucket.OpGet, ""); err == nil && tok != "" {
+		return tok
+	}
+	if t, ok, err := n.repo.KeptGrant(b); err == nil && ok {
+		return t.String()
+	}
+	return ""
+}
+
+// check asks p which of roots of bucket b it keeps, showing token (see
+// checkGrant); the tombstones p answers with are checked and applied
+// here.
+func (n *Node) check(ctx context.Context, p peer.ID, b bucket.ID, token string, roots []cid.Cid) ([]bool, error) {
+	req := checkRequest{Bucket: b.String(), Roots: make([]string, len(roots)), Token: token}
 	for i, r := range roots {
 		req.Roots[i] = r.String()
 	}

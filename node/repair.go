@@ -196,6 +196,12 @@ func (n *Node) checkBatch(ctx context.Context, files []replicated) {
 			asks[a] = append(asks[a], i)
 		}
 	}
+	grants := make(map[bucket.ID]string) // one grant a bucket for the batch
+	for a := range asks {
+		if _, ok := grants[a.b]; !ok {
+			grants[a.b] = n.checkGrant(a.b)
+		}
+	}
 	var mu sync.Mutex
 	held := make(map[fileAt]bool)
 	var wg sync.WaitGroup
@@ -208,7 +214,7 @@ func (n *Node) checkBatch(ctx context.Context, files []replicated) {
 			for j, i := range idx {
 				roots[j] = files[i].root
 			}
-			ans, err := n.check(ctx, a.p, a.b, roots)
+			ans, err := n.check(ctx, a.p, a.b, grants[a.b], roots)
 			if err != nil {
 				n.repairs.silent(a.p, time.Now())
 				n.log.Debug("repair: check not answered", "peer", a.p, "err", err)
@@ -280,6 +286,7 @@ func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, wan
 	}
 	cands = append(slices.DeleteFunc(cands, func(p peer.ID) bool { return p == self }), self)
 	dht.SortByDistance(root, cands)
+	token := n.checkGrant(rec.Bucket)
 	for _, p := range cands {
 		if want > 0 && len(holders) == want {
 			break
@@ -296,7 +303,7 @@ func (n *Node) keepers(ctx context.Context, rec bucket.Record, root cid.Cid, wan
 			}
 			continue
 		}
-		switch held, err := n.check(ctx, p, rec.Bucket, []cid.Cid{root}); {
+		switch held, err := n.check(ctx, p, rec.Bucket, token, []cid.Cid{root}); {
 		case err != nil: // gone, or cannot say: neither
 			n.repairs.silent(p, time.Now())
 			silent = append(silent, p)
