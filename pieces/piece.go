@@ -10,18 +10,26 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// Piece is a decoded descriptor: a file or a sub-tree of one.
+// Piece is a decoded descriptor: a file or a sub-tree of one, or a
+// directory (see dir.go).
 type Piece struct {
+	Kind  Kind   // what the piece is; the zero value is a file
 	Data  []byte // inline content, before the links' content
-	Links []Link // content links in order
-	Tags  []Tag  // metadata; only a file's root descriptor carries tags
+	Links []Link // content links in order, or a directory's entries
+	Tags  []Tag  // metadata; only a file's or directory's root carries tags
 }
 
-// Link points at a data piece (a chunk) or a sub-descriptor.
+// Link points at a data piece (a chunk) or a sub-descriptor. In a file it
+// stands for the bytes [Offset, Offset+Size) of what it points at, so a
+// link may reference a byte range of another file or chunk (a range link)
+// as well as a whole one. In a directory it is an entry: Name, the entry's
+// root, its size and metadata tags.
 type Link struct {
-	CID  cid.Cid
-	Size uint64 // content bytes under the link
-	Name string // optional
+	CID    cid.Cid
+	Size   uint64 // content bytes under the link
+	Offset uint64 // where they start in the target's content
+	Name   string // an entry's name in a directory; optional in a file
+	Tags   []Tag  // an entry's metadata (mode, mtime), directories only
 }
 
 // Tag is a key/value pair attached to a file.
@@ -43,15 +51,18 @@ func (p *Piece) ContentSize() uint64 {
 // Wire form. Field order does not matter: the encoder sorts keys
 // length-first then bytewise, as DAG-CBOR requires.
 type wirePiece struct {
+	Kind  string     `cbor:"kind,omitempty"`
 	Data  []byte     `cbor:"data,omitempty"`
 	Links []wireLink `cbor:"links,omitempty"`
 	Tags  []wireTag  `cbor:"tags,omitempty"`
 }
 
 type wireLink struct {
-	CID  cidTag `cbor:"cid"`
-	Size uint64 `cbor:"size"`
-	Name string `cbor:"name,omitempty"`
+	CID    cidTag    `cbor:"cid"`
+	Size   uint64    `cbor:"size"`
+	Offset uint64    `cbor:"offset,omitempty"`
+	Name   string    `cbor:"name,omitempty"`
+	Tags   []wireTag `cbor:"tags,omitempty"`
 }
 
 type wireTag struct {
@@ -128,7 +139,7 @@ func init() {
 		IndefLength:         cbor.IndefLengthForbidden,
 		MaxNestedLevels:     8,
 		MaxArrayElements:    MaxLinks,
-		MaxMapPairs:         16, // the library minimum; our maps have 3 keys at most
+		MaxMapPairs:         16, // the library minimum; our maps have 5 keys at most
 		ExtraReturnErrors:   cbor.ExtraDecErrorUnknownField,
 		UTF8:                cbor.UTF8RejectInvalid,
 		FieldNameMatching:   cbor.FieldNameMatchingCaseSensitive,
@@ -188,6 +199,17 @@ func (p *Piece) Validate() error {
 	if len(p.Tags) > MaxTags {
 		return fmt.Errorf("%w: %d tags (max %d)", ErrTooLarge, len(p.Tags), MaxTags)
 	}
+	for i, t := range p.Tags {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("tags[%d]: %w", i, err)
+		}
+	}
+	if !p.Kind.known() {
+		return fmt.Errorf("unknown kind %.32q", p.Kind)
+	}
+	if p.Kind != KindFile {
+		return p.validateDir()
+	}
 	total := uint64(len(p.Data))
 	for i, l := range p.Links {
 		if err := CheckPieceCID(l.CID); err != nil {
@@ -196,8 +218,14 @@ func (p *Piece) Validate() error {
 		if l.Size == 0 {
 			return fmt.Errorf("links[%d] %s: size 0 (a link must cover content)", i, l.CID)
 		}
-		if l.CID.Type() == CodecRaw && l.Size > MaxPieceSize {
-			return fmt.Errorf("%w: links[%d] %s: chunk of %d bytes (max %d)", ErrTooLarge, i, l.CID, l.Size, MaxPieceSize)
+		if len(l.Tags) > 0 {
+			return fmt.Errorf("links[%d] %s: tags on a file's link (only directory entries carry them)", i, l.CID)
+		}
+		if l.Offset+l.Size < l.Size {
+			return fmt.Errorf("links[%d] %s: range end overflows 64 bits", i, l.CID)
+		}
+		if l.CID.Type() == CodecRaw && l.Offset+l.Size > MaxPieceSize {
+			return fmt.Errorf("%w: links[%d] %s: range ends at byte %d of a chunk (max %d)", ErrTooLarge, i, l.CID, l.Offset+l.Size, MaxPieceSize)
 		}
 		if len(l.Name) > MaxLinkNameLen || !utf8.ValidString(l.Name) {
 			return fmt.Errorf("links[%d]: name must be valid UTF-8 of at most %d bytes", i, MaxLinkNameLen)
@@ -206,11 +234,6 @@ func (p *Piece) Validate() error {
 			return fmt.Errorf("links[%d]: content size overflows 64 bits", i)
 		}
 		total += l.Size
-	}
-	for i, t := range p.Tags {
-		if err := t.Validate(); err != nil {
-			return fmt.Errorf("tags[%d]: %w", i, err)
-		}
 	}
 	return nil
 }
@@ -235,20 +258,11 @@ func (p *Piece) Encode() ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	w := wirePiece{Data: p.Data}
+	w := wirePiece{Kind: string(p.Kind), Data: p.Data, Tags: wireTags(p.Tags)}
 	if len(p.Links) > 0 {
 		w.Links = make([]wireLink, len(p.Links))
 		for i, l := range p.Links {
-			w.Links[i] = wireLink{CID: cidTag{l.CID}, Size: l.Size, Name: l.Name}
-		}
-	}
-	if len(p.Tags) > 0 {
-		w.Tags = make([]wireTag, len(p.Tags))
-		for i, t := range p.Tags {
-			w.Tags[i] = wireTag{Key: t.Key, Value: &tagValue{b: t.Value}}
-			if !t.Searchable {
-				w.Tags[i].Searchable = &falseV
-			}
+			w.Links[i] = wireLink{CID: cidTag{l.CID}, Size: l.Size, Offset: l.Offset, Name: l.Name, Tags: wireTags(l.Tags)}
 		}
 	}
 	b, err := encMode.Marshal(&w)
@@ -312,29 +326,58 @@ func decodeWire(c cid.Cid, b []byte) (*Piece, error) {
 	if err := decMode.Unmarshal(b, &w); err != nil {
 		return nil, malformed(c, "%v", err)
 	}
-	p := &Piece{Data: w.Data}
+	p := &Piece{Kind: Kind(w.Kind), Data: w.Data}
+	if !p.Kind.known() {
+		return nil, malformed(c, "unknown kind %.32q (want none, %q or %q)", w.Kind, KindDir, KindDirIndex)
+	}
+	var err error
+	if p.Tags, err = fromWireTags(c, "tags", w.Tags); err != nil {
+		return nil, err
+	}
 	if len(w.Links) > 0 {
 		p.Links = make([]Link, len(w.Links))
 		for i, l := range w.Links {
 			if !l.CID.c.Defined() {
 				return nil, malformed(c, "links[%d]: missing cid", i)
 			}
-			p.Links[i] = Link{CID: l.CID.c, Size: l.Size, Name: l.Name}
-		}
-	}
-	if len(w.Tags) > 0 {
-		p.Tags = make([]Tag, len(w.Tags))
-		for i, t := range w.Tags {
-			if t.Value == nil {
-				return nil, malformed(c, "tags[%d]: missing value", i)
+			p.Links[i] = Link{CID: l.CID.c, Size: l.Size, Offset: l.Offset, Name: l.Name}
+			if p.Links[i].Tags, err = fromWireTags(c, fmt.Sprintf("links[%d].tags", i), l.Tags); err != nil {
+				return nil, err
 			}
-			if t.Value.bytes && utf8.Valid(t.Value.b) {
-				return nil, malformed(c, "tags[%d] (key %.64q): value is valid UTF-8, so it must be a CBOR text string, not a byte string", i, t.Key)
-			}
-			p.Tags[i] = Tag{Key: t.Key, Value: t.Value.b, Searchable: t.Searchable == nil || *t.Searchable}
 		}
 	}
 	return p, nil
+}
+
+func wireTags(tags []Tag) []wireTag {
+	if len(tags) == 0 {
+		return nil
+	}
+	w := make([]wireTag, len(tags))
+	for i, t := range tags {
+		w[i] = wireTag{Key: t.Key, Value: &tagValue{b: t.Value}}
+		if !t.Searchable {
+			w[i].Searchable = &falseV
+		}
+	}
+	return w
+}
+
+func fromWireTags(c cid.Cid, field string, w []wireTag) ([]Tag, error) {
+	if len(w) == 0 {
+		return nil, nil
+	}
+	tags := make([]Tag, len(w))
+	for i, t := range w {
+		if t.Value == nil {
+			return nil, malformed(c, "%s[%d]: missing value", field, i)
+		}
+		if t.Value.bytes && utf8.Valid(t.Value.b) {
+			return nil, malformed(c, "%s[%d] (key %.64q): value is valid UTF-8, so it must be a CBOR text string, not a byte string", field, i, t.Key)
+		}
+		tags[i] = Tag{Key: t.Key, Value: t.Value.b, Searchable: t.Searchable == nil || *t.Searchable}
+	}
+	return tags, nil
 }
 
 func firstDiff(a, b []byte) int {

@@ -108,6 +108,9 @@ func Open(ctx context.Context, g Getter, c cid.Cid) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n.p.Kind.IsDir() {
+		return nil, fmt.Errorf("%w %s: a directory, not a file; list it with `ddc ls`, write it out with `ddc get -o DIR`", ErrIsDir, c)
+	}
 	return &File{ctx: ctx, get: g, root: n, nodes: make(map[cid.Cid]*node), ReadAhead: DefaultReadAhead}, nil
 }
 
@@ -207,29 +210,37 @@ func (f *File) readSome(p []byte, off uint64) (int, error) {
 			return 0, err
 		}
 	}
-	return copy(p, data[seg.skip:]), nil
+	return copy(p, data[seg.skip:seg.end]), nil
 }
 
 // segment is a piece of content in file order: inline bytes of a
-// descriptor, or a chunk link; skip bytes at its start are not wanted, and
-// a copy takes the take bytes after them.
+// descriptor, or a chunk link. Only the bytes [skip, end) of the piece
+// belong to the file there (a range link takes part of a chunk), and a
+// copy takes the take bytes after skip.
 type segment struct {
 	desc *node // a descriptor the walk enters; none of the fields below are set
 	data []byte
 	link Link
 	skip uint64
+	end  uint64
 	take uint64
 }
 
-// locate walks one path of the tree, by link sizes, to the segment at off.
+// locate walks one path of the tree, by link sizes, to the segment at
+// off, entering range links at their start and ending the segment at the
+// end of the narrowest range around it.
 func (f *File) locate(off uint64) (segment, error) {
 	n := f.root
+	if off >= n.size {
+		return segment{}, io.EOF
+	}
+	limit := n.size - off // bytes from off that belong to the file
 	for depth := 0; ; depth++ {
 		if depth > MaxTreeDepth {
 			return segment{}, &CorruptError{CID: f.root.cid, Reason: fmt.Sprintf("tree deeper than %d levels", MaxTreeDepth)}
 		}
 		if off < uint64(len(n.p.Data)) {
-			return segment{data: n.p.Data, skip: off}, nil
+			return segment{data: n.p.Data, skip: off, end: off + min(uint64(len(n.p.Data))-off, limit)}, nil
 		}
 		off -= uint64(len(n.p.Data))
 		i := sort.Search(len(n.ends), func(i int) bool { return n.ends[i] > off })
@@ -240,14 +251,15 @@ func (f *File) locate(off uint64) (segment, error) {
 			off -= n.ends[i-1]
 		}
 		l := n.p.Links[i]
+		limit = min(limit, l.Size-off)
 		if l.CID.Type() == CodecRaw {
-			return segment{link: l, skip: off}, nil
+			return segment{link: l, skip: l.Offset + off, end: l.Offset + off + limit}, nil
 		}
 		child, err := f.node(l)
 		if err != nil {
 			return segment{}, err
 		}
-		n = child
+		n, off = child, l.Offset+off
 	}
 }
 
@@ -263,8 +275,11 @@ func (f *File) node(l Link) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.size != l.Size {
-		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("sub-descriptor covers %d bytes, its link says %d", n.size, l.Size)}
+	if n.p.Kind != KindFile {
+		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("a file links to a %s piece", n.p.Kind)}
+	}
+	if n.size < l.Offset+l.Size {
+		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("descriptor covers %d bytes, its link wants bytes %d to %d", n.size, l.Offset, l.Offset+l.Size)}
 	}
 	f.mu.Lock()
 	if len(f.nodes) >= nodeCacheSize {
@@ -312,8 +327,8 @@ func fetchChunkInto(ctx context.Context, g Getter, l Link, buf []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	if uint64(len(data)) != l.Size {
-		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("chunk has %d bytes, its link says %d", len(data), l.Size)}
+	if uint64(len(data)) < l.Offset+l.Size {
+		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("chunk has %d bytes, its link wants bytes %d to %d", len(data), l.Offset, l.Offset+l.Size)}
 	}
 	return data, nil
 }

@@ -101,14 +101,10 @@ func (s *stream) walk(at, end uint64) {
 			close(fe.done)
 			return s.enqueue(fe)
 		}
-		size := seg.link.Size
-		if !seg.link.CID.Defined() {
-			size = uint64(len(seg.data))
-		}
-		seg.take = min(size-seg.skip, end-at)
+		seg.take = min(seg.end-seg.skip, end-at)
 		at += seg.take
 		if s.blocks {
-			seg.skip, seg.take = 0, size
+			seg.skip, seg.take = 0, 0 // the whole block, once it is here
 		}
 		fe := &fetched{seg: seg, done: make(chan struct{})}
 		if !seg.link.CID.Defined() {
@@ -238,6 +234,9 @@ func (s *stream) next(n int) ([]byte, error) {
 			s.err = fe.err
 			return nil, s.err
 		}
+		if s.blocks {
+			fe.seg.take = uint64(len(fe.data))
+		}
 	}
 	fe := s.head
 	rest := fe.data[fe.seg.skip+s.used : fe.seg.skip+fe.seg.take]
@@ -356,7 +355,7 @@ func (f *File) CopyRange(w io.Writer, n int64) (int64, error) {
 		if pw != nil {
 			seg := s.head.seg
 			c := cid.Undef // inline bytes, or part of a piece
-			if seg.link.CID.Defined() && seg.skip == 0 && seg.take == seg.link.Size {
+			if seg.link.CID.Defined() && seg.skip == 0 && seg.take == uint64(len(s.head.data)) {
 				c = seg.link.CID
 			}
 			n, err = pw.WritePiece(c, s.pos-int64(len(b)), b)

@@ -10,14 +10,20 @@ import (
 // descending into sub-descriptors as it reaches them; before the segments
 // of each descriptor, it calls fn with a segment naming the descriptor.
 func (f *File) walk(off uint64, fn func(segment) error) error {
-	err := f.walkNode(f.root, off, 0, fn)
+	if off >= f.root.size {
+		return nil
+	}
+	err := f.walkNode(f.root, off, f.root.size-off, 0, fn)
 	if errors.Is(err, errStop) {
 		return nil
 	}
 	return err
 }
 
-func (f *File) walkNode(n *node, off uint64, depth int, fn func(segment) error) error {
+// walkNode walks limit bytes of n's content from off. A link stands for
+// the bytes [Offset, Offset+Size) of its target, so the walk enters a
+// range link's target at the range's start and leaves at its end.
+func (f *File) walkNode(n *node, off, limit uint64, depth int, fn func(segment) error) error {
 	if depth > MaxTreeDepth {
 		return &CorruptError{CID: f.root.cid, Reason: fmt.Sprintf("tree deeper than %d levels", MaxTreeDepth)}
 	}
@@ -25,15 +31,16 @@ func (f *File) walkNode(n *node, off uint64, depth int, fn func(segment) error) 
 		return err
 	}
 	if off < uint64(len(n.p.Data)) {
-		if err := fn(segment{data: n.p.Data, skip: off}); err != nil {
+		take := min(uint64(len(n.p.Data))-off, limit)
+		if err := fn(segment{data: n.p.Data, skip: off, end: off + take}); err != nil {
 			return err
 		}
-		off = 0
+		off, limit = 0, limit-take
 	} else {
 		off -= uint64(len(n.p.Data))
 	}
 	first := sort.Search(len(n.ends), func(i int) bool { return n.ends[i] > off })
-	for i := first; i < len(n.p.Links); i++ {
+	for i := first; i < len(n.p.Links) && limit > 0; i++ {
 		l := n.p.Links[i]
 		skip := uint64(0)
 		if i == first {
@@ -42,8 +49,10 @@ func (f *File) walkNode(n *node, off uint64, depth int, fn func(segment) error) 
 				skip -= n.ends[i-1]
 			}
 		}
+		take := min(l.Size-skip, limit)
+		limit -= take
 		if l.CID.Type() == CodecRaw {
-			if err := fn(segment{link: l, skip: skip}); err != nil {
+			if err := fn(segment{link: l, skip: l.Offset + skip, end: l.Offset + skip + take}); err != nil {
 				return err
 			}
 			continue
@@ -52,7 +61,7 @@ func (f *File) walkNode(n *node, off uint64, depth int, fn func(segment) error) 
 		if err != nil {
 			return err
 		}
-		if err := f.walkNode(child, skip, depth+1, fn); err != nil {
+		if err := f.walkNode(child, l.Offset+skip, take, depth+1, fn); err != nil {
 			return err
 		}
 	}
