@@ -31,24 +31,39 @@ func (n *Node) PutInPlaceIn(ctx context.Context, path string, f *os.File, opt pi
 // putIn checks the grant of a put into in, runs put and announces what it
 // stored.
 func (n *Node) putIn(ctx context.Context, in *In, put func(id *bucket.ID, each func(cid.Cid)) (pieces.BuildResult, error)) (pieces.BuildResult, error) {
-	var id *bucket.ID
-	if in.inBucket() {
-		r, err := n.record(ctx, in)
-		if err != nil {
-			return pieces.BuildResult{}, err
-		}
-		if err := n.repo.Authorize(r, bucket.OpPut, in.Token); err != nil {
-			return pieces.BuildResult{}, err
-		}
-		id = &r.Bucket
+	id, err := n.mayPut(ctx, in)
+	if err != nil {
+		return pieces.BuildResult{}, err
 	}
 	var stored []cid.Cid
 	res, err := put(id, func(c cid.Cid) { stored = append(stored, c) })
 	if err == nil {
-		if id != nil {
-			stored = append(stored, bucket.HoldersKey(*id))
-		}
-		n.ann.add(stored)
+		n.announcePut(id, stored)
 	}
 	return res, err
+}
+
+// mayPut checks the grant of a put into in and returns its bucket (nil:
+// none).
+func (n *Node) mayPut(ctx context.Context, in *In) (*bucket.ID, error) {
+	if !in.inBucket() {
+		return nil, nil
+	}
+	r, err := n.record(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.repo.Authorize(r, bucket.OpPut, in.Token); err != nil {
+		return nil, err
+	}
+	return &r.Bucket, nil
+}
+
+// announcePut queues the pieces a put stored, and the bucket's holders
+// key, for announcing.
+func (n *Node) announcePut(id *bucket.ID, stored []cid.Cid) {
+	if id != nil {
+		stored = append(stored, bucket.HoldersKey(*id))
+	}
+	n.ann.add(stored)
 }

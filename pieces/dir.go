@@ -56,6 +56,14 @@ const (
 	dirShardBytes = 1 << 20
 )
 
+// TagEntryType is the entry tag the tree builder sets to EntryTypeDir on
+// a folder's entry, so a listing tells folders from files without reading
+// every entry. A reader still checks the kind of what it opens.
+const (
+	TagEntryType = "type"
+	EntryTypeDir = "dir"
+)
+
 // ErrBadName marks a directory entry name that cannot be written safely.
 var ErrBadName = errors.New("unsafe entry name")
 

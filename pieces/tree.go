@@ -155,7 +155,8 @@ func (b *TreeBuilder) Finish() (TreeResult, error) {
 			return res, nil
 		}
 		parent := b.dirs[path.Dir(p)]
-		parent.entries = append(parent.entries, Link{Name: path.Base(p), CID: r.Root, Size: r.Size, Tags: d.meta})
+		meta := append([]Tag{{Key: TagEntryType, Value: []byte(EntryTypeDir)}}, d.meta...)
+		parent.entries = append(parent.entries, Link{Name: path.Base(p), CID: r.Root, Size: r.Size, Tags: meta})
 	}
 	return TreeResult{}, fmt.Errorf("tree without a root folder") // unreachable: "." is always there
 }

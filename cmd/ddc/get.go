@@ -24,7 +24,7 @@ func newGetCmd(e *env) *cobra.Command {
 	var pin, copyOut bool
 	c := &cobra.Command{
 		Use:   "get CID",
-		Short: "Write a file to disk (default ./CID; -o - for stdout)",
+		Short: "Write a file or a directory's tree to disk (default ./CID; -o - for stdout)",
 		Long: `Write the file CID to the path -o names (default: ./CID; into a
 directory: DIR/CID). A regular file is written to a temporary name beside
 it, synced, and renamed when complete and verified, so a failed get leaves
@@ -55,9 +55,14 @@ keeps a copy in the node's blocks instead.`,
 			} else {
 				id = args[0]
 			}
-			return e.withContent(cmd.Context(), id, 0, -1, pin, func(ct content) error {
+			err := e.withContent(cmd.Context(), id, 0, -1, pin, func(ct content) error {
 				return getFile(cmd.Context(), e, ct, out, copyOut || pin)
 			})
+			if errors.Is(err, pieces.ErrIsDir) {
+				c, _ := pieces.ParseCID(id) // withContent parsed it
+				return e.getTree(cmd.Context(), c, out, pin)
+			}
+			return err
 		},
 	}
 	c.Flags().BoolVar(&pin, "pin", false, "pin the file once it is read whole, so that GC keeps it (the node keeps a copy of its own)")

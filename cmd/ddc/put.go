@@ -29,9 +29,10 @@ func newPutCmd(e *env) *cobra.Command {
 		filePath      string
 		inPlace       bool
 		replicasWait  bool
+		recursive     bool
 	)
 	c := &cobra.Command{
-		Use:   "put PATH|-",
+		Use:   "put PATH|-  |  put -r FOLDER",
 		Short: "Store a file (or stdin) and print its CID",
 		Long: `Store a file, or standard input when PATH is -, and print the CID of its
 descriptor alone on stdout. The same bytes with the same tags and options
@@ -44,6 +45,12 @@ always give the same CID, and are stored once.`,
 			}
 			if err != nil {
 				return usageErr(err)
+			}
+			if recursive {
+				if filePath != "" || inPlace || replicasWait {
+					return usageErr(errors.New("put -r takes none of --path, --in-place, --replicas-wait"))
+				}
+				return e.putTree(cmd.Context(), args[0], opt)
 			}
 			in, size, err := openInput(e, args[0])
 			if err != nil {
@@ -95,6 +102,7 @@ always give the same CID, and are stored once.`,
 	f.StringVar(&inline, "inline", "4KiB", "bytes stored inline in the descriptor (whole file when it fits)")
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
 	f.BoolVar(&replicasWait, "replicas-wait", false, "wait until the bucket's replication factor of nodes keep the file, showing each on stderr")
+	f.BoolVarP(&recursive, "recursive", "r", false, "put a folder: every folder (empty ones too) and regular file below it, as a directory; prints the root's CID")
 	f.BoolVar(&inPlace, "in-place", false, "leave the file's data where it lies, indexed, not copied: changing or deleting the file later drops them")
 	e.bucketFlags(c)
 	e.jsonFlag(c)
@@ -231,7 +239,7 @@ func openInput(e *env, path string) (io.ReadCloser, int64, error) {
 	}
 	if fi.IsDir() {
 		f.Close()
-		return nil, 0, usageErr(fmt.Errorf("input %s is a directory; put takes one file", path))
+		return nil, 0, usageErr(fmt.Errorf("input %s is a directory; put -r stores a folder", path))
 	}
 	return f, fi.Size(), nil
 }

@@ -121,10 +121,17 @@ func (e *env) printStat(st pieces.Stat) error {
 
 func newLsCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "ls",
-		Short: "List the files in the repo with their size and tags",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "ls [CID[/PATH]]",
+		Short: "List the files in the repo with their size and tags, or a directory's entries",
+		Long: `Without an argument, list the files the repo keeps (pinned, or in the
+bucket -b names) with their size and tags. With a directory's CID, and a
+path inside it, list that directory: each entry's CID, size and name, a
+folder's name ending in /.`,
+		Args: maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return e.lsDir(cmd.Context(), args[0])
+			}
 			var rows []map[string]any
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			err := e.files(cmd.Context(), func(fi repo.FileInfo) error {

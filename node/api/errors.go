@@ -26,6 +26,8 @@ const (
 	CodeForbid   = "forbidden" // a request a web page may have made
 	CodeDenied   = "denied"    // a bucket operation without a grant that allows it
 	CodeQuota    = "quota"     // a put the store's storage_max has no room for
+	CodeIsDir    = "is_dir"    // a directory where a file was asked for
+	CodeNotDir   = "not_dir"   // a file where a directory was asked for
 	CodeInternal = "error"     // anything else
 )
 
@@ -66,6 +68,10 @@ func (e *Error) Unwrap() error {
 		return ErrDenied
 	case CodeQuota:
 		return store.ErrQuota
+	case CodeIsDir:
+		return pieces.ErrIsDir
+	case CodeNotDir:
+		return pieces.ErrNotDir
 	}
 	return nil
 }
@@ -88,6 +94,8 @@ var (
 	ClassForbidden = Class{CodeForbid, http.StatusForbidden, 1}
 	ClassDenied    = Class{CodeDenied, http.StatusForbidden, 6}
 	ClassQuota     = Class{CodeQuota, http.StatusInsufficientStorage, 7}
+	ClassIsDir     = Class{CodeIsDir, http.StatusBadRequest, 2}
+	ClassNotDir    = Class{CodeNotDir, http.StatusBadRequest, 2}
 	ClassCanceled  = Class{CodeInternal, http.StatusServiceUnavailable, 1}
 	ClassInternal  = Class{CodeInternal, http.StatusInternalServerError, 1}
 )
@@ -101,7 +109,13 @@ func Classify(err error) Class {
 		errors.Is(err, bucket.ErrNoGrant), errors.Is(err, bucket.ErrExpired), errors.Is(err, bucket.ErrWrongBucket),
 		errors.Is(err, bucket.ErrNotSubject), errors.Is(err, bucket.ErrOpNotGranted), errors.Is(err, bucket.ErrBadGrant):
 		return ClassDenied
-	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID),
+	case errors.Is(err, pieces.ErrIsDir):
+		return ClassIsDir
+	case errors.Is(err, pieces.ErrNotDir):
+		return ClassNotDir
+	case errors.Is(err, pieces.ErrNoEntry):
+		return ClassNotFound
+	case errors.Is(err, ErrUsage), errors.Is(err, pieces.ErrInvalidCID), errors.Is(err, pieces.ErrBadName),
 		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange),
 		errors.Is(err, repo.ErrBadKeyName), errors.Is(err, repo.ErrKeyExists), errors.Is(err, bucket.ErrBadKey),
 		errors.Is(err, bucket.ErrBadID), errors.Is(err, bucket.ErrMalformed), errors.Is(err, node.ErrOtherCluster),

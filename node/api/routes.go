@@ -14,6 +14,11 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("POST /api/v1/connect", s.connect)
 	m.HandleFunc("GET /api/v1/providers/{cid}", s.providers)
 	m.HandleFunc("POST /api/v1/put", s.put)
+	m.HandleFunc("POST /api/v1/put/tree", s.putTree)
+	m.HandleFunc("GET /api/v1/tree/{cid}", s.tree)
+	m.HandleFunc("POST /api/v1/tree/{cid}", s.tree) // pin=true needs POST
+	m.HandleFunc("GET /api/v1/dir/{cid}", s.dir)
+	m.HandleFunc("POST /api/v1/compose", s.compose)
 	m.HandleFunc("POST /api/v1/replicate/{cid}", s.replicate)
 	m.HandleFunc("POST /api/v1/rm/{cid}", s.remove)
 	m.HandleFunc("GET /api/v1/cat/{cid}", s.cat)

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -138,6 +139,7 @@ type FileInfo struct {
 	Size   uint64
 	Tags   []pieces.Tag
 	Pinned time.Time
+	Dir    bool  // a directory: Size is the bytes of every file below it
 	Err    error // set when the root cannot be read
 }
 
@@ -157,9 +159,14 @@ func (r *Repo) describe(ctx context.Context, fn func(FileInfo) error) func(cid.C
 	return func(c cid.Cid, at time.Time) error {
 		fi := FileInfo{CID: c, Pinned: at}
 		f, err := r.OpenFile(ctx, c)
-		if err != nil {
+		switch {
+		case errors.Is(err, pieces.ErrIsDir):
+			if d, err := pieces.OpenDir(ctx, r.Store, c); err == nil {
+				fi.Dir, fi.Size, fi.Tags = true, d.ContentSize(), d.Tags
+			}
+		case err != nil:
 			fi.Err = fmt.Errorf("read root: %w", err)
-		} else {
+		default:
 			fi.Size, fi.Tags = uint64(f.Size()), f.Root().Tags
 		}
 		return fn(fi)

@@ -151,7 +151,7 @@ func orRoot(p string) string {
 // says. An existing file is not overwritten. On a filesystem that folds
 // case, two names that differ only in case are refused, not merged.
 func Extract(ctx context.Context, r io.Reader, dir string) (Stats, error) {
-	var st Stats
+	st := Stats{Dirs: 1} // dir itself
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return st, err
 	}

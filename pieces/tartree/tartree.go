@@ -125,7 +125,7 @@ func modeTags(mode int64) []pieces.Tag {
 	if mode&0o111 == 0 {
 		return nil
 	}
-	return []pieces.Tag{{Key: TagMode, Value: []byte(strconv.FormatInt(mode&0o777, 8)), Searchable: false}}
+	return []pieces.Tag{{Key: TagMode, Value: []byte(strconv.FormatInt(mode&0o777, 8)), Searchable: true}}
 }
 
 // fileMode is the permission bits a file entry is written with.
