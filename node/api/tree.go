@@ -272,4 +272,3 @@ func (c *Client) Compose(ctx context.Context, ranges []pieces.Range, opt pieces.
 	var res PutResult
 	return res, json.NewDecoder(resp.Body).Decode(&res)
 }
-
