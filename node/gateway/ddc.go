@@ -149,6 +149,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	rd.Share() // overlapping ranges of a player, and other clients, fetch each piece once
 	if err := rd.Open(ctx); err != nil {
 		rd.Close()
+		if errors.Is(err, pieces.ErrIsDir) {
+			stop()
+			s.serveEntry(w, r, c, "", in)
+			return
+		}
 		s.failErr(w, ctx, err, c.String())
 		return
 	}

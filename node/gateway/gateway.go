@@ -166,7 +166,9 @@ func (s *Server) Close() error {
 func (s *Server) Handler() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("/ddc/file/{cid}", s.file)
+	m.HandleFunc("/ddc/file/{cid}/{path...}", s.filePath)
 	m.HandleFunc("/ddc/buc/{bucket}/file/{cid}", s.bucketFile)
+	m.HandleFunc("/ddc/buc/{bucket}/file/{cid}/{path...}", s.bucketFilePath)
 	m.HandleFunc("/ddc/buc/{bucket}/path/{path...}", s.bucketPath)
 	m.HandleFunc("/ipfs/{cid}", s.ipfs)
 	m.HandleFunc("/ipfs/{cid}/{path...}", s.ipfs)
