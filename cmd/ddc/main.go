@@ -81,6 +81,7 @@ func newRoot(e *env) *cobra.Command {
 		newRepoCmd(e),
 		newPinCmd(e),
 		newRmCmd(e),
+		newComposeCmd(e),
 		newVersionCmd(e),
 		newNodeCmd(e),
 		newPeersCmd(e),
