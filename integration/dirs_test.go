@@ -120,12 +120,14 @@ func sameTree(t *testing.T, a, b string) {
 func TestDirectories(t *testing.T) {
 	n1 := startDaemon(t, newDaemonRepo(t))
 	n2 := startDaemon(t, newDaemonRepo(t), "--bootstrap", n1.tcpAddr())
+	var last, lastDir string
 	for _, tc := range []struct {
 		name string
 		dir  string
 	}{{"source", sourceTree(t)}, {"generated", generatedTree(t, 10_000)}} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := strings.TrimSpace(n1.ok(nil, "put", "-r", tc.dir))
+			last, lastDir = root, tc.dir
 			if again := strings.TrimSpace(n1.ok(nil, "put", "-r", tc.dir)); again != root {
 				t.Fatalf("the same tree put twice: %s, then %s", root, again)
 			}
@@ -175,6 +177,16 @@ func TestDirectories(t *testing.T) {
 			}
 		})
 	}
+
+	// pin add of a directory fetches its whole tree: GC keeps it, and it
+	// reads whole once the uploader is gone.
+	n3 := startDaemon(t, newDaemonRepo(t), "--bootstrap", n1.tcpAddr())
+	n3.ok(nil, "pin", "add", last)
+	n3.ok(nil, "repo", "gc")
+	n1.stop(t)
+	out := filepath.Join(t.TempDir(), "pinned")
+	n3.ok(nil, "get", last, "-o", out)
+	sameTree(t, lastDir, out)
 }
 
 func httpGet(t *testing.T, url string) []byte {

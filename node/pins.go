@@ -25,7 +25,13 @@ func (n *Node) Pin(ctx context.Context, c cid.Cid) error {
 	}
 	rd := n.NewReader(c)
 	if err := rd.Open(ctx); err != nil {
-		return errors.Join(fmt.Errorf("pin %s: %w", c, err), rd.Close())
+		err = errors.Join(err, rd.Close())
+		if errors.Is(err, pieces.ErrIsDir) { // a directory: fetch its whole tree
+			if _, err = n.WriteTreeIn(ctx, c, nil, io.Discard, true); err == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("pin %s: %w", c, err)
 	}
 	_, err = rd.WriteTo(io.Discard)
 	if err == nil {
