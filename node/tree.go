@@ -82,15 +82,9 @@ func (n *Node) ComposeIn(ctx context.Context, ranges []pieces.Range, opt pieces.
 	var res pieces.BuildResult
 	var stored []cid.Cid
 	err = n.withGetter(ctx, ranges[0].CID, in, func(g pieces.Getter) error {
-		tx := n.begin(id)
 		var err error
-		res, err = pieces.Compose(ctx, g, ranges, eachPut{tx, func(c cid.Cid) { stored = append(stored, c) }}, opt)
-		if err != nil {
-			tx.Discard()
-			return err
-		}
-		tx.Pin(res.Root)
-		return tx.Commit()
+		res, err = n.repo.Compose(ctx, g, ranges, opt, id, func(c cid.Cid) { stored = append(stored, c) })
+		return err
 	}, false)
 	if err == nil {
 		n.announcePut(id, stored)
@@ -116,15 +110,4 @@ func (n *Node) withGetter(ctx context.Context, root cid.Cid, in *In, fn func(pie
 		g.mu.Unlock()
 	}
 	return errors.Join(err, g.close())
-}
-
-// eachPut calls each with every piece it stores.
-type eachPut struct {
-	put  pieces.Putter
-	each func(cid.Cid)
-}
-
-func (p eachPut) PutPiece(c cid.Cid, data []byte) error {
-	p.each(c)
-	return p.put.PutPiece(c, data)
 }

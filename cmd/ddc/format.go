@@ -6,21 +6,12 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ddc-project/ddc/node/api"
 )
 
 // humanSize formats n bytes with a binary unit.
-func humanSize(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanSize(n uint64) string { return api.HumanSize(n) }
 
 // parseSize reads a byte count: a plain number or one with a unit suffix
 // (K, M, G: powers of 1024; KiB, MiB, GiB are accepted too).

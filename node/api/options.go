@@ -1,10 +1,13 @@
 package api
 
 import (
+	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 
+	"github.com/ddc-project/ddc/node"
 	"github.com/ddc-project/ddc/pieces"
 )
 
@@ -58,4 +61,35 @@ func DecodePutOptions(q url.Values) (pieces.BuildOptions, error) {
 		return opt, usagef("%v", err)
 	}
 	return opt, nil
+}
+
+// HumanSize formats n bytes with a binary unit, as the CLI and the
+// gateway's listings show sizes.
+func HumanSize(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// putRequest reads what every write route reads first: the build
+// options and the bucket, failing the request when either is bad.
+func (s *Server) putRequest(w http.ResponseWriter, r *http.Request) (pieces.BuildOptions, *node.In, bool) {
+	opt, err := DecodePutOptions(r.URL.Query())
+	if err != nil {
+		s.fail(w, err)
+		return opt, nil, false
+	}
+	in, err := requestIn(r)
+	if err != nil {
+		s.fail(w, err)
+		return opt, nil, false
+	}
+	return opt, in, true
 }

@@ -282,14 +282,8 @@ type PutResult struct {
 }
 
 func (s *Server) put(w http.ResponseWriter, r *http.Request) {
-	opt, err := DecodePutOptions(r.URL.Query())
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	in, err := requestIn(r)
-	if err != nil {
-		s.fail(w, err)
+	opt, in, ok := s.putRequest(w, r)
+	if !ok {
 		return
 	}
 	if r.ContentLength > 0 { // a put that cannot fit fails before it evicts anything

@@ -58,14 +58,8 @@ type TreeResult struct {
 
 // putTree stores the tar stream in the body as a tree.
 func (s *Server) putTree(w http.ResponseWriter, r *http.Request) {
-	opt, err := DecodePutOptions(r.URL.Query())
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	in, err := requestIn(r)
-	if err != nil {
-		s.fail(w, err)
+	opt, in, ok := s.putRequest(w, r)
+	if !ok {
 		return
 	}
 	res, err := s.n.PutTreeIn(r.Context(), r.Body, opt, in)
@@ -177,14 +171,8 @@ type ComposeRange struct {
 
 // compose stores a file made of ranges of others.
 func (s *Server) compose(w http.ResponseWriter, r *http.Request) {
-	opt, err := DecodePutOptions(r.URL.Query())
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	in, err := requestIn(r)
-	if err != nil {
-		s.fail(w, err)
+	opt, in, ok := s.putRequest(w, r)
+	if !ok {
 		return
 	}
 	var req ComposeRequest

@@ -108,7 +108,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, root cid.Cid
 		if en.Dir {
 			name += "/"
 		}
-		rows[i] = listingRow{Href: (&url.URL{Path: name}).String() + queryOf(r), Name: name, Size: humanBytes(en.Size), CID: en.CID}
+		rows[i] = listingRow{Href: (&url.URL{Path: name}).String() + queryOf(r), Name: name, Size: api.HumanSize(en.Size), CID: en.CID}
 	}
 	listingPage.Execute(w, listingData{Path: "/" + strings.TrimSuffix(p, "/"), CID: l.CID.String(), Rows: rows, Truncated: errors.Is(err, errListingFull)})
 }
@@ -143,16 +143,3 @@ var listingPage = template.Must(template.New("listing").Parse(`<!doctype html>
 {{end}}</table>{{if .Truncated}}<p>… the listing stops here; every entry still resolves by its path.</p>{{end}}
 </body></html>
 `))
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
