@@ -42,11 +42,17 @@ const (
 // Name errors.
 var (
 	// ErrNoName means no record of a name was found: not kept here, and
-	// the peers closest to its key in the DHT have none.
-	ErrNoName = fmt.Errorf("no record of the name: %w", pieces.ErrNotFound)
+	// the peers closest to its key in the DHT have none. It is a
+	// pieces.ErrNotFound too.
+	ErrNoName error = noName{}
 	// ErrStaleName means a record older than the version the node knows.
 	ErrStaleName = errors.New("stale name record")
 )
+
+type noName struct{}
+
+func (noName) Error() string        { return "no record of it in the cluster" }
+func (noName) Is(target error) bool { return target == pieces.ErrNotFound }
 
 // NameQuery says which name: in a bucket (In names it), of an account
 // (Account), or of the repo's key named Key (neither).
@@ -305,53 +311,69 @@ func (n *Node) keepName(r bucket.NameRecord) error {
 	return err
 }
 
-// republishNames puts the names the node keeps in the DHT again every
-// republish interval (each first updated to the newest version a lookup
-// finds), until the node closes.
+// republishNames puts the names the node keeps in the DHT once the node
+// has joined (DHT nodes keep values in memory: a restart loses them),
+// then every republish interval, each first updated to the newest
+// version a lookup finds; while the node has no DHT peers it tries again
+// on the bucket records' back-off. Until the node closes.
 func (n *Node) republishNames() {
 	select {
 	case <-n.ctx.Done():
 		return
 	case <-n.joined:
 	}
+	retry := firstRecordRetry
 	for {
+		wait := n.names.republish
+		if alone := n.republishKept(); alone {
+			wait, retry = min(retry, wait), min(2*retry, maxRecordRetry)
+		} else {
+			retry = firstRecordRetry
+		}
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-time.After(n.names.republish):
-		}
-		hs, err := repo.Names(n.repo.Path)
-		if err != nil {
-			continue
-		}
-		rs, err := hs.List()
-		if err != nil {
-			n.log.Warn("names to republish", "err", err)
-			continue
-		}
-		for _, r := range rs {
-			if n.ctx.Err() != nil {
-				return
-			}
-			if !n.keeper(r.Scope()) {
-				continue
-			}
-			id := bucket.NameIDOf(r.Scope(), r.Name)
-			ctx, cancel := context.WithTimeout(n.ctx, nameLookupTimeout)
-			if found, err := n.dht.GetName(ctx, id, false); err == nil && bucket.NewerName(found, r) {
-				if err := n.keepName(found); err == nil {
-					r = found
-				}
-			}
-			err := n.dht.PutName(ctx, r)
-			cancel()
-			if err != nil {
-				n.log.Debug("republish name", "name", r.Name, "scope", r.Scope(), "err", err)
-				continue
-			}
-			n.names.republished.Add(1)
+		case <-time.After(wait):
 		}
 	}
+}
+
+// republishKept puts every name the node keeps in the DHT; alone says
+// some found no DHT peer.
+func (n *Node) republishKept() (alone bool) {
+	hs, err := repo.Names(n.repo.Path)
+	if err != nil {
+		return false
+	}
+	rs, err := hs.List()
+	if err != nil {
+		n.log.Warn("names to republish", "err", err)
+		return false
+	}
+	for _, r := range rs {
+		if n.ctx.Err() != nil {
+			return false
+		}
+		if !n.keeper(r.Scope()) {
+			continue
+		}
+		id := bucket.NameIDOf(r.Scope(), r.Name)
+		ctx, cancel := context.WithTimeout(n.ctx, nameLookupTimeout)
+		if found, err := n.dht.GetName(ctx, id, false); err == nil && bucket.NewerName(found, r) {
+			if err := n.keepName(found); err == nil {
+				r = found
+			}
+		}
+		err := n.dht.PutName(ctx, r)
+		cancel()
+		if err != nil {
+			alone = alone || errors.Is(err, dht.ErrNoPeers)
+			n.log.Debug("republish name", "name", r.Name, "scope", r.Scope(), "err", err)
+			continue
+		}
+		n.names.republished.Add(1)
+	}
+	return alone
 }
 
 // NamesRepublished is how many name records the node has put in the DHT

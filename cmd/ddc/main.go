@@ -89,6 +89,7 @@ func newRoot(e *env) *cobra.Command {
 		newKeyCmd(e),
 		newBucketCmd(e),
 		newClusterCmd(e),
+		newNameCmd(e),
 	)
 	return root
 }

@@ -29,6 +29,7 @@ func newPutCmd(e *env) *cobra.Command {
 		filePath      string
 		inPlace       bool
 		replicasWait  bool
+		noName        bool
 	)
 	c := &cobra.Command{
 		Use:   "put PATH|-",
@@ -70,6 +71,11 @@ always give the same CID, and are stored once.`,
 			if err != nil {
 				return fmt.Errorf("put %s: %w", args[0], err)
 			}
+			if filePath != "" && e.bucket != "" && !noName {
+				if err := e.publishPath(cmd.Context(), filePath, res.Root); err != nil {
+					return fmt.Errorf("put %s: stored as %s, but %w", args[0], res.Root, err)
+				}
+			}
 			var holders []string
 			if replicasWait {
 				if holders, err = e.waitReplicas(cmd.Context(), res.Root); err != nil {
@@ -95,6 +101,7 @@ always give the same CID, and are stored once.`,
 	f.StringVar(&inline, "inline", "4KiB", "bytes stored inline in the descriptor (whole file when it fits)")
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
 	f.BoolVar(&replicasWait, "replicas-wait", false, "wait until the bucket's replication factor of nodes keep the file, showing each on stderr")
+	f.BoolVar(&noName, "no-name", false, "with --path and -b: do not publish the path as the bucket's name for the file")
 	f.BoolVar(&inPlace, "in-place", false, "leave the file's data where it lies, indexed, not copied: changing or deleting the file later drops them")
 	e.bucketFlags(c)
 	e.jsonFlag(c)
