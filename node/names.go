@@ -345,6 +345,21 @@ func (n *Node) republishKept() (alone bool) {
 	if err != nil {
 		return false
 	}
+	// Names seen before this node held their bucket (a replica pushed
+	// later): kept from now on.
+	n.names.mu.Lock()
+	var seen []bucket.NameRecord
+	for _, e := range n.names.m {
+		if e.rec.InBucket() {
+			seen = append(seen, e.rec)
+		}
+	}
+	n.names.mu.Unlock()
+	for _, r := range seen {
+		if _, err := hs.Get(bucket.NameIDOf(r.Scope(), r.Name)); errors.Is(err, repo.ErrNoName) {
+			n.keepIfKeeper(r)
+		}
+	}
 	rs, err := hs.List()
 	if err != nil {
 		n.log.Warn("names to republish", "err", err)

@@ -71,14 +71,14 @@ always give the same CID, and are stored once.`,
 			if err != nil {
 				return fmt.Errorf("put %s: %w", args[0], err)
 			}
-			if filePath != "" && e.bucket != "" && !noName {
-				if err := e.publishPath(cmd.Context(), filePath, res.Root); err != nil {
-					return fmt.Errorf("put %s: stored as %s, but %w", args[0], res.Root, err)
-				}
-			}
 			var holders []string
 			if replicasWait {
 				if holders, err = e.waitReplicas(cmd.Context(), res.Root); err != nil {
+					return fmt.Errorf("put %s: stored as %s, but %w", args[0], res.Root, err)
+				}
+			}
+			if filePath != "" && e.bucket != "" && !noName { // after the replicas: they then keep the name too
+				if err := e.publishPath(cmd.Context(), filePath, res.Root); err != nil {
 					return fmt.Errorf("put %s: stored as %s, but %w", args[0], res.Root, err)
 				}
 			}
