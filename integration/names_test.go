@@ -190,4 +190,11 @@ func TestLANNames(t *testing.T) {
 		got, _, _ := d.resolve("-b", bkt, "site/index.html", "--fresh")
 		return got.CID == cid2 && got.Seq == 2
 	})
+	// Its log fetches version 1's record from the holders.
+	if err := json.Unmarshal([]byte(d.ok(nil, "name", "log", "-b", bkt, "site/index.html", "--json")), &log); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Versions) != 2 || log.Versions[1].Record != first.Record || log.Versions[1].CID != cid1 {
+		t.Errorf("log on the new node: %+v", log)
+	}
 }

@@ -302,6 +302,7 @@ func (n *Node) keepName(r bucket.NameRecord) error {
 	if err := n.repo.Store.RootNamed(id, c, r.Value); err != nil {
 		return err
 	}
+	n.ann.add([]cid.Cid{c}) // a log elsewhere fetches it by its CID
 	hs, err := repo.Names(n.repo.Path)
 	if err != nil {
 		return err
@@ -365,12 +366,25 @@ func (n *Node) republishKept() (alone bool) {
 		n.log.Warn("names to republish", "err", err)
 		return false
 	}
+	buckets := map[bucket.ID]bool{} // whose records went out with their names
 	for _, r := range rs {
 		if n.ctx.Err() != nil {
 			return false
 		}
 		if !n.keeper(r.Scope()) {
 			continue
+		}
+		if r.InBucket() && !buckets[r.Bucket] {
+			// A name is of no use without its bucket's record (owner,
+			// access): it goes out with them, on the names' schedule.
+			buckets[r.Bucket] = true
+			if br, ok := n.records.get(r.Bucket); ok {
+				ctx, cancel := context.WithTimeout(n.ctx, namePutTimeout)
+				if err := n.dht.PutBucketRecord(ctx, br); err != nil {
+					n.log.Debug("republish bucket record with its names", "bucket", r.Bucket, "err", err)
+				}
+				cancel()
+			}
 		}
 		id := bucket.NameIDOf(r.Scope(), r.Name)
 		ctx, cancel := context.WithTimeout(n.ctx, nameLookupTimeout)

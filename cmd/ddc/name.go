@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node/api"
 	"github.com/ddc-project/ddc/pieces"
 )
@@ -42,8 +43,13 @@ func (e *env) nameArgs(arg, key string) (api.NameArgs, error) {
 		}
 		a.Account, a.Name = "did:key:"+acct, name
 	}
-	if a.Name == "" || a.Name == "/" {
-		return a, usageErr(errors.New("empty name"))
+	if err := bucket.CheckName(bucket.NormalizeName(a.Name)); err != nil {
+		return a, usageErr(err)
+	}
+	if a.Account != "" {
+		if _, err := bucket.ParsePublicKey(a.Account); err != nil {
+			return a, usageErr(err)
+		}
 	}
 	return a, nil
 }
