@@ -198,3 +198,54 @@ func TestLANNames(t *testing.T) {
 		t.Errorf("log on the new node: %+v", log)
 	}
 }
+
+// TestNameVersionsStayUntilPruned: files a node only fetched (cache, no
+// pin) stay through repo gc while its name's history roots them; once
+// the history is pruned, gc takes the older version and keeps the
+// current one.
+func TestNameVersionsStayUntilPruned(t *testing.T) {
+	y := startDaemon(t, newDaemonRepo(t))
+	x := startDaemon(t, newDaemonRepo(t), "--bootstrap", y.tcpAddr())
+	cid1, cid2 := y.put(randomFile(t, 71, 1<<20)), y.put(randomFile(t, 72, 1<<20))
+	for _, c := range []string{cid1, cid2} {
+		x.ok(nil, "get", c, "-o", filepath.Join(t.TempDir(), "got"), "--copy") // cache in x's blocks
+	}
+	live := func() uint64 {
+		var st struct {
+			PieceBytes uint64 `json:"piece_bytes"`
+		}
+		if err := json.Unmarshal([]byte(x.ok(nil, "repo", "stat", "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.PieceBytes
+	}
+	x.ok(nil, "name", "publish", "home", cid1)
+	x.ok(nil, "name", "publish", "home", cid2)
+	x.ok(nil, "repo", "gc")
+	if got := live(); got < 2<<20 {
+		t.Fatalf("gc left %d bytes: it took versions the name's history roots", got)
+	}
+	out := x.ok(nil, "name", "log", "home", "--prune", "--json")
+	var p struct {
+		Seq      uint64 `json:"seq"`
+		Prev     string `json:"prev"`
+		Unrooted int    `json:"unrooted"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.Seq != 3 || p.Prev != "" || p.Unrooted < 2 {
+		t.Fatalf("prune: %s (%v)", out, err)
+	}
+	x.ok(nil, "repo", "gc")
+	if got := live(); got >= 2<<20 || got < 1<<20 {
+		t.Fatalf("after the prune gc left %d bytes, want version 3's 1 MiB file and its record", got)
+	}
+	if got := x.ok(nil, "name", "resolve", "home"); strings.TrimSpace(got) != cid2 {
+		t.Errorf("after the prune the name resolves to %s, want %s", got, cid2)
+	}
+	var log struct {
+		Versions []nameInfo `json:"versions"`
+	}
+	json.Unmarshal([]byte(x.ok(nil, "name", "log", "home", "--json")), &log)
+	if len(log.Versions) != 1 {
+		t.Errorf("after the prune the log lists %d versions, want 1", len(log.Versions))
+	}
+}
