@@ -54,7 +54,11 @@ type Options struct {
 	Bootstrap          []peer.AddrInfo
 	ProvideConcurrency int
 	ReprovideInterval  time.Duration
-	Logger             *slog.Logger
+	// MaxRecordAge is how long the node keeps a value another put in its
+	// DHT store (bucket and name records) before dropping it (0: kad-dht's
+	// default, 36 h); their publishers put them again well within it.
+	MaxRecordAge time.Duration
+	Logger       *slog.Logger
 }
 
 // DefaultOptions returns the defaults for the default cluster.
@@ -73,6 +77,8 @@ func (o Options) Validate() error {
 		return errors.New("dht: provide concurrency must be at least 1")
 	case o.ReprovideInterval < time.Minute:
 		return errors.New("dht: reprovide interval under a minute")
+	case o.MaxRecordAge < 0:
+		return errors.New("dht: negative record age")
 	}
 	return nil
 }
@@ -113,12 +119,17 @@ func New(h host.Host, opts Options) (*DHT, error) {
 		return nil, err
 	}
 	mode := map[Mode]kaddht.ModeOpt{ModeAuto: kaddht.ModeAuto, ModeServer: kaddht.ModeServer, ModeClient: kaddht.ModeClient}[opts.Mode]
+	common := []kaddht.Option{
+		kaddht.ProtocolPrefix(Prefix(opts.Cluster)),
+		kaddht.BootstrapPeers(opts.Bootstrap...),
+		kaddht.NamespacedValidator(bucket.RecordNamespace, bucket.RecordValidator{}),
+		kaddht.NamespacedValidator(bucket.NameNamespace, bucket.NameValidator{}),
+	}
+	if opts.MaxRecordAge > 0 {
+		common = append(common, kaddht.MaxRecordAge(opts.MaxRecordAge))
+	}
 	dd, err := dual.New(h,
-		dual.DHTOption(
-			kaddht.ProtocolPrefix(Prefix(opts.Cluster)),
-			kaddht.BootstrapPeers(opts.Bootstrap...),
-			kaddht.NamespacedValidator(bucket.RecordNamespace, bucket.RecordValidator{}),
-		),
+		dual.DHTOption(common...),
 		dual.WanDHTOption(kaddht.Mode(mode)),
 		// dual's LAN DHT drops loopback addresses from the records it
 		// gives out, so nodes sharing one machine (the README's first

@@ -24,6 +24,8 @@ type nodeStatus struct {
 	} `json:"dht"`
 	Announced       uint64 `json:"announced"`
 	AnnouncePending int    `json:"announce_pending"`
+	// NamesRepublished counts name records put in the DHT again.
+	NamesRepublished uint64 `json:"names_republished"`
 }
 
 func (d *daemon) status() nodeStatus {

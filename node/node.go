@@ -86,6 +86,7 @@ type Node struct {
 	log    *slog.Logger
 
 	records  *records         // the bucket records the access rule reads
+	names    *names           // names resolved lately (names.go)
 	holders  holderMemory     // who served each file lately
 	flights  flights          // fetches shared by reads (flights.go)
 	pool     *exchange.Pool   // sessions to holders, shared by reads
@@ -133,6 +134,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n = &Node{repo: r, opts: opts, log: opts.Logger, joined: make(chan struct{}), publishSoon: make(chan struct{}, 1), verifier: bucket.NewVerifier(), metrics: newMetrics()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.records = n.newRecords()
+	n.names = n.newNames()
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -152,6 +154,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	}
 	do := dht.DefaultOptions()
 	do.Cluster, do.Bootstrap, do.Logger = nc.Cluster, boot, n.log
+	do.MaxRecordAge = time.Duration(nc.DHTRecordAge)
 	do.Mode = map[string]dht.Mode{"auto": dht.ModeAuto, "server": dht.ModeServer, "client": dht.ModeClient}[nc.DHTMode]
 	if n.dht, err = dht.New(n.host, do); err != nil { // before the servers: their access rule looks records up
 		return nil, err
@@ -165,6 +168,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	n.pool = exchange.NewPool(n.host, n.Cluster(), 0)
 	n.startSearch()
 	n.startRecordPush()
+	n.startNamePush()
 	n.ann = newAnnouncer(n.dht, n.log)
 	n.startPushes()
 	n.startChecks()
@@ -191,6 +195,7 @@ func Start(r *repo.Repo, opts Options) (n *Node, err error) {
 	}
 	n.wg.Go(n.join)
 	n.wg.Go(n.publishRecords)
+	n.wg.Go(n.republishNames)
 	n.wg.Go(func() { n.records.keepCurrent(n.ctx) })
 	n.log.Info("node started", "peer", n.host.ID(), "cluster", nc.Cluster, "addrs", n.host.Addrs())
 	return n, nil

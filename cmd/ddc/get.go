@@ -47,7 +47,7 @@ keeps a copy in the node's blocks instead.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var id string
 			if filePath != "" {
-				c, err := e.newestAt(cmd.Context(), filePath)
+				c, err := e.atPath(cmd.Context(), filePath)
 				if err != nil {
 					return err
 				}

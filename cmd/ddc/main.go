@@ -90,6 +90,7 @@ func newRoot(e *env) *cobra.Command {
 		newKeyCmd(e),
 		newBucketCmd(e),
 		newClusterCmd(e),
+		newNameCmd(e),
 	)
 	return root
 }

@@ -310,6 +310,7 @@ func statusJSON(id api.ID, online bool) map[string]any {
 		out["announced"] = id.Announced
 		out["announce_pending"] = id.AnnouncePending
 		out["fetched_bytes"] = id.Fetched
+		out["names_republished"] = id.NamesRepublished
 		if id.Gateway != "" {
 			out["gateway"] = id.Gateway
 		}

@@ -30,6 +30,7 @@ func newPutCmd(e *env) *cobra.Command {
 		inPlace       bool
 		replicasWait  bool
 		recursive     bool
+		noName        bool
 	)
 	c := &cobra.Command{
 		Use:   "put PATH|-  |  put -r FOLDER",
@@ -83,6 +84,11 @@ always give the same CID, and are stored once.`,
 					return fmt.Errorf("put %s: stored as %s, but %w", args[0], res.Root, err)
 				}
 			}
+			if filePath != "" && e.bucket != "" && !noName { // after the replicas: they then keep the name too
+				if err := e.publishPath(cmd.Context(), filePath, res.Root); err != nil {
+					return fmt.Errorf("put %s: stored as %s, but %w", args[0], res.Root, err)
+				}
+			}
 			if e.json {
 				out := map[string]any{"cid": res.Root.String(), "size": res.Size, "pieces": res.Pieces}
 				if replicasWait {
@@ -103,6 +109,7 @@ always give the same CID, and are stored once.`,
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
 	f.BoolVar(&replicasWait, "replicas-wait", false, "wait until the bucket's replication factor of nodes keep the file, showing each on stderr")
 	f.BoolVarP(&recursive, "recursive", "r", false, "put a folder: every folder (empty ones too) and regular file below it, as a directory; prints the root's CID")
+	f.BoolVar(&noName, "no-name", false, "with --path and -b: do not publish the path as the bucket's name for the file")
 	f.BoolVar(&inPlace, "in-place", false, "leave the file's data where it lies, indexed, not copied: changing or deleting the file later drops them")
 	e.bucketFlags(c)
 	e.jsonFlag(c)

@@ -119,7 +119,8 @@ func Classify(err error) Class {
 		errors.Is(err, pieces.ErrUnsupportedHash), errors.Is(err, pieces.ErrInvalidTag), errors.Is(err, pieces.ErrOutOfRange),
 		errors.Is(err, repo.ErrBadKeyName), errors.Is(err, repo.ErrKeyExists), errors.Is(err, bucket.ErrBadKey),
 		errors.Is(err, bucket.ErrBadID), errors.Is(err, bucket.ErrMalformed), errors.Is(err, node.ErrOtherCluster),
-		errors.Is(err, repo.ErrBadSwarmKey), errors.Is(err, node.ErrTokenWithoutBucket), errors.Is(err, search.ErrBadQuery):
+		errors.Is(err, repo.ErrBadSwarmKey), errors.Is(err, node.ErrTokenWithoutBucket), errors.Is(err, search.ErrBadQuery),
+		errors.Is(err, bucket.ErrBadName), errors.Is(err, node.ErrStaleName):
 		return ClassUsage
 	case errors.Is(err, pieces.ErrNotFound), errors.Is(err, repo.ErrNotInitialized), errors.Is(err, repo.ErrNoKey), errors.Is(err, repo.ErrNoBucket):
 		return ClassNotFound

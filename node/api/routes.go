@@ -45,6 +45,9 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	m.HandleFunc("GET /api/v1/bucket/{id}", s.bucketInfo)
 	m.HandleFunc("POST /api/v1/bucket/{id}/publish", s.publishBucket)
+	m.HandleFunc("POST /api/v1/name/publish", s.publishName) // names.go
+	m.HandleFunc("GET /api/v1/name/resolve", s.resolveName)
+	m.HandleFunc("GET /api/v1/name/log", s.nameLog)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, usagef("no route %s %s", r.Method, r.URL.Path))
 	})

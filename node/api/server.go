@@ -195,12 +195,16 @@ type ID struct {
 	AnnouncePending int               `json:"announce_pending"`
 	Fetched         uint64            `json:"fetched_bytes"` // pieces fetched from other nodes since start
 	Gateway         string            `json:"gateway,omitempty"`
+	// NamesRepublished counts the name records put in the DHT again
+	// since start (names.go).
+	NamesRepublished uint64 `json:"names_republished"`
 }
 
 func (s *Server) id(w http.ResponseWriter, _ *http.Request) {
 	done, pending := s.n.Announcing()
 	out := ID{PeerID: s.n.ID().String(), Cluster: s.n.Cluster(), Addrs: []string{}, Peers: len(s.n.Peers()),
-		DHT: s.n.DHTStatus(), Announced: done, AnnouncePending: pending, Fetched: s.n.Fetched()}
+		DHT: s.n.DHTStatus(), Announced: done, AnnouncePending: pending, Fetched: s.n.Fetched(),
+		NamesRepublished: s.n.NamesRepublished()}
 	if g := s.gateway.Load(); g != nil {
 		out.Gateway = *g
 	}

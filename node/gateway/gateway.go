@@ -170,10 +170,11 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("/ddc/buc/{bucket}/file/{cid}", s.bucketFile)
 	m.HandleFunc("/ddc/buc/{bucket}/file/{cid}/{path...}", s.bucketFilePath)
 	m.HandleFunc("/ddc/buc/{bucket}/path/{path...}", s.bucketPath)
+	m.HandleFunc("/ddc/name/{scope}/{name...}", s.name) // names.go
 	m.HandleFunc("/ipfs/{cid}", s.ipfs)
 	m.HandleFunc("/ipfs/{cid}/{path...}", s.ipfs)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fail(w, http.StatusNotFound, "no such route: the gateway serves /ddc/file/<cid>, /ddc/buc/<bucket>/file/<cid>, /ddc/buc/<bucket>/path/<path> and /ipfs/<cid>")
+		fail(w, http.StatusNotFound, "no such route: the gateway serves /ddc/file/<cid>, /ddc/buc/<bucket>/file/<cid>, /ddc/buc/<bucket>/path/<path>, /ddc/name/<bucket>/<name> and /ipfs/<cid>")
 	})
 	return s.limit(m)
 }

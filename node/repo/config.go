@@ -212,6 +212,16 @@ type NetworkConfig struct {
 	// stops serving strangers a bucket made private (0: the default,
 	// one minute).
 	RecordTTL Duration `json:"record_ttl,omitempty"`
+	// NameTTL is how long a name the node resolved is answered from its
+	// cache before it looks again (0: the default, one minute).
+	NameTTL Duration `json:"name_ttl,omitempty"`
+	// NameRepublish is how often the node puts the name records it keeps
+	// (its own, and those of buckets it holds) in the DHT again (0: the
+	// default, four hours).
+	NameRepublish Duration `json:"name_republish,omitempty"`
+	// DHTRecordAge is how long the node's DHT keeps a record another
+	// node put in it (0: kad-dht's default, 36 hours).
+	DHTRecordAge Duration `json:"dht_record_age,omitempty"`
 }
 
 // StoreConfig configures the piece store.
@@ -332,6 +342,9 @@ func (n NetworkConfig) Validate() error {
 	}
 	if n.ConnsLow < 1 || n.ConnsHigh < n.ConnsLow {
 		return fmt.Errorf("conns_low %d and conns_high %d: want 1 <= low <= high", n.ConnsLow, n.ConnsHigh)
+	}
+	if n.NameTTL < 0 || n.NameRepublish < 0 || n.DHTRecordAge < 0 {
+		return fmt.Errorf("name_ttl %s, name_republish %s, dht_record_age %s: want positive durations, or 0 for the defaults", time.Duration(n.NameTTL), time.Duration(n.NameRepublish), time.Duration(n.DHTRecordAge))
 	}
 	if n.RecordTTL < 0 {
 		return fmt.Errorf("record_ttl %s: want a positive duration, or 0 for the default", time.Duration(n.RecordTTL))

@@ -116,8 +116,8 @@ func (s *Store) gc(ctx context.Context, keepCache bool) (GCResult, error) {
 	return res, nil
 }
 
-// indexRoots lists the pinned roots and the files kept for a bucket, and
-// with cache the files recorded as cache.
+// indexRoots lists the pinned roots, the files kept for a bucket, the
+// CIDs names root, and with cache the files recorded as cache.
 func (s *Store) indexRoots(ctx context.Context, cache bool) ([]cid.Cid, error) {
 	var roots []cid.Cid
 	err := s.scan(ctx, prefPin, func(c cid.Cid, _ []byte) error {
@@ -135,6 +135,11 @@ func (s *Store) indexRoots(ctx context.Context, cache bool) ([]cid.Cid, error) {
 		roots = append(roots, c)
 		return nil
 	})
+	if err == nil {
+		var named []cid.Cid // names' histories (names.go)
+		named, err = s.nameRoots(ctx)
+		roots = append(roots, named...)
+	}
 	if err == nil && cache {
 		err = s.scan(ctx, prefCache, func(c cid.Cid, _ []byte) error {
 			roots = append(roots, c)
