@@ -154,8 +154,21 @@ func TestLANNames(t *testing.T) {
 	if status, body := gatewayGet(t, bed.Hosts[2], c, "/ddc/name/"+bkt+"/site/index.html"); status != 200 || body != string(want) {
 		t.Errorf("C's gateway serves the name: %d, %d bytes", status, len(body))
 	}
-	if status, body := gatewayGet(t, bed.Hosts[2], c, "/ddc/name/"+bkt+"/site/index.html/more"); status != 404 || !strings.Contains(body, "paths into it") {
-		t.Errorf("a path past the name: %d %q", status, body)
+	if status, body := gatewayGet(t, bed.Hosts[2], c, "/ddc/name/"+bkt+"/site/index.html/more"); status != 404 || !strings.Contains(body, "no such file or folder") {
+		t.Errorf("a path past a name of a file: %d %q", status, body)
+	}
+	// A name of a directory serves paths into it.
+	tree := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(tree, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "docs", "a.txt"), []byte("in a folder"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := strings.TrimSpace(a.ok(nil, "put", "-r", tree, "-b", bkt))
+	a.ok(nil, "name", "publish", "-b", bkt, "tree", root)
+	if status, body := gatewayGet(t, bed.Hosts[2], c, "/ddc/name/"+bkt+"/tree/docs/a.txt"); status != 200 || body != "in a folder" {
+		t.Errorf("a path into a directory's name: %d %q", status, body)
 	}
 	priv := strings.TrimSpace(a.ok(nil, "bucket", "create", "--private", "--replicas", "3"))
 	a.put(v1, "-b", priv, "--path", "/secret.bin", "--replicas-wait")

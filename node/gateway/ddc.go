@@ -151,7 +151,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 		rd.Close()
 		if errors.Is(err, pieces.ErrIsDir) {
 			stop()
-			s.serveEntry(w, r, c, "", in)
+			s.serveEntry(w, r, c, "", in, cache)
 			return
 		}
 		s.failErr(w, ctx, err, c.String())

@@ -42,21 +42,23 @@ func (s *Server) servePath(w http.ResponseWriter, r *http.Request, in *node.In) 
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p := r.PathValue("path")
-	s.serveEntry(w, r, root, p, in)
+	s.serveEntry(w, r, root, r.PathValue("path"), in, immutable)
 }
 
 // serveEntry resolves p under root, through the access rule of a read in
 // in, and serves a file as serveFile does or lists a directory, as HTML
 // or, for Accept: application/json or ?format=json, as JSON.
-func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, root cid.Cid, p string, in *node.In) {
+//
+// cache is the caching of the answer: immutable under a CID, short under
+// a name, which a new version may move.
+func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, root cid.Cid, p string, in *node.In, cache string) {
 	what := root.String() + "/" + p
 	ctx, stop := s.retrieval(r.Context())
 	l, _, err := s.n.ResolveIn(ctx, root, p, in)
 	if err != nil {
 		stop()
 		if errors.Is(err, pieces.ErrNoEntry) || errors.Is(err, pieces.ErrNotDir) {
-			caching(w.Header(), in, immutable)
+			caching(w.Header(), in, cache)
 			fail(w, http.StatusNotFound, fmt.Sprintf("%s: no such file or folder", what))
 			return
 		}
@@ -74,7 +76,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, root cid.Cid
 	stop()
 	switch {
 	case errors.Is(err, pieces.ErrNotDir):
-		s.serveFile(w, r, l.CID, in, path.Base("/"+p), immutable)
+		s.serveFile(w, r, l.CID, in, path.Base("/"+p), cache)
 		return
 	case err != nil && !errors.Is(err, errListingFull):
 		s.failErr(w, ctx, err, what)
@@ -86,7 +88,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, root cid.Cid
 	}
 	h := w.Header()
 	h.Set("Etag", `"`+l.CID.String()+`.dir"`)
-	caching(h, in, immutable)
+	caching(h, in, cache)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", sandbox)
 	h.Set("Vary", "Accept")

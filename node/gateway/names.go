@@ -45,7 +45,7 @@ func (s *Server) name(w http.ResponseWriter, r *http.Request) {
 	stop()
 	switch {
 	case err == nil && sub != "":
-		fail(w, http.StatusNotFound, fmt.Sprintf("%s: name %q maps to %s; paths into it (%q) are served once directories are", what, strings.TrimSuffix(rest, "/"+sub), c, sub))
+		s.serveEntry(w, r, c, sub, in, mutableCache) // a path into the directory the name maps to
 		return
 	case errors.Is(err, node.ErrNoName) && ctx.Err() == nil:
 		fail(w, http.StatusNotFound, what+": no record of it")
