@@ -1,6 +1,7 @@
 package pieces
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,7 +100,22 @@ func Build(ctx context.Context, r io.Reader, put Putter, opt BuildOptions) (Buil
 	}
 	t := &tree{put: put, hash: opt.Hash, maxLinks: opt.MaxLinks}
 	size := uint64(n)
-	if err == nil { // the head is full: more may follow
+	if err == nil { // the head is full: more may follow, unless r ends here
+		// A file of exactly the inline size (a tree of small files has
+		// many) ends here: one byte more says so without starting the
+		// chunk pipeline and its chunk-sized buffers.
+		var one [1]byte
+		m, perr := io.ReadFull(r, one[:])
+		switch {
+		case m == 1:
+			r = io.MultiReader(bytes.NewReader(one[:]), r)
+		case errors.Is(perr, io.EOF):
+			err = io.EOF
+		default:
+			return BuildResult{}, fmt.Errorf("read input: %w", perr)
+		}
+	}
+	if err == nil {
 		chunked, err := t.chunks(ctx, r, opt, size)
 		if err != nil {
 			return BuildResult{}, err

@@ -45,7 +45,7 @@ func runDirs(dir string, runs int, kubo string) error {
 		if err := smallTree(tree, files, uint64(run)); err != nil {
 			return err
 		}
-		d, err := timed(exec.Command("sh", "-c", "tar -cf - -C "+tree+" . > /dev/null"))
+		d, err := timed(exec.Command("sh", "-c", "tar -cf - -C "+tree+" . | cat > /dev/null"))
 		if err != nil {
 			return err
 		}
