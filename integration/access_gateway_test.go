@@ -67,7 +67,23 @@ func secretRoutes(s *secret) []route {
 		{name: "HEAD raw", method: "HEAD", path: "/ipfs/" + s.root + "?format=raw"},
 		{name: "a chunk, raw", method: "GET", path: "/ipfs/" + s.chunk + "?format=raw", check: block(s.chunk)},
 		{name: "the CAR", method: "GET", path: "/ipfs/" + s.root + "?format=car", check: carOf(4)},
-		{name: "entity-bytes", method: "GET", path: "/ipfs/" + s.root + "?format=car&entity-bytes=0:99", check: carOf(2)},
+		{name: "entity-bytes", method: "GET", path: "/ipfs/" + s.root + "?format=car&entity-bytes=5000:5099", check: carOf(2)},
+		{name: "a path into a directory", method: "GET", path: "/ddc/buc/" + s.bucket + "/file/" + s.dir + "/small.txt", check: whole},
+		{name: "a path, no bucket in the route", method: "GET", path: "/ddc/file/" + s.dir + "/small.txt", check: whole},
+		{name: "a directory's listing", method: "GET", path: "/ddc/file/" + s.dir + "/", check: func(t *testing.T, s *secret, a answer) {
+			if !bytes.Contains(a.body, []byte("small.txt")) {
+				t.Fatalf("the listing does not name small.txt: %.200q", a.body)
+			}
+		}},
+		{name: "an /ipfs/ path, raw", method: "GET", path: "/ipfs/" + s.dir + "/small.txt?format=raw"},
+		{name: "an /ipfs/ path, CAR", method: "GET", path: "/ipfs/" + s.dir + "/small.txt?format=car", check: func(t *testing.T, s *secret, a answer) {
+			n := 0
+			roots, err := car.Import(bytes.NewReader(a.body), func(cid.Cid, []byte) error { n++; return nil })
+			if err != nil || len(roots) != 1 || roots[0].String() != s.dir || n != 5 {
+				t.Fatalf("the CAR: roots %v, %d blocks, %v; want %s and the directory, the root and 3 chunks", roots, n, err, s.dir)
+			}
+		}},
+		{name: "a directory's CAR", method: "GET", path: "/ipfs/" + s.dir + "?format=car"},
 	}
 }
 

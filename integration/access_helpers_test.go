@@ -28,6 +28,7 @@ type secret struct {
 	content []byte
 	tag     string // a tag's value
 	path    string // its file-path
+	dir     string // a directory of the bucket holding the same bytes as small.txt
 }
 
 // secretMarker fills a secret file: any 64 bytes of it hold one whole.
@@ -49,6 +50,7 @@ func putSecret(t *testing.T, owner *daemon) *secret {
 		t.Fatal(err)
 	}
 	s.root = owner.put(f, "-b", s.bucket, "--path", s.path, "-t", "note="+s.tag)
+	s.dir = strings.TrimSpace(owner.ok(nil, "put", "-r", filepath.Dir(f), "-b", s.bucket))
 	for _, c := range carBlocks(t, owner, s.root) {
 		if c.Type() == pieces.CodecRaw {
 			s.chunk = c.String()

@@ -304,7 +304,7 @@ func TestGatewayTrustless(t *testing.T) {
 	request(t, "GET", url).want(t, "no format", 400)
 	request(t, "GET", url, "Accept", "application/vnd.ipld.car; version=2").want(t, "CARv2 only", 406)
 	request(t, "GET", url+"?format=car&entity-bytes=5:2").want(t, "backwards entity-bytes", 400)
-	request(t, "GET", url+"/sub/path?format=car").want(t, "a path under the CID", 400)
+	request(t, "GET", url+"/sub/path?format=car").want(t, "a path under a file", 404)
 
 	carOf := func(query string, header ...string) (map[cid.Cid][]byte, answer) {
 		t.Helper()

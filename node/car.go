@@ -58,6 +58,10 @@ func (n *Node) ImportCAR(r io.Reader) (ImportResult, error) {
 func (n *Node) ExportCAR(ctx context.Context, w io.Writer, c cid.Cid, in *In) error {
 	rd := n.NewReaderIn(c, in)
 	err := rd.Open(ctx)
+	if errors.Is(err, pieces.ErrIsDir) {
+		rd.Close()
+		return n.PathCAR(ctx, w, c, "", in, car.All, true)
+	}
 	if errors.Is(err, pieces.ErrMalformed) || errors.Is(err, pieces.ErrInvalidCID) {
 		rd.Close()
 		data, err := n.Block(ctx, c, in) // a block ddc does not walk: itself alone
@@ -72,4 +76,13 @@ func (n *Node) ExportCAR(ctx context.Context, w io.Writer, c cid.Cid, in *In) er
 	}
 	err = car.WriteFile(w, rd.File, car.All)
 	return errors.Join(err, rd.Close())
+}
+
+// PathCAR writes a CAR of the blocks that resolve path under root, then
+// of the entity it ends at (see car.WritePath), reading in in from the
+// store and the cluster.
+func (n *Node) PathCAR(ctx context.Context, w io.Writer, root cid.Cid, path string, in *In, sc car.Scope, all bool) error {
+	return n.withGetter(ctx, root, in, func(g pieces.Getter) error {
+		return car.WritePath(ctx, w, g, root, path, sc, all)
+	}, false)
 }

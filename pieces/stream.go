@@ -94,8 +94,12 @@ func (s *stream) walk(at, end uint64) {
 			return errStop
 		}
 		if seg.desc != nil || (s.blocks && !seg.link.CID.Defined()) {
-			if !s.blocks || seg.desc == nil {
-				return nil // a descriptor's inline data is in its block
+			if !s.blocks {
+				return nil
+			}
+			if seg.desc == nil { // a descriptor's inline data is in its block, handed out already
+				at += min(seg.end-seg.skip, end-at)
+				return nil
 			}
 			fe := &fetched{seg: segment{link: Link{CID: seg.desc.cid}, take: uint64(len(seg.desc.raw))}, data: seg.desc.raw, done: make(chan struct{})}
 			close(fe.done)

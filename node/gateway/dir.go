@@ -91,7 +91,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, root cid.Cid
 	caching(h, in, cache)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", sandbox)
-	h.Set("Vary", "Accept")
+	h.Add("Vary", "Accept")
 	if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
 		out := api.Listing{CID: l.CID.String(), Dir: true, Entries: make([]api.Entry, len(entries))}
 		for i, e := range entries {

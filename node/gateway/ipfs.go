@@ -38,22 +38,23 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if r.PathValue("path") != "" {
-		fail(w, http.StatusBadRequest, fmt.Sprintf("/ipfs/%s/%s: ddc DAGs have no paths inside them; ask for /ipfs/%s", c, r.PathValue("path"), c))
-		return
-	}
+	p := strings.Trim(r.PathValue("path"), "/")
 	format, status, err := wantFormat(r)
 	if err != nil {
 		fail(w, status, err.Error())
 		return
 	}
 	h := w.Header()
-	h.Set("X-Ipfs-Path", "/ipfs/"+c.String())
+	h.Set("X-Ipfs-Path", strings.TrimSuffix("/ipfs/"+c.String()+"/"+p, "/"))
 	h.Set("X-Ipfs-Roots", c.String())
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", sandbox)
 	caching(h, in, immutable)
+	if p != "" {
+		s.ipfsPath(w, r, c, p, in, format)
+		return
+	}
 	if format == mediaRaw {
 		s.rawBlock(w, r, c, in)
 		return
@@ -208,6 +209,11 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 		rd.Close()
 		if errors.Is(err, pieces.ErrMalformed) {
 			whole()
+			return
+		}
+		if errors.Is(err, pieces.ErrIsDir) {
+			stop()
+			s.carPath(w, r, c, "", in)
 			return
 		}
 		s.failErr(w, ctx, err, c.String())

@@ -135,11 +135,14 @@ func v1(c cid.Cid) cid.Cid {
 }
 
 // Export writes a CAR of the whole DAG under root, reading blocks from g:
-// a ddc file's blocks in depth-first order, or root alone when it is a
+// a ddc file's or directory tree's blocks in depth-first order, or root alone when it is a
 // block ddc does not walk (another codec, or dag-cbor that is not a ddc
 // descriptor).
 func Export(ctx context.Context, w io.Writer, g pieces.Getter, root cid.Cid) error {
 	f, err := pieces.Open(ctx, g, root)
+	if errors.Is(err, pieces.ErrIsDir) {
+		return WritePath(ctx, w, g, root, "", All, true)
+	}
 	if err != nil && !errors.Is(err, pieces.ErrMalformed) && !errors.Is(err, pieces.ErrInvalidCID) {
 		return err
 	}
