@@ -1,6 +1,7 @@
 package pieces
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -70,24 +71,42 @@ func TestScanLanesMatchSerial(t *testing.T) {
 			t.Fatalf("%d workers found %d candidates, serial %d", w, len(got), len(want))
 		}
 	}
+	// Candidates every 64 bytes: a region that skips a byte of its window
+	// misses one.
+	dense := bytes.Repeat(PeriodicPattern(true), 1<<16)
+	all := scanSerial(dense, 0, len(dense), 0, nil)
+	if len(all) != len(dense)/64 {
+		t.Fatalf("%d candidates in %d bytes of the periodic pattern", len(all), len(dense))
+	}
+	for range 20 {
+		from := rng.IntN(len(dense))
+		to := from + rng.IntN(len(dense)-from+1)
+		if got, sub := scanParallel(dense, from, to, 0, 3, nil), within(all, from, to, 0); !slices.Equal(got, sub) {
+			t.Fatalf("dense region [%d,%d): %d candidates, want %d", from, to, len(got), len(sub))
+		}
+	}
+	for m := 4; m < 12; m++ { // every lane starts on a candidate byte
+		from := 64*rng.IntN(1000) + 63
+		for _, to := range []int{from + 4*64*m, from + 63} {
+			if got, sub := scanCandidates(dense, from, to, 0, nil), within(all, from, to, 0); !slices.Equal(got, sub) || len(sub) == 0 {
+				t.Fatalf("dense region [%d,%d): %d candidates, want %d", from, to, len(got), len(sub))
+			}
+		}
+	}
 	for range 40 { // sub-regions with their window before them
 		from := rng.IntN(len(data))
 		to := from + rng.IntN(len(data)-from+1)
-		var sub []cand
-		for _, c := range want {
-			if c.end > uint64(from)+7 && c.end <= uint64(to)+7 {
-				sub = append(sub, c)
-			}
-		}
+		sub := within(want, from, to, 7)
 		if got := scanCandidates(data, from, to, 7, nil); !slices.Equal(got, sub) {
 			t.Fatalf("region [%d,%d): lanes found %d candidates, serial %d", from, to, len(got), len(sub))
 		}
 	}
 }
 
-// StrongPattern returns a 64-byte pattern that, repeated, has a strong cut
-// candidate in every period: the densest candidates data can have.
-func StrongPattern() []byte {
+// PeriodicPattern returns a 64-byte pattern that, repeated, has one cut
+// candidate a period, at its last byte: a strong one, or a weak one only.
+// Repeated from a chunk's start, its candidates end on multiples of 64.
+func PeriodicPattern(strong bool) []byte {
 	rng := rand.New(rand.NewPCG(3, 4))
 	pat := make([]byte, cdcWindow)
 	for {
@@ -95,11 +114,30 @@ func StrongPattern() []byte {
 			pat[i] = byte(rng.Uint32())
 		}
 		var h uint64
+		phase, weak, strongs := 0, 0, 0
 		for i := range 2 * cdcWindow {
 			h = h<<1 + gearTable[pat[i%cdcWindow]]
-			if i >= cdcWindow && h < cdcStrongLimit {
-				return pat
+			if i >= cdcWindow && h < cdcWeakLimit {
+				phase, weak = i%cdcWindow, weak+1
+				if h < cdcStrongLimit {
+					strongs++
+				}
 			}
 		}
+		if weak == 1 && (strongs == 1) == strong {
+			// Rotate so the candidate falls on the period's last byte.
+			return slices.Concat(pat[phase+1:], pat[:phase+1])
+		}
 	}
+}
+
+// within is the candidates of bytes [from, to) of a stream at base.
+func within(cs []cand, from, to int, base uint64) []cand {
+	var out []cand
+	for _, c := range cs {
+		if c.end > uint64(from)+base && c.end <= uint64(to)+base {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -62,7 +62,7 @@ func buildCDC(t *testing.T, r io.Reader, data []byte, opt pieces.BuildOptions) *
 // periodic repeats a 64-byte pattern whose windows hold a strong cut
 // candidate, so candidates come every 64 bytes: cuts fall at the minimum.
 func periodic(n int) []byte {
-	return bytes.Repeat(pieces.StrongPattern(), n/64+1)[:n]
+	return bytes.Repeat(pieces.PeriodicPattern(true), n/64+1)[:n]
 }
 
 // TestCDCMatchesSerialReference: the parallel scan and the cutter cut
@@ -112,8 +112,38 @@ func TestCDCMatchesSerialReference(t *testing.T) {
 	if z := pieces.RefCDCLengths(zeros[:8*mib]); !slices.Equal(z, []int{4 * mib, 4 * mib}) {
 		t.Fatalf("8 MiB of zeros cut into %v, want two of the max", z)
 	}
-	if d := pieces.RefCDCLengths(periodic(2 * mib)); d[0] < pieces.CDCMinSize || d[0] >= pieces.CDCMinSize+64 {
-		t.Fatalf("dense candidates: first chunk %d, want within a period of the min", d[0])
+	// Candidates ending on multiples of 64 from the start: a strong one
+	// every period cuts at the min, weak ones only at the normal size.
+	for _, c := range []struct {
+		strong bool
+		want   int
+	}{{true, pieces.CDCMinSize}, {false, pieces.CDCNormalSize}} {
+		data := bytes.Repeat(pieces.PeriodicPattern(c.strong), 3*c.want/64)
+		l := buildCDC(t, bytes.NewReader(data), data, cdcOptions(0, 2))
+		if !slices.Equal(l.lens, []int{c.want, c.want, c.want}) {
+			t.Fatalf("strong %v: cut into %v, want 3 of %d", c.strong, l.lens, c.want)
+		}
+	}
+}
+
+// TestCDCCutAtSegmentEdge: a cut whose candidate is the first byte a
+// segment reads (the stream's byte 12 MiB + 63) is found, on the chunk
+// carried over from the segment before.
+func TestCDCCutAtSegmentEdge(t *testing.T) {
+	const edge = 12<<20 + 64 // the end of the segment's first new byte
+	data := bytes.Repeat(pieces.PeriodicPattern(true), 16<<20/64)
+	copy(data[pieces.CDCMinSize-64:], randBytes(5, 64)) // no cut at the min: cuts fall 64 bytes past multiples of it
+	want := pieces.RefCDCLengths(data)
+	at, hit := 0, false
+	for _, n := range want {
+		at += n
+		hit = hit || at == edge
+	}
+	if !hit {
+		t.Fatalf("the reference does not cut at %d: %v", edge, want)
+	}
+	if l := buildCDC(t, bytes.NewReader(data), data, cdcOptions(0, 2)); !slices.Equal(l.lens, want) {
+		t.Fatalf("cut into %v, the reference into %v", l.lens, want)
 	}
 }
 
