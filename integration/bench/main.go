@@ -11,6 +11,7 @@
 //	go run ./integration/bench -suite gc [-size 1GiB] [-kubo PATH/TO/ipfs]
 //	go run ./integration/bench -suite browser [-kubo PATH/TO/ipfs]
 //	go run ./integration/bench -suite replicas [-size 1GiB]
+//	go run ./integration/bench -suite cdc [-size 1GiB] [-runs 3] [-shm /dev/shm]
 //
 // The local suite builds the ddc binary and runs it as a user would (put, cat, get as
 // separate processes, peak RSS from the kernel's rusage); the random-read
@@ -56,7 +57,7 @@ func main() {
 	disk := flag.String("disk", "/var/tmp", "a directory on disk")
 	runs := flag.Int("runs", 3, "repetitions of each timed step (the median is reported)")
 	reads := flag.Int("reads", 2000, "random 64 KiB ReadAt samples")
-	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons), gateway (seeks and streams through a node's HTTP gateway), access (what the access rule costs the gateway's reads) gc (what repo gc gives back, beside Kubo's), browser (media seeks in headless Chromium, beside static files and Kubo's gateway) or replicas (replication, repair and its background cost in a private cluster)")
+	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons), gateway (seeks and streams through a node's HTTP gateway), access (what the access rule costs the gateway's reads) gc (what repo gc gives back, beside Kubo's), browser (media seeks in headless Chromium, beside static files and Kubo's gateway), replicas (replication, repair and its background cost in a private cluster) or cdc (put with content-defined chunking through the daemon, and the pieces an edit adds)")
 	before := flag.String("before", "333301c", "access: the git revision to compare with (the code before the access rule)")
 	kubo := flag.String("kubo", "", "gc, browser: Kubo's ipfs binary, whose repo gc or gateway is the baseline")
 	fresh := flag.Int("fresh", 20, "cli: fresh nodes whose first get of 1 MiB is timed")
@@ -100,8 +101,10 @@ func main() {
 		err = runBrowser(*disk, *kubo)
 	case "replicas":
 		err = runReplicas(*size, *disk)
+	case "cdc":
+		err = runCDC(*size, *shm, *runs)
 	default:
-		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private, search, gateway, access, gc, browser or replicas", *suite)
+		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private, search, gateway, access, gc, browser, replicas or cdc", *suite)
 	}
 	pprof.StopCPUProfile() // does nothing when not profiling
 	if err != nil {
