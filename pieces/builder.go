@@ -35,6 +35,10 @@ type BuildOptions struct {
 	Hash      Hash  // multihash function for every piece
 	Tags      []Tag // tags of the root descriptor
 	Workers   int   // hashing goroutines; 0 means GOMAXPROCS
+	// Chunker says where data pieces are cut: every ChunkSize bytes
+	// (fixed, the default) or where the content says (cdc, which ignores
+	// ChunkSize; see CDCMinSize).
+	Chunker Chunker
 	// Progress, when set, is called with the number of bytes consumed so far.
 	Progress func(bytes uint64)
 }
@@ -62,6 +66,9 @@ func (o BuildOptions) Validate() error {
 	}
 	if _, err := hashByCode(o.Hash.Code); err != nil || o.Hash.sum == nil {
 		return fmt.Errorf("hash %q: %w", o.Hash.Name, ErrUnsupportedHash)
+	}
+	if o.Chunker != ChunkerFixed && o.Chunker != ChunkerCDC {
+		return fmt.Errorf("chunker %v: want fixed or cdc", o.Chunker)
 	}
 	if o.Workers < 0 {
 		return fmt.Errorf("workers %d must not be negative", o.Workers)
@@ -138,14 +145,15 @@ func Build(ctx context.Context, r io.Reader, put Putter, opt BuildOptions) (Buil
 }
 
 type chunk struct {
-	seq int
-	buf []byte
-	n   int
-	cid cid.Cid
+	seq  int
+	data []byte
+	cid  cid.Cid
+	done func() // hands the chunk's memory back once it is stored
 }
 
-// chunks cuts the rest of r into data pieces: one goroutine reads, Workers
-// hash, and this goroutine stores them in order. It returns the bytes read.
+// chunks cuts the rest of r into data pieces: one goroutine reads and cuts,
+// Workers hash, and this goroutine stores them in order. It returns the
+// bytes read.
 func (t *tree) chunks(ctx context.Context, r io.Reader, opt BuildOptions, done uint64) (uint64, error) {
 	workers := opt.Workers
 	if workers == 0 {
@@ -154,48 +162,31 @@ func (t *tree) chunks(ctx context.Context, r io.Reader, opt BuildOptions, done u
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	nbuf := 2*workers + 2
-	free := make(chan []byte, nbuf)
-	for range nbuf {
-		free <- nil // allocated on first use, so small files stay small
-	}
 	jobs := make(chan *chunk, nbuf)
 	hashed := make(chan *chunk, nbuf)
+	send := func(c *chunk) bool {
+		select {
+		case jobs <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 
 	var readErr error
 	go func() { // reader
 		defer close(jobs)
-		for seq := 0; ; seq++ {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
-				return
-			}
-			if buf == nil {
-				buf = make([]byte, opt.ChunkSize)
-			}
-			n, err := io.ReadFull(r, buf)
-			if n > 0 {
-				select {
-				case jobs <- &chunk{seq: seq, buf: buf, n: n}:
-				case <-ctx.Done():
-					return
-				}
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return
-			}
-			if err != nil {
-				readErr = fmt.Errorf("read input: %w", err)
-				return
-			}
+		if opt.Chunker == ChunkerCDC {
+			readErr = readCDC(ctx, r, workers, send)
+		} else {
+			readErr = readFixed(ctx, r, opt.ChunkSize, nbuf, send)
 		}
 	}()
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for c := range jobs {
-				c.cid = opt.Hash.Sum(CodecRaw, c.buf[:c.n])
+				c.cid = opt.Hash.Sum(CodecRaw, c.data)
 				select {
 				case hashed <- c:
 				case <-ctx.Done():
@@ -220,12 +211,12 @@ func (t *tree) chunks(ctx context.Context, r io.Reader, opt BuildOptions, done u
 		for p, ok := pending[next]; ok; p, ok = pending[next] {
 			delete(pending, next)
 			next++
-			if err = t.putChunk(p.cid, done+total, p.buf[:p.n]); err != nil {
+			if err = t.putChunk(p.cid, done+total, p.data); err != nil {
 				cancel()
 				break
 			}
-			total += uint64(p.n)
-			free <- p.buf
+			total += uint64(len(p.data))
+			p.done()
 			if opt.Progress != nil {
 				opt.Progress(done + total)
 			}
@@ -241,6 +232,36 @@ func (t *tree) chunks(ctx context.Context, r io.Reader, opt BuildOptions, done u
 		return 0, err
 	}
 	return total, nil
+}
+
+// readFixed cuts r into chunks of size bytes (the last may be shorter) in
+// nbuf buffers it reuses, and sends them in order.
+func readFixed(ctx context.Context, r io.Reader, size, nbuf int, send func(*chunk) bool) error {
+	free := make(chan []byte, nbuf)
+	for range nbuf {
+		free <- nil // allocated on first use, so small files stay small
+	}
+	for seq := 0; ; seq++ {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return nil
+		}
+		if buf == nil {
+			buf = make([]byte, size)
+		}
+		n, err := io.ReadFull(r, buf)
+		if n > 0 && !send(&chunk{seq: seq, data: buf[:n], done: func() { free <- buf }}) {
+			return nil
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read input: %w", err)
+		}
+	}
 }
 
 // tree collects links level by level: level 0 holds chunks; a full level is

@@ -120,6 +120,8 @@ func TestBadInputExitCodes(t *testing.T) {
 		{"tag without =", "x", []string{"put", "-", "-t", "novalue"}, exitUsage, `"novalue"`},
 		{"bad chunk size", "x", []string{"put", "-", "--chunk-size", "lots"}, exitUsage, "--chunk-size"},
 		{"chunk too large", "x", []string{"put", "-", "--chunk-size", "5M"}, exitUsage, "chunk size"},
+		{"unknown chunker", "x", []string{"put", "-", "--chunker", "rabin"}, exitUsage, `"rabin"`},
+		{"chunk size with cdc", "x", []string{"put", "-", "--chunker", "cdc", "--chunk-size", "2M"}, exitUsage, "--chunk-size is for --chunker fixed"},
 		{"unreadable input", "", []string{"put", "/nonexistent/file"}, exitIO, "/nonexistent/file"},
 		{"directory input", "", []string{"put", t.TempDir()}, exitUsage, "is a directory"},
 		{"absent file", "", []string{"get", absent}, exitNotFound, absent},

@@ -25,6 +25,7 @@ func newPutCmd(e *env) *cobra.Command {
 	var (
 		tags, noIndex []string
 		chunk, inline string
+		chunker       string
 		hash          string
 		filePath      string
 		inPlace       bool
@@ -41,6 +42,9 @@ always give the same CID, and are stored once.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt, err := buildOptions(tags, chunk, inline, hash)
+			if err == nil {
+				err = chunkerOption(&opt, chunker, cmd.Flags().Changed("chunk-size"))
+			}
 			if err == nil {
 				err = unindexed(&opt, noIndex)
 			}
@@ -105,6 +109,7 @@ always give the same CID, and are stored once.`,
 	f.StringArrayVar(&noIndex, "no-index", nil, "keep the tags named KEY out of search indexes (repeatable)")
 	f.StringVar(&filePath, "path", "", "the file's path, as /dir/name: sets the file-path tag, content-type (from the extension or the first bytes) and timestamp unless given")
 	f.StringVar(&chunk, "chunk-size", "1MiB", fmt.Sprintf("bytes per data piece (%d B to 4 MiB)", pieces.MinChunkSize))
+	f.StringVar(&chunker, "chunker", pieces.ChunkerFixed.String(), "where data pieces are cut: fixed (every --chunk-size bytes) or cdc (where the content says, 256 KiB to 4 MiB: an edit changes only the pieces around it)")
 	f.StringVar(&inline, "inline", "4KiB", "bytes stored inline in the descriptor (whole file when it fits)")
 	f.StringVar(&hash, "hash", pieces.DefaultHash.Name, "hash function: sha2-256, blake3 or blake2b-256")
 	f.BoolVar(&replicasWait, "replicas-wait", false, "wait until the bucket's replication factor of nodes keep the file, showing each on stderr")
@@ -205,6 +210,20 @@ func buildOptions(tags []string, chunk, inline, hash string) (pieces.BuildOption
 		opt.Tags = append(opt.Tags, t)
 	}
 	return opt, opt.Validate()
+}
+
+// chunkerOption sets the chunker named; cdc cuts its own sizes, so an
+// explicit --chunk-size beside it is refused rather than ignored.
+func chunkerOption(opt *pieces.BuildOptions, name string, sized bool) error {
+	c, err := pieces.ParseChunker(name)
+	if err != nil {
+		return fmt.Errorf("--chunker: %w", err)
+	}
+	if c == pieces.ChunkerCDC && sized {
+		return fmt.Errorf("--chunk-size is for --chunker fixed; cdc cuts pieces of %d KiB to %d MiB where the content says", pieces.CDCMinSize>>10, pieces.CDCMaxSize>>20)
+	}
+	opt.Chunker = c
+	return nil
 }
 
 // checkStdin refuses a standard input that is closed. Go gives a process

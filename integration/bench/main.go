@@ -13,6 +13,7 @@
 //	go run ./integration/bench -suite replicas [-size 1GiB]
 //	go run ./integration/bench -suite dirs [-runs 3] [-kubo PATH/TO/ipfs]
 //	go run ./integration/bench -suite names [-runs 3]
+//	go run ./integration/bench -suite cdc [-size 1GiB] [-runs 3] [-shm /dev/shm]
 //
 // The local suite builds the ddc binary and runs it as a user would (put, cat, get as
 // separate processes, peak RSS from the kernel's rusage); the random-read
@@ -58,7 +59,7 @@ func main() {
 	disk := flag.String("disk", "/var/tmp", "a directory on disk")
 	runs := flag.Int("runs", 3, "repetitions of each timed step (the median is reported)")
 	reads := flag.Int("reads", 2000, "random 64 KiB ReadAt samples")
-	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons), gateway (seeks and streams through a node's HTTP gateway), access (what the access rule costs the gateway's reads) gc (what repo gc gives back, beside Kubo's), browser (media seeks in headless Chromium, beside static files and Kubo's gateway) replicas (replication, repair and its background cost in a private cluster), names (name resolve and publish on the LAN bed) or dirs (trees through put -r and get, and a large directory's lookup)")
+	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons), gateway (seeks and streams through a node's HTTP gateway), access (what the access rule costs the gateway's reads) gc (what repo gc gives back, beside Kubo's), browser (media seeks in headless Chromium, beside static files and Kubo's gateway), replicas (replication, repair and its background cost in a private cluster), names (name resolve and publish on the LAN bed), cdc (put with content-defined chunking through the daemon, and the pieces an edit adds) or dirs (trees through put -r and get, and a large directory's lookup)")
 	before := flag.String("before", "333301c", "access: the git revision to compare with (the code before the access rule)")
 	kubo := flag.String("kubo", "", "gc, browser, dirs: Kubo's ipfs binary, whose repo gc or gateway is the baseline")
 	fresh := flag.Int("fresh", 20, "cli: fresh nodes whose first get of 1 MiB is timed")
@@ -106,8 +107,10 @@ func main() {
 		err = runDirs(*disk, *runs, *kubo)
 	case "names":
 		err = runNames(*disk, *runs)
+	case "cdc":
+		err = runCDC(*size, *shm, *runs)
 	default:
-		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private, search, gateway, access, gc, browser, replicas, names or dirs", *suite)
+		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private, search, gateway, access, gc, browser, replicas, names, cdc or dirs", *suite)
 	}
 	pprof.StopCPUProfile() // does nothing when not profiling
 	if err != nil {

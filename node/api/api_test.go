@@ -19,14 +19,18 @@ func TestPutOptionsRoundTrip(t *testing.T) {
 	opt.ChunkSize, opt.Inline = 4096, 0
 	opt.Hash, _ = pieces.ParseHash("blake3")
 	opt.Tags = []pieces.Tag{{Key: "title", Value: []byte("a=b c"), Searchable: true}}
+	opt.Chunker = pieces.ChunkerCDC
 	got, err := DecodePutOptions(EncodePutOptions(opt))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ChunkSize != 4096 || got.Inline != 0 || got.Hash.Name != "blake3" || len(got.Tags) != 1 || string(got.Tags[0].Value) != "a=b c" {
+	if got.ChunkSize != 4096 || got.Inline != 0 || got.Hash.Name != "blake3" || len(got.Tags) != 1 || string(got.Tags[0].Value) != "a=b c" || got.Chunker != pieces.ChunkerCDC {
 		t.Fatalf("round trip: %+v", got)
 	}
-	for _, q := range []string{"chunk=x", "chunk=7", "inline=-1", "hash=md5", "tag=novalue"} {
+	if q := EncodePutOptions(pieces.DefaultBuildOptions()); q.Has("chunker") {
+		t.Errorf("the default chunker is sent: %s", q.Encode())
+	}
+	for _, q := range []string{"chunk=x", "chunk=7", "inline=-1", "hash=md5", "tag=novalue", "chunker=rabin"} {
 		v, _ := url.ParseQuery(q)
 		if _, err := DecodePutOptions(v); !errors.Is(err, ErrUsage) && !errors.Is(err, pieces.ErrUnsupportedHash) && !errors.Is(err, pieces.ErrInvalidTag) {
 			t.Errorf("%s: %v", q, err)

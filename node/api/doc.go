@@ -11,7 +11,7 @@
 //	GET  /peers              connected peers
 //	POST /connect?addr=MA    dial a peer
 //	GET  /providers/{cid}    holders from the DHT, one JSON object per line
-//	POST /put?tag=K=V&chunk=N&inline=N&hash=NAME   body: the file
+//	POST /put?tag=K=V&chunk=N&inline=N&hash=NAME&chunker=fixed|cdc   body: the file
 //	GET  /cat/{cid}?offset=N&length=N&pin=true     the file's bytes
 //	GET  /stat/{cid}         descriptor summary
 //	POST /rm/{cid}?bucket=ID delete a file from a bucket, here and at its keepers

@@ -17,6 +17,9 @@ func EncodePutOptions(opt pieces.BuildOptions) url.Values {
 	q.Set("chunk", strconv.Itoa(opt.ChunkSize))
 	q.Set("inline", strconv.Itoa(opt.Inline))
 	q.Set("hash", opt.Hash.Name)
+	if opt.Chunker != pieces.ChunkerFixed { // silent for the default, as before
+		q.Set("chunker", opt.Chunker.String())
+	}
 	for _, t := range opt.Tags {
 		q.Add("tag", t.Key+"="+string(t.Value))
 		if !t.Searchable && !slices.Contains(q["noindex"], t.Key) {
@@ -48,6 +51,13 @@ func DecodePutOptions(q url.Values) (pieces.BuildOptions, error) {
 			return opt, err
 		}
 		opt.Hash = h
+	}
+	if s := q.Get("chunker"); s != "" {
+		c, err := pieces.ParseChunker(s)
+		if err != nil {
+			return opt, usagef("%v", err)
+		}
+		opt.Chunker = c
 	}
 	for _, s := range q["tag"] {
 		t, err := pieces.ParseTag(s)
