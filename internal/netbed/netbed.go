@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync/atomic"
 )
@@ -32,6 +33,9 @@ type Host struct {
 
 // Available reports why a bed cannot be built here, or nil.
 func Available() error {
+	if runtime.GOOS != "linux" {
+		return errors.New("netbed needs Linux network namespaces")
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("netbed needs root to create network namespaces")
 	}
