@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -230,8 +231,8 @@ func (p *Piece) Validate() error {
 		if len(l.Name) > MaxLinkNameLen || !utf8.ValidString(l.Name) {
 			return fmt.Errorf("links[%d]: name must be valid UTF-8 of at most %d bytes", i, MaxLinkNameLen)
 		}
-		if total+l.Size < total {
-			return fmt.Errorf("links[%d]: content size overflows 64 bits", i)
+		if total+l.Size < total || total+l.Size > math.MaxInt64 {
+			return fmt.Errorf("links[%d]: content size passes %d bytes, the most a file may hold", i, int64(math.MaxInt64))
 		}
 		total += l.Size
 	}

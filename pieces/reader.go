@@ -263,51 +263,55 @@ func (f *File) locate(off uint64) (segment, error) {
 	}
 }
 
-// node returns the decoded sub-descriptor l points at, checking its size.
+// node returns the decoded sub-descriptor l points at, checking its size
+// against l on every use: two links may share a cached node and want
+// different ranges of it.
 func (f *File) node(l Link) (*node, error) {
 	f.mu.Lock()
 	n, ok := f.nodes[l.CID]
 	f.mu.Unlock()
-	if ok {
-		return n, nil
-	}
-	n, err := fetchNode(f.ctx, f.get, l.CID)
-	if err != nil {
-		return nil, err
-	}
-	if n.p.Kind != KindFile {
-		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("a file links to a %s piece", n.p.Kind)}
+	if !ok {
+		var err error
+		if n, err = fetchNode(f.ctx, f.get, l.CID); err != nil {
+			return nil, err
+		}
+		if n.p.Kind != KindFile {
+			return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("a file links to a %s piece", n.p.Kind)}
+		}
+		f.mu.Lock()
+		if len(f.nodes) >= nodeCacheSize {
+			for k := range f.nodes { // drop an arbitrary entry: seeks rarely revisit
+				delete(f.nodes, k)
+				break
+			}
+		}
+		f.nodes[l.CID] = n
+		f.mu.Unlock()
 	}
 	if n.size < l.Offset+l.Size {
 		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("descriptor covers %d bytes, its link wants bytes %d to %d", n.size, l.Offset, l.Offset+l.Size)}
 	}
-	f.mu.Lock()
-	if len(f.nodes) >= nodeCacheSize {
-		for k := range f.nodes { // drop an arbitrary entry: seeks rarely revisit
-			delete(f.nodes, k)
-			break
-		}
-	}
-	f.nodes[l.CID] = n
-	f.mu.Unlock()
 	return n, nil
 }
 
-// chunk returns the bytes of the data piece l points at, checking its size.
+// chunk returns the bytes of the data piece l points at, checking its size
+// against l on every use, cached or not.
 func (f *File) chunk(l Link) ([]byte, error) {
 	f.mu.Lock()
 	data, ok := f.recent.get(l.CID)
 	f.mu.Unlock()
-	if ok {
-		return data, nil
+	if !ok {
+		var err error
+		if data, err = fetchChunk(f.ctx, f.get, l); err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		f.recent.add(l.CID, data)
+		f.mu.Unlock()
 	}
-	data, err := fetchChunk(f.ctx, f.get, l)
-	if err != nil {
+	if err := checkChunk(l, data); err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	f.recent.add(l.CID, data)
-	f.mu.Unlock()
 	return data, nil
 }
 
@@ -327,10 +331,18 @@ func fetchChunkInto(ctx context.Context, g Getter, l Link, buf []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	if uint64(len(data)) < l.Offset+l.Size {
-		return nil, &CorruptError{CID: l.CID, Reason: fmt.Sprintf("chunk has %d bytes, its link wants bytes %d to %d", len(data), l.Offset, l.Offset+l.Size)}
+	if err := checkChunk(l, data); err != nil {
+		return nil, err
 	}
 	return data, nil
+}
+
+// checkChunk says whether data holds the bytes l wants of it.
+func checkChunk(l Link, data []byte) error {
+	if uint64(len(data)) < l.Offset+l.Size {
+		return &CorruptError{CID: l.CID, Reason: fmt.Sprintf("chunk has %d bytes, its link wants bytes %d to %d", len(data), l.Offset, l.Offset+l.Size)}
+	}
+	return nil
 }
 
 // chunkCache keeps the last two chunks read: sequential reads with small
