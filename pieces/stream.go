@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
 )
@@ -28,6 +29,23 @@ type fetched struct {
 	budget int64  // bytes taken from the Budget
 	data   []byte
 	err    error
+	// src is the fetch of the same chunk that came just before, whose
+	// bytes this one reads: a run of range links into one chunk reads it
+	// once. A src that lends its bytes is marked shared, so its buffer is
+	// not handed to another fetch while they are read.
+	src   *fetched
+	state atomic.Int32 // fetchLive, fetchShared or fetchReleased
+}
+
+const (
+	fetchLive = iota
+	fetchShared
+	fetchReleased
+)
+
+// lend marks fe as the source of a later segment, unless it is released.
+func (fe *fetched) lend() bool {
+	return fe.state.CompareAndSwap(fetchLive, fetchShared) || fe.state.Load() == fetchShared
 }
 
 // stream hands out the content of [pos, end) in order while fetching
@@ -89,6 +107,7 @@ func (s *stream) grow() {
 func (s *stream) walk(at, end uint64) {
 	defer close(s.walked)
 	defer close(s.queue)
+	var prev *fetched // the last chunk fetched
 	s.walkErr = s.f.walk(at, func(seg segment) error {
 		if at >= end {
 			return errStop
@@ -111,19 +130,25 @@ func (s *stream) walk(at, end uint64) {
 			seg.skip, seg.take = 0, 0 // the whole block, once it is here
 		}
 		fe := &fetched{seg: seg, done: make(chan struct{})}
-		if !seg.link.CID.Defined() {
+		switch {
+		case !seg.link.CID.Defined():
 			fe.data = seg.data
 			close(fe.done)
-		} else {
+		case !s.blocks && prev != nil && prev.seg.link.CID == seg.link.CID && prev.lend():
+			fe.src = prev
+			close(fe.done)
+		default:
 			select {
 			case fe.buf = <-s.tokens:
 			case <-s.ctx.Done():
 				return errStop
 			}
-			if err := s.budget(fe, int64(seg.link.Size)); err != nil {
+			// A range link reads its chunk at least to the range's end.
+			if err := s.budget(fe, int64(seg.link.Offset+seg.link.Size)); err != nil {
 				s.tokens <- fe.buf
 				return errStop
 			}
+			prev = fe
 			s.fetches.Go(func() {
 				defer close(fe.done)
 				fe.data, fe.err = fetchChunkInto(s.ctx, s.f.get, seg.link, fe.buf[:cap(fe.buf)])
@@ -193,7 +218,7 @@ func (s *stream) release(fe *fetched) {
 	if fe.buf == nil {
 		return
 	}
-	if s.reuse && fe.err == nil {
+	if fe.state.CompareAndSwap(fetchLive, fetchReleased) && s.reuse && fe.err == nil {
 		s.tokens <- fe.data[:0] // filled, perhaps grown, by ReadPiece
 	} else {
 		s.tokens <- fe.buf[:0:0]
@@ -232,6 +257,12 @@ func (s *stream) next(n int) ([]byte, error) {
 				s.grow()
 			}
 			<-fe.done
+		}
+		if fe.src != nil { // read in order, so src is here already
+			fe.data, fe.err = fe.src.data, fe.src.err
+			if fe.err == nil {
+				fe.err = checkChunk(fe.seg.link, fe.data)
+			}
 		}
 		s.head, s.used, s.grew = fe, 0, false
 		if fe.err != nil {
