@@ -54,6 +54,10 @@ const (
 	// dirShardBytes bounds the encoded links of one shard, well within
 	// MaxPieceSize whatever the names and tags.
 	dirShardBytes = 1 << 20
+	// MaxDirEntries is the most entries one directory holds: the builder
+	// refuses more and a listing stops there, so what a reader keeps of a
+	// listing stays bounded (about 200 MiB at worst).
+	MaxDirEntries = 1 << 20
 )
 
 // TagEntryType is the entry tag the tree builder sets to EntryTypeDir on
@@ -146,6 +150,9 @@ func BuildDir(entries []Link, tags []Tag, put Putter, h Hash) (DirResult, error)
 	es := slices.Clone(entries)
 	slices.SortFunc(es, func(a, b Link) int { return strings.Compare(a.Name, b.Name) })
 	res := DirResult{Entries: len(es)}
+	if len(es) > MaxDirEntries {
+		return DirResult{}, fmt.Errorf("%w: a directory of %d entries (max %d)", ErrTooLarge, len(es), MaxDirEntries)
+	}
 	for i, e := range es {
 		if err := CheckName(e.Name); err != nil {
 			return DirResult{}, err
@@ -263,12 +270,18 @@ var ErrNoEntry = errors.New("no such entry")
 // level of its index. It returns the entry and how many pieces it read.
 func Lookup(ctx context.Context, g Getter, dir cid.Cid, name string) (Link, int, error) {
 	c, read := dir, 0
+	var lo, hi string // the names c's index link says it holds; "" is open
 	for depth := 0; depth <= MaxTreeDepth; depth++ {
 		n, err := fetchNode(ctx, g, c)
 		if err != nil {
 			return Link{}, read, err
 		}
 		read++
+		if depth > 0 {
+			if err := checkShard(n, lo, hi); err != nil {
+				return Link{}, read, err
+			}
+		}
 		ls := n.p.Links
 		switch n.p.Kind {
 		case KindDir:
@@ -287,6 +300,10 @@ func Lookup(ctx context.Context, g Getter, dir cid.Cid, name string) (Link, int,
 			})
 			if i == 0 {
 				return Link{}, read, fmt.Errorf("%w %q in directory %s", ErrNoEntry, name, dir)
+			}
+			lo, hi = ls[i-1].Name, ""
+			if i < len(ls) {
+				hi = ls[i].Name
 			}
 			c = ls[i-1].CID
 		default:
@@ -320,27 +337,46 @@ func ResolvePath(ctx context.Context, g Getter, root cid.Cid, path string) (Link
 }
 
 // Entries calls fn with each entry of the directory dir in name order,
-// reading its shards as it reaches them.
+// reading its shards as it reaches them. Each shard must hold the names
+// its index link says, so a shard linked twice or out of place is an
+// error, not a second listing; past MaxDirEntries entries it stops.
 func Entries(ctx context.Context, g Getter, dir cid.Cid, fn func(Link) error) error {
-	var visit func(c cid.Cid, depth int) error
-	visit = func(c cid.Cid, depth int) error {
+	count := 0
+	var visit func(c cid.Cid, depth int, lo, hi string) error
+	visit = func(c cid.Cid, depth int, lo, hi string) error {
 		if depth > MaxTreeDepth {
 			return &CorruptError{CID: dir, Reason: fmt.Sprintf("directory index deeper than %d levels", MaxTreeDepth)}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		n, err := fetchNode(ctx, g, c)
 		if err != nil {
 			return err
 		}
+		if depth > 0 {
+			if err := checkShard(n, lo, hi); err != nil {
+				return err
+			}
+		}
+		ls := n.p.Links
 		switch n.p.Kind {
 		case KindDir:
-			for _, l := range n.p.Links {
+			if count += len(ls); count > MaxDirEntries {
+				return fmt.Errorf("%w: directory %s lists more than %d entries", ErrTooLarge, dir, MaxDirEntries)
+			}
+			for _, l := range ls {
 				if err := fn(l); err != nil {
 					return err
 				}
 			}
 		case KindDirIndex:
-			for _, l := range n.p.Links {
-				if err := visit(l.CID, depth+1); err != nil {
+			for i, l := range ls {
+				next := hi
+				if i+1 < len(ls) {
+					next = ls[i+1].Name
+				}
+				if err := visit(l.CID, depth+1, l.Name, next); err != nil {
 					return err
 				}
 			}
@@ -349,7 +385,25 @@ func Entries(ctx context.Context, g Getter, dir cid.Cid, fn func(Link) error) er
 		}
 		return nil
 	}
-	return visit(dir, 0)
+	return visit(dir, 0, "", "")
+}
+
+// checkShard says whether n, reached through an index link for the names
+// [lo, hi) (hi "" for no end), is a shard holding just them: a file, an
+// empty shard, or one that starts elsewhere or runs past hi is corrupt.
+func checkShard(n *node, lo, hi string) error {
+	ls := n.p.Links
+	switch {
+	case !n.p.Kind.IsDir():
+		return &CorruptError{CID: n.cid, Reason: "a directory index links to a file"}
+	case len(ls) == 0:
+		return &CorruptError{CID: n.cid, Reason: "an empty directory shard"}
+	case ls[0].Name != lo:
+		return &CorruptError{CID: n.cid, Reason: fmt.Sprintf("shard starts at %q, its index link says %q", ls[0].Name, lo)}
+	case hi != "" && ls[len(ls)-1].Name >= hi:
+		return &CorruptError{CID: n.cid, Reason: fmt.Sprintf("shard holds %q, at or past the next shard's %q", ls[len(ls)-1].Name, hi)}
+	}
+	return nil
 }
 
 // EntryTag returns the value of an entry's metadata tag key, if any.
