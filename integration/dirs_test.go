@@ -218,6 +218,26 @@ func TestUnsafeNames(t *testing.T) {
 	if code, _, stderr := n.run(nil, "put", "-r", dir); code == 0 || !strings.Contains(stderr, "link") {
 		t.Fatalf("put -r of a folder with a symlink: exit %d, %q", code, stderr)
 	}
+
+	// A folder whose name URLs escape redirects to itself with a slash,
+	// escaped as it came, its query kept.
+	os.Remove(filepath.Join(dir, "link"))
+	if err := os.Mkdir(filepath.Join(dir, "a b#c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := strings.TrimSpace(n.ok(nil, "put", "-r", dir))
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	folder := "/ddc/file/" + root + "/a%20b%23c"
+	resp, err := noFollow.Get(n.gateway() + folder + "?format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusMovedPermanently || loc != folder+"/?format=json" {
+		t.Fatalf("GET %s: %s to %q, want a redirect to %s/?format=json", folder, resp.Status, loc, folder)
+	}
+	httpGet(t, n.gateway()+folder+"/?format=json")
+
 	for _, name := range []string{"../x", "/etc/x", "a/../../x"} {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)

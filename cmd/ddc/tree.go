@@ -105,12 +105,15 @@ func (e *env) getTree(ctx context.Context, c cid.Cid, out string, pin bool) erro
 	default:
 		err = e.withRepo(ctx, func(ctx context.Context, r *repo.Repo) error {
 			pr, pw := io.Pipe()
+			written := make(chan struct{})
 			go func() {
+				defer close(written)
 				_, err := tartree.WriteTree(ctx, r.Store, c, pw)
 				pw.CloseWithError(err)
 			}()
 			err := extract(pr)
 			pr.CloseWithError(errors.New("get ended"))
+			<-written // the writer reads the repo, which closes when this returns
 			return err
 		})
 	}

@@ -83,7 +83,8 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, root cid.Cid
 		return
 	}
 	if !strings.HasSuffix(r.URL.Path, "/") { // relative links need the folder's slash
-		http.Redirect(w, r, r.URL.Path+"/"+queryOf(r), http.StatusMovedPermanently)
+		to := (&url.URL{Path: r.URL.Path + "/", RawQuery: r.URL.RawQuery}).String()
+		http.Redirect(w, r, to, http.StatusMovedPermanently)
 		return
 	}
 	h := w.Header()
