@@ -236,17 +236,25 @@ func (n *Node) pushRecord(ctx context.Context, r bucket.Record) {
 	if err != nil {
 		return
 	}
+	n.pushTo(ctx, recordProtocol(n.Cluster()), enc, true, &r.Bucket)
+}
+
+// pushTo sends enc on proto to the connected peers (unless connected is
+// false: then they count as reached already) and to the holders of the
+// bucket holders, if set, that the DHT names; at most maxPushes peers,
+// within pushTimeout, each read until the other side has taken it.
+func (n *Node) pushTo(ctx context.Context, proto protocol.ID, enc []byte, connected bool, holders *bucket.ID) {
 	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
 	sent := map[peer.ID]bool{n.host.ID(): true}
 	var wg sync.WaitGroup
-	push := func(p peer.ID) {
+	to := func(p peer.ID) {
 		if sent[p] || len(sent) > maxPushes {
 			return
 		}
 		sent[p] = true
 		wg.Go(func() {
-			str, err := n.host.NewStream(ctx, p, recordProtocol(n.Cluster()))
+			str, err := n.host.NewStream(ctx, p, proto)
 			if err != nil {
 				return
 			}
@@ -261,13 +269,19 @@ func (n *Node) pushRecord(ctx context.Context, r bucket.Record) {
 		})
 	}
 	for _, p := range n.host.Network().Peers() {
-		push(p)
-	}
-	for ai := range n.dht.FindProviders(ctx, bucket.HoldersKey(r.Bucket), 0) {
-		if len(ai.Addrs) > 0 {
-			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+		if connected {
+			to(p)
+		} else {
+			sent[p] = true
 		}
-		push(ai.ID)
+	}
+	if holders != nil {
+		for ai := range n.dht.FindProviders(ctx, bucket.HoldersKey(*holders), 0) {
+			if len(ai.Addrs) > 0 {
+				n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+			}
+			to(ai.ID)
+		}
 	}
 	wg.Wait()
 }

@@ -10,8 +10,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ddc-project/ddc/bucket"
@@ -272,44 +270,9 @@ func (n *Node) pushName(ctx context.Context, r bucket.NameRecord, holders bool) 
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
-	defer cancel()
-	sent := map[peer.ID]bool{n.host.ID(): true}
-	var wg sync.WaitGroup
-	push := func(p peer.ID) {
-		if sent[p] || len(sent) > maxPushes {
-			return
-		}
-		sent[p] = true
-		wg.Go(func() {
-			str, err := n.host.NewStream(ctx, p, nameProtocol(n.Cluster()))
-			if err != nil {
-				return
-			}
-			str.SetDeadline(time.Now().Add(pushTimeout))
-			if err := frame.Write(str, enc); err != nil {
-				str.Reset()
-				return
-			}
-			str.CloseWrite()
-			str.Read(make([]byte, 1)) // until the other side has taken it
-			str.Close()
-		})
-	}
-	for _, p := range n.host.Network().Peers() {
-		if holders {
-			sent[p] = true // pushed to already
-		} else {
-			push(p)
-		}
-	}
 	if holders {
-		for ai := range n.dht.FindProviders(ctx, bucket.HoldersKey(r.Bucket), 0) {
-			if len(ai.Addrs) > 0 {
-				n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-			}
-			push(ai.ID)
-		}
+		n.pushTo(ctx, nameProtocol(n.Cluster()), enc, false, &r.Bucket)
+	} else {
+		n.pushTo(ctx, nameProtocol(n.Cluster()), enc, true, nil)
 	}
-	wg.Wait()
 }
