@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/routing"
-
 	"github.com/ddc-project/ddc/bucket"
 )
 
@@ -59,12 +57,7 @@ func (d *DHT) PutName(ctx context.Context, r bucket.NameRecord) error {
 func (d *DHT) GetName(ctx context.Context, id bucket.NameID, first bool) (bucket.NameRecord, error) {
 	key := id.Key()
 	tables := d.tables()
-	type answer struct {
-		r      bucket.NameRecord
-		err    error
-		looked bool
-	}
-	answers := make([]answer, len(tables))
+	answers := make([]answer[bucket.NameRecord], len(tables))
 	var wg sync.WaitGroup
 	if first {
 		// The first valid answer of either table ends both lookups.
@@ -92,26 +85,7 @@ func (d *DHT) GetName(ctx context.Context, id bucket.NameID, first bool) (bucket
 		}
 		wg.Wait()
 	}
-	var best bucket.NameRecord
-	found, completed := false, false
-	var errs []error
-	for _, a := range answers {
-		if a.err != nil {
-			errs = append(errs, a.err)
-			completed = completed || (a.looked && errors.Is(a.err, routing.ErrNotFound))
-			continue
-		}
-		if !found || bucket.NewerName(a.r, best) {
-			best, found = a.r, true
-		}
-	}
-	switch {
-	case found:
-		return best, nil
-	case completed && ctx.Err() == nil:
-		return best, fmt.Errorf("name %x: %w (%w)", id[:6], ErrNoRecord, errors.Join(errs...))
-	}
-	return best, fmt.Errorf("name %x: no record found: %w", id[:6], errors.Join(errs...))
+	return newest(ctx, answers, bucket.NewerName, fmt.Sprintf("name %x", id[:6]))
 }
 
 func (t table) getName(ctx context.Context, id bucket.NameID, key string, first bool) (bucket.NameRecord, error) {

@@ -61,12 +61,7 @@ func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID, first bool) (bu
 		opts = append(opts, kaddht.Quorum(1))
 	}
 	tables := d.tables()
-	type answer struct {
-		r      bucket.Record
-		err    error
-		looked bool // the table had peers to ask
-	}
-	answers := make([]answer, len(tables))
+	answers := make([]answer[bucket.Record], len(tables))
 	var wg sync.WaitGroup
 	for i, t := range tables {
 		wg.Go(func() {
@@ -84,7 +79,21 @@ func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID, first bool) (bu
 		})
 	}
 	wg.Wait()
-	var best bucket.Record
+	return newest(ctx, answers, bucket.Newer, "bucket "+id.String())
+}
+
+// answer is one table's reply to a lookup of versioned records.
+type answer[R any] struct {
+	r      R
+	err    error
+	looked bool // the table had peers to ask
+}
+
+// newest picks the newest of the tables' answers about what. When none
+// found one and a lookup got as far as the closest peers, the error wraps
+// ErrNoRecord.
+func newest[R any](ctx context.Context, answers []answer[R], newer func(a, b R) bool, what string) (R, error) {
+	var best R
 	found, completed := false, false
 	var errs []error
 	for _, a := range answers {
@@ -93,7 +102,7 @@ func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID, first bool) (bu
 			completed = completed || (a.looked && errors.Is(a.err, routing.ErrNotFound))
 			continue
 		}
-		if !found || bucket.Newer(a.r, best) {
+		if !found || newer(a.r, best) {
 			best, found = a.r, true
 		}
 	}
@@ -101,9 +110,9 @@ func (d *DHT) GetBucketRecord(ctx context.Context, id bucket.ID, first bool) (bu
 	case found:
 		return best, nil
 	case completed && ctx.Err() == nil:
-		return best, fmt.Errorf("bucket %s: %w (%w)", id, ErrNoRecord, errors.Join(errs...))
+		return best, fmt.Errorf("%s: %w (%w)", what, ErrNoRecord, errors.Join(errs...))
 	}
-	return best, fmt.Errorf("bucket %s: no record found: %w", id, errors.Join(errs...))
+	return best, fmt.Errorf("%s: no record found: %w", what, errors.Join(errs...))
 }
 
 // getValue is the table's GetValue; with first, the first valid value
