@@ -34,6 +34,17 @@ running node.`,
 }
 
 // nameArgs reads NAME: "did:key:…/name" names an account's name.
+// nameDaemon reads a name argument and connects to the daemon that
+// publishes and resolves it.
+func (e *env) nameDaemon(ctx context.Context, arg, key string) (api.NameArgs, *api.Client, error) {
+	a, err := e.nameArgs(arg, key)
+	if err != nil {
+		return api.NameArgs{}, nil, err
+	}
+	cl, err := e.needDaemon(ctx)
+	return a, cl, err
+}
+
 func (e *env) nameArgs(arg, key string) (api.NameArgs, error) {
 	a := api.NameArgs{Name: arg, Key: key}
 	if rest, ok := strings.CutPrefix(arg, "did:key:"); ok {
@@ -66,11 +77,7 @@ the version before. A publish by a key without a grant of put in the bucket,
 or of a sequence number not above the name's, is refused.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := e.nameArgs(args[0], key)
-			if err != nil {
-				return err
-			}
-			cl, err := e.needDaemon(cmd.Context())
+			a, cl, err := e.nameDaemon(cmd.Context(), args[0], key)
 			if err != nil {
 				return err
 			}
@@ -107,11 +114,7 @@ func newNameResolveCmd(e *env) *cobra.Command {
 		Short: "Print the CID the newest version of NAME maps to",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := e.nameArgs(args[0], key)
-			if err != nil {
-				return err
-			}
-			cl, err := e.needDaemon(cmd.Context())
+			a, cl, err := e.nameDaemon(cmd.Context(), args[0], key)
 			if err != nil {
 				return err
 			}
@@ -146,11 +149,7 @@ node's copies of the earlier versions go ('ddc repo gc' reclaims them).
 Other holders keep theirs until they prune too or stop holding the bucket.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := e.nameArgs(args[0], key)
-			if err != nil {
-				return err
-			}
-			cl, err := e.needDaemon(cmd.Context())
+			a, cl, err := e.nameDaemon(cmd.Context(), args[0], key)
 			if err != nil {
 				return err
 			}
