@@ -33,9 +33,17 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := pieces.ParseCID(r.PathValue("cid"))
+	c, err := cid.Decode(r.PathValue("cid"))
 	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
+		fail(w, http.StatusBadRequest, fmt.Sprintf("/ipfs/%.100s: not a CID: %v", r.PathValue("cid"), err))
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", sandbox)
+	if ddc, ok := s.ddcRoot(w, r, c, in); !ok {
+		return
+	} else if !ddc {
+		s.serveDAG(w, r, c, in)
 		return
 	}
 	p := strings.Trim(r.PathValue("path"), "/")
@@ -48,8 +56,6 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Ipfs-Path", strings.TrimSuffix("/ipfs/"+c.String()+"/"+p, "/"))
 	h.Set("X-Ipfs-Roots", c.String())
 	h.Set("Vary", "Accept")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", sandbox)
 	caching(h, in, immutable)
 	if p != "" {
 		s.ipfsPath(w, r, c, p, in, format)
@@ -60,6 +66,25 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.carStream(w, r, c, in)
+}
+
+// ddcRoot reports whether c is a ddc descriptor (a file or directory of
+// ddc's own, which ddc's code walks: byte ranges of its files, paths
+// through its directories) rather than a DAG for boxo's handler; ok is
+// false when it answered the request because c could not be read.
+func (s *Server) ddcRoot(w http.ResponseWriter, r *http.Request, c cid.Cid, in *node.In) (ddc, ok bool) {
+	if c.Version() != 1 || c.Type() != pieces.CodecDagCBOR || pieces.CheckCID(c) != nil {
+		return false, true
+	}
+	ctx, stop := s.retrieval(r.Context())
+	defer stop()
+	data, err := s.n.Block(ctx, c, in)
+	if err != nil {
+		s.failErr(w, ctx, err, c.String())
+		return false, false
+	}
+	_, err = pieces.Decode(c, data)
+	return err == nil, true
 }
 
 // wantFormat reads the response type from ?format=, which wins, or from
