@@ -172,6 +172,15 @@ func (s *Server) serveDAG(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 		if !dw.wrote {
 			dw.WriteHeader(http.StatusOK)
 		}
+		if dw.mute || dw.code >= 300 {
+			return
+		}
+		if err := rd.failure(); err != nil || dw.Header().Get("X-Stream-Error") != "" {
+			// boxo ends a CAR cut short as if it were whole: the client
+			// must see that it is not.
+			s.log.Warn("car response cut short", "path", r.URL.Path, "err", err, "stream", dw.Header().Get("X-Stream-Error"))
+			panic(http.ErrAbortHandler)
+		}
 	}
 	v1 := root
 	if root.Version() == 0 {
@@ -183,10 +192,16 @@ func (s *Server) serveDAG(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 	}
 	err = s.n.GetterIn(ctx, v1, in, func(g pieces.Getter) error {
 		rd.g = g
+		// The root first, through the access rule: boxo sends its status
+		// and a CAR's header before it reads a block, so a refusal or a
+		// timeout must be heard here to get its own status.
+		if _, err := g.GetPiece(ctx, v1); err != nil {
+			return err
+		}
 		serve()
 		return nil
 	})
-	if err != nil && !dw.wrote { // the grant was refused before any block was read
+	if err != nil && !dw.wrote {
 		s.failErr(w, ctx, err, root.String())
 	}
 }
@@ -204,6 +219,7 @@ type dagWriter struct {
 	stop  func() bool
 	what  string
 	wrote bool
+	code  int  // the status sent
 	mute  bool // the body is ddc's error, not boxo's
 }
 
@@ -211,7 +227,7 @@ func (w *dagWriter) WriteHeader(code int) {
 	if w.wrote {
 		return
 	}
-	w.wrote = true
+	w.wrote, w.code = true, code
 	w.stop()
 	if code >= 400 {
 		if err := w.rd.failure(); err != nil {

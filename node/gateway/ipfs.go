@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -160,7 +161,7 @@ func (s *Server) rawBlock(w http.ResponseWriter, r *http.Request, c cid.Cid, in 
 		return
 	}
 	h.Set("Content-Type", mediaRaw)
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".bin"}))
+	h.Set("Content-Disposition", attachment(r, c.String()+".bin"))
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
@@ -204,7 +205,8 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	defer stop()
 	header := func() {
 		h.Set("Content-Type", car.ContentType)
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".car"}))
+		h.Set("Content-Disposition", attachment(r, c.String()+".car"))
+		h.Set("Accept-Ranges", "none") // a CAR is asked for by DAG scope and entity-bytes, not byte ranges
 		w.WriteHeader(http.StatusOK)
 	}
 	// A block, or a block ddc cannot walk (another codec, or dag-cbor
@@ -276,6 +278,25 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 		s.log.Warn("car response cut short", "cid", c, "err", err)
 		panic(http.ErrAbortHandler) // the client must see the CAR is incomplete
 	}
+}
+
+// attachment is the Content-Disposition of a trustless response: the
+// client's ?filename= or name, quoted, with its RFC 5987 form when it is
+// not plain ASCII.
+func attachment(r *http.Request, name string) string {
+	if f := r.URL.Query().Get("filename"); f != "" {
+		name = f
+	}
+	plain := strings.Map(func(c rune) rune {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return '_'
+		}
+		return c
+	}, name)
+	if plain == name {
+		return `attachment; filename="` + name + `"`
+	}
+	return `attachment; filename="` + plain + `"; filename*=UTF-8''` + url.PathEscape(name)
 }
 
 // parseEntityBytes reads from:to, where from and to are byte offsets

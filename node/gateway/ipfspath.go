@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 
 	"github.com/ipfs/go-cid"
@@ -96,7 +95,8 @@ func (s *Server) carPath(w http.ResponseWriter, r *http.Request, root cid.Cid, p
 	}
 	stop()
 	h.Set("Content-Type", car.ContentType)
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": l.CID.String() + ".car"}))
+	h.Set("Content-Disposition", attachment(r, l.CID.String()+".car"))
+	h.Set("Accept-Ranges", "none")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return
