@@ -23,6 +23,7 @@ import (
 // file twice, and a DAG-CBOR document linking to the file.
 type trustlessDAGs struct {
 	fx                     *dagFixture
+	n                      *node.Node
 	base                   string
 	data                   []byte
 	file, sub, dir, dupDir cid.Cid
@@ -39,7 +40,7 @@ func newTrustlessDAGs(t *testing.T) *trustlessDAGs {
 	t.Helper()
 	n := startNode(t, nil)
 	_, base := serveGateway(t, n, gatewayOptions())
-	d := &trustlessDAGs{fx: newDAGFixture(), base: base + "/ipfs/", hamtFiles: map[cid.Cid]bool{}}
+	d := &trustlessDAGs{fx: newDAGFixture(), n: n, base: base + "/ipfs/", hamtFiles: map[cid.Cid]bool{}}
 	d.data = make([]byte, 10*fileChunk+300)
 	io.ReadFull(content(30, int64(len(d.data))), d.data)
 	var size, smallSize uint64
