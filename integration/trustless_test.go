@@ -193,6 +193,7 @@ func TestTrustlessHAMTAndCodecs(t *testing.T) {
 	docAll := car(d.doc.String() + "?format=car")
 	docAll.wantOrder(t, "dag-cbor all", append([]cid.Cid{d.doc}, d.fx.dfs(t, d.file, false, nil)...))
 	car(d.doc.String()+"?format=car&dag-scope=block").wantOrder(t, "dag-cbor block", []cid.Cid{d.doc})
+	car(d.doc.String()+"/file?format=car&dag-scope=block").wantOrder(t, "dag-cbor path", []cid.Cid{d.doc, d.file})
 
 	// CIDv0: the CAR's root and first block are the CID asked for.
 	v0 := cid.NewCidV0(d.dir.Hash())

@@ -41,9 +41,7 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", sandbox)
-	if ddc, ok := s.ddcRoot(w, r, c, in); !ok {
-		return
-	} else if !ddc {
+	if !maybeDDC(c) {
 		s.serveDAG(w, r, c, in)
 		return
 	}
@@ -69,23 +67,24 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 	s.carStream(w, r, c, in)
 }
 
-// ddcRoot reports whether c is a ddc descriptor (a file or directory of
-// ddc's own, which ddc's code walks: byte ranges of its files, paths
-// through its directories) rather than a DAG for boxo's handler; ok is
-// false when it answered the request because c could not be read.
-func (s *Server) ddcRoot(w http.ResponseWriter, r *http.Request, c cid.Cid, in *node.In) (ddc, ok bool) {
-	if c.Version() != 1 || c.Type() != pieces.CodecDagCBOR || pieces.CheckCID(c) != nil {
-		return false, true
+// maybeDDC reports whether c may be a ddc descriptor (a file or
+// directory of ddc's own, which ddc's code walks: byte ranges of its
+// files, paths through its directories). Other DAGs are boxo's
+// (serveDAG); so is a DAG-CBOR block that does not decode as a
+// descriptor, which ddc's code finds when it opens it (toDAG), so that
+// a ddc file's request reads and decodes its root once.
+func maybeDDC(c cid.Cid) bool {
+	return c.Version() == 1 && c.Type() == pieces.CodecDagCBOR && pieces.CheckCID(c) == nil
+}
+
+// toDAG hands a request ddc's code began, for a DAG-CBOR root that is no
+// ddc descriptor, to boxo's handler, without the headers ddc set for it.
+func (s *Server) toDAG(w http.ResponseWriter, r *http.Request, c cid.Cid, in *node.In) {
+	h := w.Header()
+	for _, k := range []string{"Etag", "X-Ipfs-Path", "X-Ipfs-Roots", "Vary", "Cache-Control"} {
+		h.Del(k)
 	}
-	ctx, stop := s.retrieval(r.Context())
-	defer stop()
-	data, err := s.n.Block(ctx, c, in)
-	if err != nil {
-		s.failErr(w, ctx, err, c.String())
-		return false, false
-	}
-	_, err = pieces.Decode(c, data)
-	return err == nil, true
+	s.serveDAG(w, r, c, in)
 }
 
 // wantFormat reads the response type from ?format=, which wins, or from
@@ -235,7 +234,8 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	if err := rd.Open(ctx); err != nil {
 		rd.Close()
 		if errors.Is(err, pieces.ErrMalformed) {
-			whole()
+			stop()
+			s.toDAG(w, r, c, in)
 			return
 		}
 		if errors.Is(err, pieces.ErrIsDir) {
