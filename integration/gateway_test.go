@@ -40,7 +40,7 @@ func serveGateway(t *testing.T, n *node.Node, o gateway.Options) (*gateway.Serve
 	return gw, ts.URL
 }
 
-func putTagged(t *testing.T, n *node.Node, data []byte, tags ...string) cid.Cid {
+func putTagged(t testing.TB, n *node.Node, data []byte, tags ...string) cid.Cid {
 	t.Helper()
 	opt := pieces.DefaultBuildOptions()
 	for _, kv := range tags {

@@ -46,7 +46,7 @@ func newDAGFixture() *dagFixture {
 
 // file builds a UnixFS file of data in chunks of chunk bytes (raw leaves
 // under one dag-pb root).
-func (fx *dagFixture) file(t *testing.T, data []byte, chunk int) (cid.Cid, uint64) {
+func (fx *dagFixture) file(t testing.TB, data []byte, chunk int) (cid.Cid, uint64) {
 	t.Helper()
 	l, size, err := builder.BuildUnixFSFile(bytes.NewReader(data), fmt.Sprintf("size-%d", chunk), &fx.ls)
 	if err != nil {
@@ -62,7 +62,7 @@ type dirEntry struct {
 	size uint64
 }
 
-func (fx *dagFixture) links(t *testing.T, entries []dirEntry) []dagpb.PBLink {
+func (fx *dagFixture) links(t testing.TB, entries []dirEntry) []dagpb.PBLink {
 	t.Helper()
 	var out []dagpb.PBLink
 	for _, e := range entries {
@@ -76,7 +76,7 @@ func (fx *dagFixture) links(t *testing.T, entries []dirEntry) []dagpb.PBLink {
 }
 
 // dir builds a flat UnixFS directory of entries.
-func (fx *dagFixture) dir(t *testing.T, entries ...dirEntry) (cid.Cid, uint64) {
+func (fx *dagFixture) dir(t testing.TB, entries ...dirEntry) (cid.Cid, uint64) {
 	t.Helper()
 	l, size, err := builder.BuildUnixFSDirectory(fx.links(t, entries), &fx.ls)
 	if err != nil {
@@ -87,7 +87,7 @@ func (fx *dagFixture) dir(t *testing.T, entries ...dirEntry) (cid.Cid, uint64) {
 
 // hamt builds a HAMT-sharded UnixFS directory of entries (fanout 256,
 // murmur3 as Kubo shards).
-func (fx *dagFixture) hamt(t *testing.T, entries []dirEntry) cid.Cid {
+func (fx *dagFixture) hamt(t testing.TB, entries []dirEntry) cid.Cid {
 	t.Helper()
 	l, _, err := builder.BuildUnixFSShardedDirectory(256, uint64(multicodec.Murmur3X64_64), fx.links(t, entries), &fx.ls)
 	if err != nil {
@@ -97,7 +97,7 @@ func (fx *dagFixture) hamt(t *testing.T, entries []dirEntry) cid.Cid {
 }
 
 // cbor stores a DAG-CBOR document {"file": link, "note": note}.
-func (fx *dagFixture) cbor(t *testing.T, link cid.Cid, note string) cid.Cid {
+func (fx *dagFixture) cbor(t testing.TB, link cid.Cid, note string) cid.Cid {
 	t.Helper()
 	n, err := qp.BuildMap(basicnode.Prototype.Any, 2, func(ma ipld.MapAssembler) {
 		qp.MapEntry(ma, "file", qp.Link(cidlink.Link{Cid: link}))
@@ -119,7 +119,7 @@ func (fx *dagFixture) cbor(t *testing.T, link cid.Cid, note string) cid.Cid {
 }
 
 // links of the dag-pb block c, in order; none for other codecs.
-func (fx *dagFixture) children(t *testing.T, c cid.Cid) []cid.Cid {
+func (fx *dagFixture) children(t testing.TB, c cid.Cid) []cid.Cid {
 	t.Helper()
 	if c.Type() != cid.DagProtobuf {
 		return nil
@@ -140,7 +140,7 @@ func (fx *dagFixture) children(t *testing.T, c cid.Cid) []cid.Cid {
 // dfs is the depth-first order of the dag-pb DAG under c, each block
 // once (dups false) or as often as it is linked (dups true), stopping at
 // the blocks stop says not to enter.
-func (fx *dagFixture) dfs(t *testing.T, c cid.Cid, dups bool, stop func(cid.Cid) bool) []cid.Cid {
+func (fx *dagFixture) dfs(t testing.TB, c cid.Cid, dups bool, stop func(cid.Cid) bool) []cid.Cid {
 	t.Helper()
 	seen := map[cid.Cid]bool{}
 	var out []cid.Cid
@@ -163,7 +163,7 @@ func (fx *dagFixture) dfs(t *testing.T, c cid.Cid, dups bool, stop func(cid.Cid)
 }
 
 // importInto stores every block in n as one CAR import, roots pinned.
-func (fx *dagFixture) importInto(t *testing.T, n *node.Node, roots ...cid.Cid) {
+func (fx *dagFixture) importInto(t testing.TB, n *node.Node, roots ...cid.Cid) {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := car.NewWriter(&buf, roots...)
