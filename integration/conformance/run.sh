@@ -29,10 +29,11 @@ git -C "$WORK/gwc" checkout -q "$GWC_REF"
 ddc() { "$WORK/ddc" --repo "$WORK/repo" "$@"; }
 rm -rf "$WORK/repo"
 ddc init >/dev/null
-ddc node run --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 --gateway 127.0.0.1:0 \
+# The binary itself, not the function: $! must be the daemon's PID.
+"$WORK/ddc" --repo "$WORK/repo" node run --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 --gateway 127.0.0.1:0 \
 	--no-mdns --log-level warn >"$WORK/node.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT # no daemon outlives the run
 gw=""
 for _ in $(seq 1 300); do # the node writes node.json once it serves
 	if [ -f "$WORK/repo/node.json" ]; then
