@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -311,4 +312,31 @@ func TestTrustlessPrivate(t *testing.T) {
 	}
 	got := getCAR(t, base+"/ipfs/"+dir.String()+"?format=car", "Authorization", "Bearer "+grant.String())
 	got.wantOrder(t, "granted dir", fx.dfs(t, dir, false, nil))
+
+	// A public directory that links to the private file: the path to it
+	// is refused, and so is a CAR of the whole directory when the
+	// refusal comes before the response started; once it started, after
+	// a public file of 200 KiB, the CAR is cut off, visibly.
+	pub := newDAGFixture()
+	big, bigSize := pub.file(t, bytes.Repeat([]byte("public;"), 200<<10/7), 16<<10)
+	open, _ := pub.dir(t, dirEntry{"readme.txt", leaf, 1}, dirEntry{"secret.bin", file, size})
+	late, _ := pub.dir(t, dirEntry{"a.bin", big, bigSize}, dirEntry{"secret.bin", file, size})
+	pub.importInto(t, n, open, late)
+	for _, p := range []string{open.String() + "/secret.bin?format=car", open.String() + "?format=car"} {
+		a := request(t, "GET", base+"/ipfs/"+p)
+		a.want(t, p+": a private file under a public directory", 403)
+		if bytes.Contains(a.body, marker) {
+			t.Fatalf("%s: the refusal carries the private bytes", p)
+		}
+	}
+	resp, err := http.Get(base + "/ipfs/" + late.String() + "?format=car")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err == nil || bytes.Contains(body, marker) {
+		t.Fatalf("a CAR that reaches private blocks late: status %s, read error %v, %d bytes, marker %v",
+			resp.Status, err, len(body), bytes.Contains(body, marker))
+	}
 }

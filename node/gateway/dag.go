@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -89,7 +90,13 @@ func (rd *dagRead) get(ctx context.Context, c cid.Cid) ([]byte, error) {
 			rd.err = err
 		}
 		rd.mu.Unlock()
-		if errors.Is(err, pieces.ErrNotFound) {
+		switch {
+		case errors.Is(err, node.ErrNotPermitted):
+			// Before not found, which a refusal to a stranger also is:
+			// boxo answers a missing block of a path with 200 and the
+			// blocks that prove it missing.
+			return nil, boxogw.NewErrorStatusCode(fmt.Errorf("block %s: %w", c, err), http.StatusForbidden)
+		case errors.Is(err, pieces.ErrNotFound):
 			return nil, format.ErrNotFound{Cid: c}
 		}
 		return nil, fmt.Errorf("block %s: %w", c, err)
@@ -173,9 +180,19 @@ func (s *Server) serveDAG(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 			dw.WriteHeader(http.StatusOK)
 		}
 		if dw.mute || dw.code >= 300 {
+			dw.send()
 			return
 		}
-		if err := rd.failure(); err != nil || dw.Header().Get("X-Stream-Error") != "" {
+		failed := rd.failure()
+		if failed != nil && !dw.sent {
+			// The failure came before the status went out (a block
+			// refused on a path, before its first byte): it is the
+			// answer, not a 200 cut short.
+			dw.refuse(failed)
+			return
+		}
+		dw.send()
+		if failed != nil || dw.Header().Get("X-Stream-Error") != "" {
 			// boxo ends a CAR cut short as if it were whole: the client
 			// must see that it is not.
 			s.log.Warn("car response cut short", "path", r.URL.Path, "err", err, "stream", dw.Header().Get("X-Stream-Error"))
@@ -206,21 +223,32 @@ func (s *Server) serveDAG(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 	}
 }
 
-// dagWriter is the ResponseWriter boxo's handler writes to: it ends the
-// retrieval timeout at the status, answers a failure of ddc's reads with
-// ddc's own error (one line, no detail of what was refused), and keeps
-// content read with a grant out of caches.
+// holdBytes is how much of a response dagWriter holds back before it
+// sends the status: a CAR's header and the blocks of a path fit, so a
+// block refused on the way still gets its own status rather than a 200
+// cut short; a whole block of most DAGs does not, so streams start at
+// once.
+const holdBytes = 64 << 10
+
+// dagWriter is the ResponseWriter boxo's handler writes to: it holds the
+// status and the first holdBytes back, answers a failure of ddc's reads
+// with ddc's own error (one line, no detail of what was refused), ends
+// the retrieval timeout once the status is sent, and keeps content read
+// with a grant out of caches.
 type dagWriter struct {
 	http.ResponseWriter
-	s     *Server
-	ctx   context.Context
-	rd    *dagRead
-	in    *node.In
-	stop  func() bool
-	what  string
-	wrote bool
-	code  int  // the status sent
-	mute  bool // the body is ddc's error, not boxo's
+	s    *Server
+	ctx  context.Context
+	rd   *dagRead
+	in   *node.In
+	stop func() bool
+	what string
+
+	wrote bool         // boxo chose a status (code)
+	code  int          // the status boxo chose
+	sent  bool         // the status went to the client
+	held  bytes.Buffer // the body before it did
+	mute  bool         // the body is ddc's error, not boxo's
 }
 
 func (w *dagWriter) WriteHeader(code int) {
@@ -228,37 +256,68 @@ func (w *dagWriter) WriteHeader(code int) {
 		return
 	}
 	w.wrote, w.code = true, code
-	w.stop()
 	if code >= 400 {
 		if err := w.rd.failure(); err != nil {
-			w.mute = true
-			w.s.failErr(w.ResponseWriter, w.ctx, err, w.what)
+			w.refuse(err)
 			return
 		}
+		w.send()
 	}
+}
+
+// send sends the status and what was held back.
+func (w *dagWriter) send() {
+	if w.sent || w.mute {
+		return
+	}
+	w.sent = true
+	w.stop()
 	h := w.Header()
 	if w.in.Token != "" {
 		h.Set("Cache-Control", "private, no-store")
 	}
 	h.Add("Vary", "Authorization")
-	w.ResponseWriter.WriteHeader(code)
+	w.ResponseWriter.WriteHeader(w.code)
+	if w.held.Len() > 0 {
+		w.ResponseWriter.Write(w.held.Bytes()) // an error shows at the next Write
+		w.held = bytes.Buffer{}
+	}
+}
+
+// refuse answers with ddc's error for err in place of what boxo meant
+// to send, dropping its headers (its stream error names what failed).
+func (w *dagWriter) refuse(err error) {
+	w.wrote, w.mute = true, true
+	w.held = bytes.Buffer{}
+	for _, k := range []string{"X-Stream-Error", "X-Ipfs-Roots", "X-Ipfs-Path", "Accept-Ranges"} {
+		w.Header().Del(k)
+	}
+	w.s.failErr(w.ResponseWriter, w.ctx, err, w.what)
 }
 
 func (w *dagWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.mute {
+	switch {
+	case w.mute:
 		return len(b), nil
+	case w.sent:
+		return w.ResponseWriter.Write(b)
 	}
-	return w.ResponseWriter.Write(b)
+	w.held.Write(b)
+	if w.held.Len() >= holdBytes {
+		w.send()
+	}
+	return len(b), nil
 }
 
-// Flush sends what was written, as boxo does between a CAR's blocks.
+// Flush sends what was written.
 func (w *dagWriter) Flush() {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.send()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
