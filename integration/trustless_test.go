@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node"
 	noderepo "github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces/car"
 	"github.com/ddc-project/ddc/pieces/store"
 )
 
@@ -338,5 +340,34 @@ func TestTrustlessPrivate(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || err == nil || bytes.Contains(body, marker) {
 		t.Fatalf("a CAR that reaches private blocks late: status %s, read error %v, %d bytes, marker %v",
 			resp.Status, err, len(body), bytes.Contains(body, marker))
+	}
+}
+
+// TestExportForeignDAGs: ddc export (Node.ExportCAR) of DAGs that are not
+// ddc's writes each whole, depth-first, each block once, as the
+// trustless gateway's CAR of it does: a UnixFS directory, a HAMT and a
+// DAG-CBOR document with a link.
+func TestExportForeignDAGs(t *testing.T) {
+	d := newTrustlessDAGs(t)
+	for _, c := range []struct {
+		name string
+		root cid.Cid
+		want []cid.Cid
+	}{
+		{"UnixFS directory", d.dir, d.fx.dfs(t, d.dir, false, nil)},
+		{"HAMT", d.hamt, d.fx.dfs(t, d.hamt, false, nil)},
+		{"duplicates", d.dupDir, d.fx.dfs(t, d.dupDir, false, nil)},
+		{"DAG-CBOR", d.doc, append([]cid.Cid{d.doc}, d.fx.dfs(t, d.file, false, nil)...)},
+	} {
+		var buf bytes.Buffer
+		if err := d.n.ExportCAR(context.Background(), &buf, c.root, nil); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var got []cid.Cid
+		roots, err := car.Import(&buf, func(c cid.Cid, _ []byte) error { got = append(got, c); return nil })
+		if err != nil || len(roots) != 1 || !roots[0].Equals(c.root) {
+			t.Fatalf("%s: roots %v, %v", c.name, roots, err)
+		}
+		carAnswer{order: got}.wantOrder(t, c.name+" export", c.want)
 	}
 }
