@@ -107,7 +107,7 @@ func runTrustless(size int64, dir string, runs, reads int, before string) error 
 	}
 	rows := []result{
 		ratioRow(fmt.Sprintf("/ipfs/<ddc file>?format=car of %s, to its last byte", human(size)), gbs(ddcCAR), "ddc export to /dev/null", gbs(exportT), 0.9),
-		ratioRow(fmt.Sprintf("/ipfs/<UnixFS file>?format=car of %s (boxo), to its last byte", human(size)), gbs(ufsCAR), "ddc export of the UnixFS file to /dev/null", gbs(ufsExportT), 0.9),
+		ratioRow(fmt.Sprintf("/ipfs/<UnixFS file>?format=car of %s (car.WriteDAG), to its last byte", human(size)), gbs(ufsCAR), "ddc export of the UnixFS file to /dev/null", gbs(ufsExportT), 0.9),
 		ratioRow("the UnixFS file's CAR beside the ddc file's export", gbs(ufsCAR), "ddc export of the ddc file", gbs(exportT), 0.9),
 		ratioRow("the ddc file's CAR beside the code before", gbs(ddcCAR), "before "+before, gbs(oldCAR), 0.95),
 		rangeRow("ddc file", ddcRange, oldRange, "before "+before),

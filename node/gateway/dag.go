@@ -195,7 +195,7 @@ func (s *Server) serveDAG(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 		if failed != nil || dw.Header().Get("X-Stream-Error") != "" {
 			// boxo ends a CAR cut short as if it were whole: the client
 			// must see that it is not.
-			s.log.Warn("car response cut short", "path", r.URL.Path, "err", err, "stream", dw.Header().Get("X-Stream-Error"))
+			s.log.Warn("car response cut short", "path", r.URL.Path, "err", failed, "stream", dw.Header().Get("X-Stream-Error"))
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -214,6 +214,10 @@ func (s *Server) serveDAG(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 		// timeout must be heard here to get its own status.
 		if _, err := g.GetPiece(ctx, v1); err != nil {
 			return err
+		}
+		if wholeCAR(r) {
+			s.serveWholeCAR(dw, r, ctx, root, g)
+			return nil
 		}
 		serve()
 		return nil
