@@ -2,7 +2,8 @@
 // archives, https://ipld.io/specs/transport/car/), the format IPFS tools
 // and trustless gateways exchange DAGs in. It writes CARv1 streams and
 // reads CARv1 and CARv2 through ipld/go-car v2; what it adds is ddc's
-// traversal of a file's DAG and a check of every block it reads.
+// traversal of a file's DAG, a walk of any other DAG by its codecs'
+// links (WriteDAG), and a check of every block it reads.
 package car
 
 import (
