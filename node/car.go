@@ -53,7 +53,8 @@ func (n *Node) ImportCAR(r io.Reader) (ImportResult, error) {
 	return res, err
 }
 
-// ExportCAR writes a CAR of the DAG under c (see car.Export), reading in
+// ExportCAR writes a CAR of the DAG under c (see car.Export and
+// car.WriteDAG), reading in
 // bucket in (none when nil) from the store and the cluster.
 func (n *Node) ExportCAR(ctx context.Context, w io.Writer, c cid.Cid, in *In) error {
 	rd := n.NewReaderIn(c, in)
@@ -64,11 +65,12 @@ func (n *Node) ExportCAR(ctx context.Context, w io.Writer, c cid.Cid, in *In) er
 	}
 	if errors.Is(err, pieces.ErrMalformed) || errors.Is(err, pieces.ErrInvalidCID) {
 		rd.Close()
-		data, err := n.Block(ctx, c, in) // a block ddc does not walk: itself alone
-		if err != nil {
-			return err
-		}
-		return car.WriteBlock(w, c, data)
+		// A DAG that is not ddc's (UnixFS imported from a CAR): as its
+		// codecs link it, through one getter, so the access rule decides
+		// each block.
+		return n.withGetter(ctx, c, in, func(g pieces.Getter) error {
+			return car.WriteDAG(ctx, w, g, c)
+		}, false)
 	}
 	if err != nil {
 		rd.Close()

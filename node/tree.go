@@ -92,6 +92,16 @@ func (n *Node) ComposeIn(ctx context.Context, ranges []pieces.Range, opt pieces.
 	return res, err
 }
 
+// GetterIn runs fn with one getter of the blocks under root, read in in
+// as the access rule allows its reader (every block it hands out is
+// checked, whatever its codec), and commits what it fetched when fn
+// returns. The holders found for one block serve the next, so a walk of a
+// DAG that is not ddc's own (the gateway's UnixFS responses) looks them
+// up once.
+func (n *Node) GetterIn(ctx context.Context, root cid.Cid, in *In, fn func(pieces.Getter) error) error {
+	return n.withGetter(ctx, root, in, fn, false)
+}
+
 // withGetter runs fn with a getter of pieces under root read in in, and
 // commits what it fetched (pinning root with pin) when fn returns.
 func (n *Node) withGetter(ctx context.Context, root cid.Cid, in *In, fn func(pieces.Getter) error, pin bool) error {

@@ -59,8 +59,8 @@ func main() {
 	disk := flag.String("disk", "/var/tmp", "a directory on disk")
 	runs := flag.Int("runs", 3, "repetitions of each timed step (the median is reported)")
 	reads := flag.Int("reads", 2000, "random 64 KiB ReadAt samples")
-	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons), gateway (seeks and streams through a node's HTTP gateway), access (what the access rule costs the gateway's reads) gc (what repo gc gives back, beside Kubo's), browser (media seeks in headless Chromium, beside static files and Kubo's gateway), replicas (replication, repair and its background cost in a private cluster), names (name resolve and publish on the LAN bed), cdc (put with content-defined chunking through the daemon, and the pieces an edit adds) or dirs (trees through put -r and get, and a large directory's lookup)")
-	before := flag.String("before", "333301c", "access: the git revision to compare with (the code before the access rule)")
+	suite := flag.String("suite", "local", "local (store and CLI), net (two nodes on loopback), cli (ddc get through daemons), lan (daemons in network namespaces) private (a private bucket's get against a public one) search (a bucket search across ten daemons), gateway (seeks and streams through a node's HTTP gateway), access (what the access rule costs the gateway's reads) gc (what repo gc gives back, beside Kubo's), browser (media seeks in headless Chromium, beside static files and Kubo's gateway), replicas (replication, repair and its background cost in a private cluster), names (name resolve and publish on the LAN bed), cdc (put with content-defined chunking through the daemon, and the pieces an edit adds) dirs (trees through put -r and get, and a large directory's lookup) or trustless (/ipfs/ CARs and entity-bytes ranges of a ddc and a UnixFS file, beside ddc export and the code before)")
+	before := flag.String("before", "333301c", "access, trustless: the git revision to compare with (access: the code before the access rule; trustless: before boxo served /ipfs/, 447c71e)")
 	kubo := flag.String("kubo", "", "gc, browser, dirs: Kubo's ipfs binary, whose repo gc or gateway is the baseline")
 	fresh := flag.Int("fresh", 20, "cli: fresh nodes whose first get of 1 MiB is timed")
 	stream := flag.Int64("stream", 10<<30, "net: bytes streamed between two daemons for the peak RSS figure (0 skips it)")
@@ -109,6 +109,8 @@ func main() {
 		err = runNames(*disk, *runs)
 	case "cdc":
 		err = runCDC(*size, *shm, *runs)
+	case "trustless":
+		err = runTrustless(*size, *disk, *runs, min(*reads, 200), *before)
 	default:
 		err = fmt.Errorf("-suite %q: want local, net, cli, lan, private, search, gateway, access, gc, browser, replicas, names, cdc or dirs", *suite)
 	}

@@ -3,8 +3,10 @@
 // /ddc/buc/<bucket>/path/<file-path> with ranges, conditional requests
 // and immutable caching, so a <video> seeks at once and fetches only the
 // pieces it plays; and the IPFS trustless-gateway responses under
-// /ipfs/<cid> (a raw block or a CAR), so IPFS clients can fetch and verify
-// ddc content. It is read-only and has no API route, so it is safe to
+// /ipfs/<cid>[/<path>] (a raw block or a CAR) for any DAG the node holds
+// or can fetch: ddc's own through ddc's walk, the rest through
+// boxo/gateway's handler over a blockstore that reads through the access
+// rule (dag.go), so IPFS clients can fetch and verify them. It is read-only and has no API route, so it is safe to
 // expose; its limits come from the repo's config.
 package gateway
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -33,9 +34,15 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := pieces.ParseCID(r.PathValue("cid"))
+	c, err := cid.Decode(r.PathValue("cid"))
 	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
+		fail(w, http.StatusBadRequest, fmt.Sprintf("/ipfs/%.100s: not a CID: %v", r.PathValue("cid"), err))
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", sandbox)
+	if !maybeDDC(c) {
+		s.serveDAG(w, r, c, in)
 		return
 	}
 	p := strings.Trim(r.PathValue("path"), "/")
@@ -48,8 +55,6 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Ipfs-Path", strings.TrimSuffix("/ipfs/"+c.String()+"/"+p, "/"))
 	h.Set("X-Ipfs-Roots", c.String())
 	h.Set("Vary", "Accept")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", sandbox)
 	caching(h, in, immutable)
 	if p != "" {
 		s.ipfsPath(w, r, c, p, in, format)
@@ -60,6 +65,26 @@ func (s *Server) ipfs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.carStream(w, r, c, in)
+}
+
+// maybeDDC reports whether c may be a ddc descriptor (a file or
+// directory of ddc's own, which ddc's code walks: byte ranges of its
+// files, paths through its directories). Other DAGs are boxo's
+// (serveDAG); so is a DAG-CBOR block that does not decode as a
+// descriptor, which ddc's code finds when it opens it (toDAG), so that
+// a ddc file's request reads and decodes its root once.
+func maybeDDC(c cid.Cid) bool {
+	return c.Version() == 1 && c.Type() == pieces.CodecDagCBOR && pieces.CheckCID(c) == nil
+}
+
+// toDAG hands a request ddc's code began, for a DAG-CBOR root that is no
+// ddc descriptor, to boxo's handler, without the headers ddc set for it.
+func (s *Server) toDAG(w http.ResponseWriter, r *http.Request, c cid.Cid, in *node.In) {
+	h := w.Header()
+	for _, k := range []string{"Etag", "X-Ipfs-Path", "X-Ipfs-Roots", "Vary", "Cache-Control"} {
+		h.Del(k)
+	}
+	s.serveDAG(w, r, c, in)
 }
 
 // wantFormat reads the response type from ?format=, which wins, or from
@@ -135,7 +160,7 @@ func (s *Server) rawBlock(w http.ResponseWriter, r *http.Request, c cid.Cid, in 
 		return
 	}
 	h.Set("Content-Type", mediaRaw)
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".bin"}))
+	h.Set("Content-Disposition", attachment(r, c.String()+".bin"))
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
@@ -179,7 +204,8 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	defer stop()
 	header := func() {
 		h.Set("Content-Type", car.ContentType)
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".car"}))
+		h.Set("Content-Disposition", attachment(r, c.String()+".car"))
+		h.Set("Accept-Ranges", "none") // a CAR is asked for by DAG scope and entity-bytes, not byte ranges
 		w.WriteHeader(http.StatusOK)
 	}
 	// A block, or a block ddc cannot walk (another codec, or dag-cbor
@@ -208,7 +234,8 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 	if err := rd.Open(ctx); err != nil {
 		rd.Close()
 		if errors.Is(err, pieces.ErrMalformed) {
-			whole()
+			stop()
+			s.toDAG(w, r, c, in)
 			return
 		}
 		if errors.Is(err, pieces.ErrIsDir) {
@@ -251,6 +278,25 @@ func (s *Server) carStream(w http.ResponseWriter, r *http.Request, c cid.Cid, in
 		s.log.Warn("car response cut short", "cid", c, "err", err)
 		panic(http.ErrAbortHandler) // the client must see the CAR is incomplete
 	}
+}
+
+// attachment is the Content-Disposition of a trustless response: the
+// client's ?filename= or name, quoted, with its RFC 5987 form when it is
+// not plain ASCII.
+func attachment(r *http.Request, name string) string {
+	if f := r.URL.Query().Get("filename"); f != "" {
+		name = f
+	}
+	plain := strings.Map(func(c rune) rune {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return '_'
+		}
+		return c
+	}, name)
+	if plain == name {
+		return `attachment; filename="` + name + `"`
+	}
+	return `attachment; filename="` + plain + `"; filename*=UTF-8''` + url.PathEscape(name)
 }
 
 // parseEntityBytes reads from:to, where from and to are byte offsets

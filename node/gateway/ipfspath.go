@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 
 	"github.com/ipfs/go-cid"
@@ -25,6 +24,10 @@ func (s *Server) ipfsPath(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 	ctx, stop := s.retrieval(r.Context())
 	l, _, err := s.n.ResolveIn(ctx, root, p, in)
 	stop()
+	if errors.Is(err, pieces.ErrMalformed) { // DAG-CBOR of another kind: boxo paths through its fields
+		s.toDAG(w, r, root, in)
+		return
+	}
 	if err != nil {
 		s.failPath(w, ctx, err, root, p)
 		return
@@ -62,6 +65,11 @@ func (s *Server) carPath(w http.ResponseWriter, r *http.Request, root cid.Cid, p
 	ctx, stop := s.retrieval(r.Context())
 	defer stop()
 	l, _, err := s.n.ResolveIn(ctx, root, p, in) // the access rule, and the path, before any byte is sent
+	if errors.Is(err, pieces.ErrMalformed) {
+		stop()
+		s.toDAG(w, r, root, in)
+		return
+	}
 	if err != nil {
 		s.failPath(w, ctx, err, root, p)
 		return
@@ -96,7 +104,8 @@ func (s *Server) carPath(w http.ResponseWriter, r *http.Request, root cid.Cid, p
 	}
 	stop()
 	h.Set("Content-Type", car.ContentType)
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": l.CID.String() + ".car"}))
+	h.Set("Content-Disposition", attachment(r, l.CID.String()+".car"))
+	h.Set("Accept-Ranges", "none")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return

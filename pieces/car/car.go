@@ -2,7 +2,8 @@
 // archives, https://ipld.io/specs/transport/car/), the format IPFS tools
 // and trustless gateways exchange DAGs in. It writes CARv1 streams and
 // reads CARv1 and CARv2 through ipld/go-car v2; what it adds is ddc's
-// traversal of a file's DAG and a check of every block it reads.
+// traversal of a file's DAG, a walk of any other DAG by its codecs'
+// links (WriteDAG), and a check of every block it reads.
 package car
 
 import (
@@ -135,9 +136,9 @@ func v1(c cid.Cid) cid.Cid {
 }
 
 // Export writes a CAR of the whole DAG under root, reading blocks from g:
-// a ddc file's or directory tree's blocks in depth-first order, or root alone when it is a
-// block ddc does not walk (another codec, or dag-cbor that is not a ddc
-// descriptor).
+// a ddc file's or directory tree's blocks in depth-first order, or, for
+// any other DAG (UnixFS, dag-cbor that is not a ddc descriptor, raw),
+// what WriteDAG writes.
 func Export(ctx context.Context, w io.Writer, g pieces.Getter, root cid.Cid) error {
 	f, err := pieces.Open(ctx, g, root)
 	if errors.Is(err, pieces.ErrIsDir) {
@@ -146,12 +147,8 @@ func Export(ctx context.Context, w io.Writer, g pieces.Getter, root cid.Cid) err
 	if err != nil && !errors.Is(err, pieces.ErrMalformed) && !errors.Is(err, pieces.ErrInvalidCID) {
 		return err
 	}
-	if err != nil { // not a ddc file: the block alone
-		data, err := g.GetPiece(ctx, root)
-		if err != nil {
-			return err
-		}
-		return WriteBlock(w, root, data)
+	if err != nil { // not a ddc file: the DAG as its codecs link it
+		return WriteDAG(ctx, w, g, root)
 	}
 	defer f.Close()
 	return WriteFile(w, f, All)
