@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/ipfs/boxo/blockservice"
@@ -13,10 +14,37 @@ import (
 	boxogw "github.com/ipfs/boxo/gateway"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	ufile "github.com/ipfs/boxo/ipld/unixfs/file"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 
 	"github.com/ddc-project/ddc/pieces"
 )
+
+// serialBlockstore lets one call at a time into boxo's remote blockstore:
+// in v0.41.0 it picks a gateway with a math/rand.Rand that is not safe for
+// concurrent use, and ddc's reader and merkledag both fetch in parallel.
+type serialBlockstore struct {
+	blockstore.Blockstore
+	mu *sync.Mutex
+}
+
+func (s serialBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Blockstore.Get(ctx, c)
+}
+
+func (s serialBlockstore) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Blockstore.Has(ctx, c)
+}
+
+func (s serialBlockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Blockstore.GetSize(ctx, c)
+}
 
 // remoteGetter reads pieces from a boxo blockstore: a ddc reader over
 // what an IPFS client fetched.
@@ -37,10 +65,11 @@ func (g remoteGetter) GetPiece(ctx context.Context, c cid.Cid) ([]byte, error) {
 func TestTrustlessBoxoClient(t *testing.T) {
 	d := newTrustlessDAGs(t)
 	ctx := context.Background()
-	bs, err := boxogw.NewRemoteBlockstore([]string{d.base[:len(d.base)-len("/ipfs/")]}, nil)
+	remote, err := boxogw.NewRemoteBlockstore([]string{d.base[:len(d.base)-len("/ipfs/")]}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	bs := serialBlockstore{remote, new(sync.Mutex)}
 	dag := merkledag.NewDAGService(blockservice.New(bs, offline.Exchange(bs)))
 
 	// The UnixFS directory, file by file, through boxo's UnixFS reader.
