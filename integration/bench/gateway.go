@@ -198,6 +198,12 @@ func rangeGet(c *http.Client, url string, off int64) (first, all time.Duration, 
 
 // streamAll times a GET of the whole file, discarding it.
 func streamAll(c *http.Client, url string, size int64) (time.Duration, error) {
+	return timedHTTPGet(c, url, func(n int64) bool { return n == size })
+}
+
+// timedHTTPGet times a GET of url to its last byte, discarding the body; ok
+// says whether a body of n bytes is the one wanted (always with a 200).
+func timedHTTPGet(c *http.Client, url string, ok func(n int64) bool) (time.Duration, error) {
 	t0 := time.Now()
 	resp, err := c.Get(url)
 	if err != nil {
@@ -205,8 +211,8 @@ func streamAll(c *http.Client, url string, size int64) (time.Duration, error) {
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(io.Discard, resp.Body)
-	if err != nil || n != size {
-		return 0, fmt.Errorf("gateway GET: %s, %d of %d bytes, %v", resp.Status, n, size, err)
+	if err != nil || resp.StatusCode != http.StatusOK || !ok(n) {
+		return 0, fmt.Errorf("GET %s: %s, %d bytes, %v", url, resp.Status, n, err)
 	}
 	return time.Since(t0), nil
 }

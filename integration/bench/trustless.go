@@ -119,17 +119,7 @@ func runTrustless(size int64, dir string, runs, reads int, before string) error 
 // carTime times a GET of url to its last byte; a CAR of a file of size
 // bytes is longer than that.
 func carTime(c *http.Client, url string, size int64) (time.Duration, error) {
-	t0 := time.Now()
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	n, err := io.Copy(io.Discard, resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK || n < size {
-		return 0, fmt.Errorf("GET %s: %s, %d bytes, %v", url, resp.Status, n, err)
-	}
-	return time.Since(t0), nil
+	return timedHTTPGet(c, url, func(n int64) bool { return n >= size })
 }
 
 // entityRanges times a 64 KiB entity-bytes CAR at each offset, to its
