@@ -7,8 +7,7 @@ import (
 	"io"
 
 	"github.com/ipfs/go-cid"
-	_ "github.com/ipld/go-codec-dagpb" // registers dag-pb (UnixFS) for WriteDAG
-	"github.com/ipld/go-ipld-prime/codec"
+	_ "github.com/ipld/go-codec-dagpb"              // registers dag-pb (UnixFS) for WriteDAG
 	_ "github.com/ipld/go-ipld-prime/codec/dagcbor" // registers dag-cbor
 	_ "github.com/ipld/go-ipld-prime/codec/dagjson" // registers dag-json
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
@@ -92,7 +91,6 @@ func dagLinks(c cid.Cid, data []byte) ([]cid.Cid, error) {
 	if c.Type() == cid.Raw {
 		return nil, nil
 	}
-	var decode codec.Decoder
 	decode, err := multicodec.LookupDecoder(c.Type())
 	if err != nil {
 		return nil, fmt.Errorf("block %s: codec 0x%x: ddc cannot read its links: %w", c, c.Type(), err)
