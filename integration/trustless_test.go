@@ -295,6 +295,18 @@ func TestTrustlessPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A valid grant, but for another bucket of the same owner.
+	other, err := bucket.NewRecord(key, "default", true, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.Keep(other); err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := bucket.NewGrant(key, other.Bucket, nil, bucket.OpGet, now.Add(time.Hour), false, now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	paths := []string{
 		dir.String() + "?format=car",
 		dir.String() + "/secret.bin?format=car&dag-scope=entity&entity-bytes=0:99",
@@ -308,6 +320,11 @@ func TestTrustlessPrivate(t *testing.T) {
 		a.want(t, p+" without a grant", 403)
 		if string(bytes.TrimSpace(a.body)) != node.ErrNotPermitted.Error() || bytes.Contains(a.body, marker) {
 			t.Fatalf("%s without a grant: body %.200q", p, a.body)
+		}
+		w := request(t, "GET", base+"/ipfs/"+p, "Authorization", "Bearer "+wrong.String())
+		w.want(t, p+" with another bucket's grant", 403)
+		if bytes.Contains(w.body, marker) {
+			t.Fatalf("%s with another bucket's grant: the refusal carries the private bytes", p)
 		}
 		g := request(t, "GET", base+"/ipfs/"+p, "Authorization", "Bearer "+grant.String())
 		g.want(t, p+" with the grant", 200, "Cache-Control", "private, no-store")
