@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/ipfs/boxo/blockservice"
@@ -212,11 +213,11 @@ func (s *Server) serveDAG(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 		// The root first, through the access rule: boxo sends its status
 		// and a CAR's header before it reads a block, so a refusal or a
 		// timeout must be heard here to get its own status.
-		if _, err := g.GetPiece(ctx, v1); err != nil {
+		data, err := g.GetPiece(ctx, v1)
+		if err != nil {
 			return err
 		}
-		if wholeCAR(r) {
-			s.serveWholeCAR(dw, r, ctx, root, g)
+		if ddcCAR(r) != "" && s.serveDDCCAR(dw, r, ctx, root, data, g) {
 			return nil
 		}
 		serve()
@@ -269,6 +270,11 @@ func (w *dagWriter) WriteHeader(code int) {
 	}
 }
 
+// reset takes back a status chosen and a body held, none of it sent.
+func (w *dagWriter) reset() {
+	w.wrote, w.code, w.held = false, 0, bytes.Buffer{}
+}
+
 // send sends the status and what was held back.
 func (w *dagWriter) send() {
 	if w.sent || w.mute {
@@ -279,6 +285,9 @@ func (w *dagWriter) send() {
 	h := w.Header()
 	if w.in.Token != "" {
 		h.Set("Cache-Control", "private, no-store")
+	}
+	if !slices.Contains(h.Values("Vary"), "Accept") { // boxo's CARs and blocks leave it out
+		h.Add("Vary", "Accept")
 	}
 	h.Add("Vary", "Authorization")
 	w.ResponseWriter.WriteHeader(w.code)
@@ -309,11 +318,12 @@ func (w *dagWriter) Write(b []byte) (int, error) {
 	case w.sent:
 		return w.ResponseWriter.Write(b)
 	}
-	w.held.Write(b)
-	if w.held.Len() >= holdBytes {
-		w.send()
+	if w.held.Len()+len(b) < holdBytes {
+		w.held.Write(b)
+		return len(b), nil
 	}
-	return len(b), nil
+	w.send() // what is held, then b as it is, not copied in after it
+	return w.ResponseWriter.Write(b)
 }
 
 // Flush sends what was written.
