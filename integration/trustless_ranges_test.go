@@ -2,11 +2,13 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-unixfsnode/data"
@@ -16,6 +18,11 @@ import (
 	"github.com/ipld/go-ipld-prime/fluent/qp"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/node"
+	noderepo "github.com/ddc-project/ddc/node/repo"
+	"github.com/ddc-project/ddc/pieces"
 )
 
 // TestTrustlessFileRanges: the entity CARs of UnixFS files that ddc's
@@ -197,4 +204,106 @@ func (fx *dagFixture) pbNode(t *testing.T, parts []filePart, size int64, fill fu
 		t.Fatal(err)
 	}
 	return filePart{l.(cidlink.Link).Cid, size}
+}
+
+// TestTrustlessPrivateChunks: a public UnixFS file anyone can make over
+// the chunks of a private ddc file (its raw leaves are those chunks'
+// CIDs), on the gateway of the file's holder and on that of a node that
+// holds none of it and asks the holder: the chunks are refused without
+// the bucket's grant and with another bucket's, through ddc's range walk,
+// ddc's whole-DAG CAR, boxo's handler and the raw block, and served with
+// the grant.
+func TestTrustlessPrivateChunks(t *testing.T) {
+	owner := startNode(t, nil)
+	key, err := noderepo.AccountOf(owner.Repo().Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := noderepo.Buckets(owner.Repo().Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []bucket.Record
+	for _, name := range []string{"", "other"} {
+		rec, err := bucket.NewRecord(key, "default", true, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bs.Keep(rec); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	marker := []byte("PRIVATE-CHUNK-7d2a;")
+	secret := bytes.Repeat(marker, (3<<20)/len(marker))
+	res, err := owner.PutIn(context.Background(), bytes.NewReader(secret), pieces.DefaultBuildOptions(), &node.In{Bucket: recs[0].Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootData, err := owner.Repo().Store.GetPiece(context.Background(), res.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := pieces.Decode(res.Root, rootData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := newDAGFixture()
+	var parts []filePart
+	for _, l := range desc.Links {
+		if l.CID.Type() != cid.Raw || l.Offset != 0 {
+			t.Fatalf("the private file's link %s is not a whole chunk", l.CID)
+		}
+		parts = append(parts, filePart{l.CID, int64(l.Size)})
+	}
+	cover := fx.pbFile(t, true, parts...)
+	stranger := startNode(t, nil, owner)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFor(t, "the owner to announce the file", 30*time.Second, func() bool {
+		_, pending := owner.Announcing()
+		return pending == 0
+	})
+	for _, rec := range recs { // the other bucket too: the stranger finds the owner as its holder, and asks
+		waitFor(t, "the owner to publish its buckets", 30*time.Second, func() bool {
+			_, err := owner.PublishBucket(ctx, rec.Bucket)
+			return err == nil
+		})
+	}
+	now := time.Now()
+	grant := func(rec bucket.Record) string {
+		g, err := bucket.NewGrant(key, rec.Bucket, nil, bucket.OpGet, now.Add(time.Hour), false, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + g.String()
+	}
+	valid, wrong := grant(recs[0]), grant(recs[1])
+	chunk := parts[len(parts)/2].c.String()
+	paths := []string{
+		cover.c.String() + "?format=car&dag-scope=entity&entity-bytes=1048576:1114111", // ddc's range walk
+		cover.c.String() + "?format=car",                                               // car.WriteDAG
+		cover.c.String() + "?format=car&car-dups=y",                                    // boxo
+		chunk + "?format=raw",
+		chunk + "?format=car",
+	}
+	for gi, n := range []*node.Node{owner, stranger} {
+		fx.importInto(t, n, cover.c) // the cover's root: public, on each gateway's node
+		_, base := serveGateway(t, n, gatewayOptions())
+		on := []string{"on the holder", "on a node that holds none of it"}[gi]
+		for _, p := range paths {
+			url := base + "/ipfs/" + p
+			for _, h := range [][]string{nil, {"Authorization", wrong}} {
+				a := request(t, "GET", url, h...)
+				if a.status != http.StatusForbidden || bytes.Contains(a.body, marker) {
+					t.Fatalf("%s %s, %v: %d %.100q; want 403 without the private bytes", p, on, h, a.status, a.body)
+				}
+			}
+			a := request(t, "GET", url, "Authorization", valid)
+			a.want(t, p+" "+on+" with the grant", 200, "Cache-Control", "private, no-store")
+			if !bytes.Contains(a.body, marker) {
+				t.Fatalf("%s %s with the grant: the chunk is not in the answer", p, on)
+			}
+		}
+	}
 }

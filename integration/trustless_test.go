@@ -307,11 +307,19 @@ func TestTrustlessPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A public file root over the private file's leaves: ddc's range
+	// walk reads the root, then is refused the leaf.
+	pubRoot := newDAGFixture()
+	cover := pubRoot.pbFile(t, true, filePart{leaf, 16 << 10})
+	pubRoot.importInto(t, n, cover.c)
 	paths := []string{
 		dir.String() + "?format=car",
 		dir.String() + "/secret.bin?format=car&dag-scope=entity&entity-bytes=0:99",
 		cid.NewCidV0(dir.Hash()).String() + "?format=car",
 		file.String() + "?format=raw",
+		file.String() + "?format=car&dag-scope=entity&entity-bytes=0:99", // ddc's range walk
+		file.String() + "?format=car&dag-scope=entity",
+		cover.c.String() + "?format=car&dag-scope=entity&entity-bytes=-10:*",
 		leaf.String() + "?format=raw",
 		leaf.String() + "?format=car",
 	}
