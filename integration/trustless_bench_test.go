@@ -13,7 +13,7 @@ import (
 // BenchmarkTrustlessEntityBytes is a diagnosis of a 64 KiB entity-bytes
 // CAR of a file the node holds, in-process (the figure that counts is
 // 'go run ./integration/bench -suite trustless'): a ddc file (ddc's own
-// walk) and a UnixFS file of 256 KiB leaves (boxo's).
+// walk) and a UnixFS file of 256 KiB leaves (car.UnixFSFile.WriteRange).
 func BenchmarkTrustlessEntityBytes(b *testing.B) {
 	n := startNode(b, nil)
 	srv := gateway.New(n, gatewayOptions())
