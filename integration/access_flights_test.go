@@ -10,7 +10,6 @@ import (
 
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node"
-	noderepo "github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 )
 
@@ -21,18 +20,7 @@ import (
 // get none of it; another with a valid grant reads it whole.
 func TestSharedFetchesKeepTheirGrant(t *testing.T) {
 	owner := startNode(t, nil)
-	key, err := noderepo.AccountOf(owner.Repo().Identity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := bucket.NewRecord(key, "default", true, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, _ := noderepo.Buckets(owner.Repo().Path)
-	if _, err := bs.Keep(rec); err != nil {
-		t.Fatal(err)
-	}
+	rec, key := privateBucket(t, owner, "")
 	data := make([]byte, 6<<20)
 	io.ReadFull(content(93, int64(len(data))), data)
 	res, err := owner.PutIn(context.Background(), bytes.NewReader(data), pieces.DefaultBuildOptions(), &node.In{Bucket: rec.Bucket})

@@ -13,6 +13,8 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/ddc-project/ddc/bucket"
+	"github.com/ddc-project/ddc/node"
+	noderepo "github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/pieces/car"
 )
@@ -147,4 +149,27 @@ func (s *secret) badGrants(t *testing.T, boundTo ...*daemon) []badGrant {
 		out = append(out, badGrant{fmt.Sprintf("a grant bound to the key of %s", filepath.Base(filepath.Dir(d.path))), grant(s.bucket, "--to", d.state.PeerID)})
 	}
 	return out
+}
+
+// privateBucket makes a private bucket named name (empty: the default
+// one) of n's own account and keeps its record on n; it returns the
+// record and the account's key.
+func privateBucket(t testing.TB, n *node.Node, name string) (bucket.Record, bucket.PrivateKey) {
+	t.Helper()
+	key, err := noderepo.AccountOf(n.Repo().Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := bucket.NewRecord(key, "default", true, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := noderepo.Buckets(n.Repo().Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.Keep(rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec, key
 }

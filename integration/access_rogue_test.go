@@ -18,7 +18,6 @@ import (
 	"github.com/ddc-project/ddc/exchange"
 	"github.com/ddc-project/ddc/internal/p2ptest"
 	"github.com/ddc-project/ddc/node"
-	noderepo "github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 	"github.com/ddc-project/ddc/search"
 )
@@ -79,18 +78,7 @@ func startRogue(t *testing.T, boot *node.Node, announce ...cid.Cid) (*rogue, hos
 // and the reader does not count it as a holder.
 func TestRoguePeerGetsNothing(t *testing.T) {
 	owner := startNode(t, nil)
-	key, err := noderepo.AccountOf(owner.Repo().Identity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := bucket.NewRecord(key, "default", true, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, _ := noderepo.Buckets(owner.Repo().Path)
-	if _, err := bs.Keep(rec); err != nil {
-		t.Fatal(err)
-	}
+	rec, key := privateBucket(t, owner, "")
 	data := make([]byte, 6<<20)
 	io.ReadFull(content(91, int64(len(data))), data)
 	opt := pieces.DefaultBuildOptions()

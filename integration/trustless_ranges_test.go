@@ -21,7 +21,6 @@ import (
 
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node"
-	noderepo "github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces"
 )
 
@@ -215,25 +214,9 @@ func (fx *dagFixture) pbNode(t *testing.T, parts []filePart, size int64, fill fu
 // the grant.
 func TestTrustlessPrivateChunks(t *testing.T) {
 	owner := startNode(t, nil)
-	key, err := noderepo.AccountOf(owner.Repo().Identity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := noderepo.Buckets(owner.Repo().Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []bucket.Record
-	for _, name := range []string{"", "other"} {
-		rec, err := bucket.NewRecord(key, "default", true, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := bs.Keep(rec); err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
-	}
+	mine, key := privateBucket(t, owner, "")
+	other, _ := privateBucket(t, owner, "other")
+	recs := []bucket.Record{mine, other}
 	marker := []byte("PRIVATE-CHUNK-7d2a;")
 	secret := bytes.Repeat(marker, (3<<20)/len(marker))
 	res, err := owner.PutIn(context.Background(), bytes.NewReader(secret), pieces.DefaultBuildOptions(), &node.In{Bucket: recs[0].Bucket})

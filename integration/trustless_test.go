@@ -15,7 +15,6 @@ import (
 
 	"github.com/ddc-project/ddc/bucket"
 	"github.com/ddc-project/ddc/node"
-	noderepo "github.com/ddc-project/ddc/node/repo"
 	"github.com/ddc-project/ddc/pieces/car"
 	"github.com/ddc-project/ddc/pieces/store"
 )
@@ -259,21 +258,7 @@ func wantAttachment(t *testing.T, what string, a answer, name string) {
 func TestTrustlessPrivate(t *testing.T) {
 	n := startNode(t, nil)
 	_, base := serveGateway(t, n, gatewayOptions())
-	key, err := noderepo.AccountOf(n.Repo().Identity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := noderepo.Buckets(n.Repo().Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := bucket.NewRecord(key, "default", true, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bs.Keep(rec); err != nil {
-		t.Fatal(err)
-	}
+	rec, key := privateBucket(t, n, "")
 	fx := newDAGFixture()
 	marker := []byte("PRIVATE-UNIXFS-5c1e;")
 	secret := bytes.Repeat(marker, 4000)
@@ -296,13 +281,7 @@ func TestTrustlessPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A valid grant, but for another bucket of the same owner.
-	other, err := bucket.NewRecord(key, "default", true, "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bs.Keep(other); err != nil {
-		t.Fatal(err)
-	}
+	other, _ := privateBucket(t, n, "other")
 	wrong, err := bucket.NewGrant(key, other.Bucket, nil, bucket.OpGet, now.Add(time.Hour), false, now)
 	if err != nil {
 		t.Fatal(err)
