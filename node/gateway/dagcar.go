@@ -113,7 +113,7 @@ func (s *Server) serveDDCCAR(dw *dagWriter, r *http.Request, ctx context.Context
 	if r.URL.Query().Has("entity-bytes") {
 		scope += "." + r.URL.Query().Get("entity-bytes")
 	}
-	handed := s.writeCAR(dw, r, root, scope, func(w io.Writer) error { return f.WriteRange(ctx, w, g, from, to, false) })
+	handed := s.writeCAR(dw, r, root, scope, func(w io.Writer) error { return f.WriteRange(ctx, w, g, from, to) })
 	return !handed
 }
 

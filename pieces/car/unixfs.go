@@ -69,14 +69,14 @@ func (f *UnixFSFile) Size() int64 { return f.node.size }
 // stays one) of the blocks that hold its bytes from to to (inclusive;
 // to may pass the end, which reads to it), read through g: the root,
 // then each part that holds a byte of the range, depth first, each block
-// once unless dups. These are the blocks, in the order, that a UnixFS
-// reader seeking to from and reading to to loads (go-unixfsnode's, which
-// boxo's gateway answers entity-bytes with): a part of no bytes is
-// among them only when the read passes over it, not at from. A part
+// once. These are the blocks, in the order, that a UnixFS reader seeking
+// to from and reading to to loads (go-unixfsnode's, which boxo's gateway
+// answers entity-bytes with): a part of no bytes is among them only
+// when the read passes over it, not at from. A part
 // deeper down that is not laid out by sizes, or whose length differs
 // from what its parent says, fails it with ErrNotPlainFile, possibly
 // after some blocks went out.
-func (f *UnixFSFile) WriteRange(ctx context.Context, w io.Writer, g pieces.Getter, from, to int64, dups bool) error {
+func (f *UnixFSFile) WriteRange(ctx context.Context, w io.Writer, g pieces.Getter, from, to int64) error {
 	if from < 0 || to < from-1 {
 		return fmt.Errorf("%s: bytes %d to %d: not a range", f.root, from, to)
 	}
@@ -84,8 +84,8 @@ func (f *UnixFSFile) WriteRange(ctx context.Context, w io.Writer, g pieces.Gette
 	if err != nil {
 		return err
 	}
-	fw := &rangeWriter{ctx: ctx, cw: cw, g: g, dups: dups, seen: map[cid.Cid]bool{}}
-	if err := fw.put(f.root, f.data); err != nil || to < from {
+	fw := &rangeWriter{ctx: ctx, cw: cw, g: g, whole: map[filePart]bool{}}
+	if err := fw.cw.Put(f.root, f.data); err != nil || to < from {
 		return err
 	}
 	return fw.parts(f.node, from, to, 0)
@@ -93,21 +93,15 @@ func (f *UnixFSFile) WriteRange(ctx context.Context, w io.Writer, g pieces.Gette
 
 // rangeWriter is one WriteRange's walk.
 type rangeWriter struct {
-	ctx  context.Context
-	cw   *Writer
-	g    pieces.Getter
-	dups bool
-	seen map[cid.Cid]bool
-}
-
-func (fw *rangeWriter) put(c cid.Cid, data []byte) error {
-	if !fw.dups {
-		if fw.seen[c] {
-			return nil
-		}
-		fw.seen[c] = true
-	}
-	return fw.cw.Put(c, data)
+	ctx context.Context
+	cw  *Writer
+	g   pieces.Getter
+	// whole are the parts read past their end from their start: each
+	// block under them is written (once: the Writer skips a block
+	// written before), so a part linked again is not walked again (a DAG
+	// that links one part twice at each of 40 levels would otherwise
+	// cost 2^40 reads).
+	whole map[filePart]bool // by CID and the size its parent says
 }
 
 // parts writes the parts of n that the read of its bytes lo..hi (from
@@ -136,10 +130,19 @@ func (fw *rangeWriter) parts(n fileNode, lo, hi int64, depth int) error {
 
 // part writes part p and, for a node of parts, those that the read of
 // its bytes lo..hi passes.
-func (fw *rangeWriter) part(p filePart, lo, hi int64, depth int) error {
+func (fw *rangeWriter) part(p filePart, lo, hi int64, depth int) (err error) {
 	if err := fw.ctx.Err(); err != nil {
 		return err
 	}
+	full := lo == 0 && hi >= p.size // the read passes its end: the same blocks wherever it is
+	if full && fw.whole[p] {
+		return nil
+	}
+	defer func() {
+		if full && err == nil {
+			fw.whole[p] = true
+		}
+	}()
 	data, err := fw.g.GetPiece(fw.ctx, v1(p.c))
 	if err != nil {
 		return err
@@ -148,7 +151,7 @@ func (fw *rangeWriter) part(p filePart, lo, hi int64, depth int) error {
 		if int64(len(data)) != p.size {
 			return fmt.Errorf("UnixFS leaf %s: %d bytes, its parent says %d: %w", p.c, len(data), p.size, ErrNotPlainFile)
 		}
-		return fw.put(p.c, data)
+		return fw.cw.Put(p.c, data)
 	}
 	n, _, _, err := decodeFileNode(p.c, data)
 	if err != nil {
@@ -157,7 +160,7 @@ func (fw *rangeWriter) part(p filePart, lo, hi int64, depth int) error {
 	if n.size != p.size {
 		return fmt.Errorf("UnixFS part %s: %d bytes, its parent says %d: %w", p.c, n.size, p.size, ErrNotPlainFile)
 	}
-	if err := fw.put(p.c, data); err != nil {
+	if err := fw.cw.Put(p.c, data); err != nil {
 		return err
 	}
 	return fw.parts(n, lo, hi, depth)
