@@ -30,7 +30,9 @@ import (
 // the same order, with the same headers but the Etag. boxo's are asked
 // with ?filename=, which ddc leaves to boxo. The files: two levels of
 // raw leaves as go-unixfsnode's builder lays them out; CIDv0 dag-pb
-// leaves with parts of no bytes, a part linked twice and an inner node;
+// leaves with parts of no bytes, a part linked twice, an identity leaf
+// and an inner node; one with an identity leaf under an inner node past
+// its first 100 KB;
 // one whose inner node does not write its parts' sizes, which ddc's walk
 // finds after it began and hands back to boxo; and one whose root does
 // not, which boxo answers from the start; and one whose parent says a
@@ -49,17 +51,31 @@ func TestTrustlessFileRanges(t *testing.T) {
 	}
 
 	leaf := func(s string) filePart { return fx.pbLeaf(t, []byte(s)) }
+	ident := func(s string) filePart {
+		c, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.IDENTITY, MhLength: -1}.Sum([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filePart{c, int64(len(s))}
+	}
+
 	raw := func(s string) filePart { return fx.rawLeaf(t, []byte(s)) }
 	first := leaf("the first part, in a dag-pb leaf, linked twice.\n")
 	inner := fx.pbFile(t, true, leaf("inner one\n"), leaf(""), raw("inner three\n"))
-	mixed := fx.pbFile(t, true, first, raw(""), inner, first, leaf(""), raw("the last part\n"))
+	mixed := fx.pbFile(t, true, first, raw(""), inner, first, leaf(""), ident("inline\n"), raw("the last part\n"))
 
 	noSizes := fx.pbFile(t, false, leaf("part a\n"), leaf("part b\n"))
 	lateNoSizes := fx.pbFile(t, true, raw("before the inner node\n"), noSizes, raw("after it\n"))
+	// An identity leaf (ipfs add --inline --raw-leaves writes a short
+	// last chunk so) past the first 100 KB, under an inner node.
+	long := make([]byte, 100_000)
+	io.ReadFull(content(32, int64(len(long))), long)
+	inlined := fx.pbFile(t, true, fx.pbFile(t, true, fx.rawLeaf(t, long)), fx.pbFile(t, true, raw("a part\n"), ident("a short tail, inline\n")))
+
 	lies := raw("a part its parent says is longer\n")
 	lies.size += 3
 	lying := fx.pbFile(t, true, raw("a part that tells the truth\n"), lies, raw("the end\n"))
-	fx.importInto(t, n, twoLevels, mixed.c, lateNoSizes.c, lying.c)
+	fx.importInto(t, n, twoLevels, mixed.c, lateNoSizes.c, lying.c, inlined.c)
 
 	for _, f := range []struct {
 		name string
@@ -69,6 +85,7 @@ func TestTrustlessFileRanges(t *testing.T) {
 	}{
 		{"two levels", twoLevels, int64(len(wide)), "ddc"},
 		{"CIDv0 leaves", mixed.c, mixed.size, "ddc"},
+		{"an identity leaf past 100 KB", inlined.c, inlined.size, "ddc"},
 		{"inner node without sizes", lateNoSizes.c, lateNoSizes.size, "both"},
 		{"root without sizes", noSizes.c, noSizes.size, "boxo"},
 		{"a parent that lies about a part's size", lying.c, lying.size, "both"},
@@ -76,7 +93,7 @@ func TestTrustlessFileRanges(t *testing.T) {
 		s := f.size
 		ranges := []string{"", "0:0", "0:*", "1:1", "-1:*", "0:99999999", fmt.Sprint(s, ":*"), fmt.Sprint(s+10, ":", s+20),
 			fmt.Sprint(-s-5, ":*"), "-5:-6", "-7:-3", fmt.Sprint(s/3, ":", 2*s/3)}
-		for _, b := range []int64{256, 512, 44_800, 44_544, 7, 48, 58} { // part edges of the fixtures
+		for _, b := range []int64{256, 512, 44_800, 44_544, 7, 48, 58, 100_000, 100_007} { // part edges of the fixtures
 			ranges = append(ranges, fmt.Sprint(b-1, ":", b-1), fmt.Sprint(b, ":", b), fmt.Sprint(b-1, ":", b))
 		}
 		answered := map[string]bool{}

@@ -98,49 +98,44 @@ func contains(set []string, v string) bool {
 // (car.ErrNotPlainFile found before a byte went out leaves it to boxo).
 func (s *Server) serveDDCCAR(dw *dagWriter, r *http.Request, ctx context.Context, root cid.Cid, data []byte, g pieces.Getter) bool {
 	if ddcCAR(r) == "all" {
-		s.writeCAR(dw, r, root, "all", func(w io.Writer) error { return car.WriteDAG(ctx, w, g, root) })
-		return true
+		return !s.writeCAR(dw, r, root, "all", func(w io.Writer) error { return car.WriteDAG(ctx, w, g, root) })
 	}
 	f, err := car.OpenUnixFSFile(root, data)
 	if err != nil {
 		return false
 	}
-	from, to, ok := fileRange(r.URL.Query(), f.Size())
+	from, to, asked, ok := fileRange(r.URL.Query(), f.Size())
 	if !ok {
 		return false
 	}
-	scope := "entity"
-	if r.URL.Query().Has("entity-bytes") {
-		scope += "." + r.URL.Query().Get("entity-bytes")
-	}
-	handed := s.writeCAR(dw, r, root, scope, func(w io.Writer) error { return f.WriteRange(ctx, w, g, from, to) })
-	return !handed
+	return !s.writeCAR(dw, r, root, "entity"+asked, func(w io.Writer) error { return f.WriteRange(ctx, w, g, from, to) })
 }
 
 // fileRange is the bytes from..to (inclusive; to may pass the end) of a
 // file of size bytes that ?entity-bytes= asks for, read as boxo reads
-// it (negative: from the end; none: all of it). It is not ok for
-// entity-bytes that boxo refuses or answers with an error, which boxo
-// is left to answer.
-func fileRange(q url.Values, size int64) (from, to int64, ok bool) {
+// it (negative: from the end; none: all of it), and the range as asked,
+// written one way (".from:to", "" for none) for the Etag. It is not ok
+// for entity-bytes that boxo refuses or answers with an error, which
+// boxo is left to answer.
+func fileRange(q url.Values, size int64) (from, to int64, asked string, ok bool) {
 	if !q.Has("entity-bytes") {
-		return 0, math.MaxInt64, true
+		return 0, math.MaxInt64, "", true
 	}
 	rng, err := boxogw.NewDagByteRange(q.Get("entity-bytes"))
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
-	from, to = rng.From, math.MaxInt64
+	from, to, asked = rng.From, math.MaxInt64, fmt.Sprintf(".%d:*", rng.From)
 	if from < 0 {
 		from = max(size+from, 0)
 	}
 	if rng.To != nil {
-		to = *rng.To
+		to, asked = *rng.To, fmt.Sprintf(".%d:%d", rng.From, *rng.To)
 		if to < 0 {
 			to += size
 		}
 	}
-	return from, to, to >= from-1
+	return from, to, asked, to >= from-1
 }
 
 // writeCAR answers a CAR request for root (as asked: a CIDv0 stays one)

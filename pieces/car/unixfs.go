@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-unixfsnode/data"
 	dagpb "github.com/ipld/go-codec-dagpb"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	mh "github.com/multiformats/go-multihash"
 
 	"github.com/ddc-project/ddc/pieces"
 )
@@ -18,7 +19,8 @@ import (
 // ErrNotPlainFile is what OpenUnixFSFile and WriteRange answer for a DAG
 // they do not lay out: no UnixFS file, or one whose parts' sizes are not
 // all written in their parents (blocksizes for dag-pb parts, Tsize for
-// raw ones), or that links identity or other codecs' blocks. Such a DAG
+// raw ones), or that links blocks of other codecs or hashes ddc does not
+// hold (identity blocks, in their CIDs, are read there). Such a DAG
 // is for a general walker (boxo's): the sizes are what make a range's
 // blocks known without reading the blocks beside it.
 var ErrNotPlainFile = errors.New("not a UnixFS file laid out by its sizes")
@@ -143,15 +145,21 @@ func (fw *rangeWriter) part(p filePart, lo, hi int64, depth int) (err error) {
 			fw.whole[p] = true
 		}
 	}()
-	data, err := fw.g.GetPiece(fw.ctx, v1(p.c))
+	data, identity, err := dagBlock(fw.ctx, fw.g, p.c)
 	if err != nil {
 		return err
+	}
+	put := func() error {
+		if identity { // in its CID: a CAR does not carry it (as go-car's storage, which boxo writes with)
+			return nil
+		}
+		return fw.cw.Put(p.c, data)
 	}
 	if p.c.Type() == cid.Raw {
 		if int64(len(data)) != p.size {
 			return fmt.Errorf("UnixFS leaf %s: %d bytes, its parent says %d: %w", p.c, len(data), p.size, ErrNotPlainFile)
 		}
-		return fw.cw.Put(p.c, data)
+		return put()
 	}
 	n, _, _, err := decodeFileNode(p.c, data)
 	if err != nil {
@@ -160,10 +168,17 @@ func (fw *rangeWriter) part(p filePart, lo, hi int64, depth int) (err error) {
 	if n.size != p.size {
 		return fmt.Errorf("UnixFS part %s: %d bytes, its parent says %d: %w", p.c, n.size, p.size, ErrNotPlainFile)
 	}
-	if err := fw.cw.Put(p.c, data); err != nil {
+	if err := put(); err != nil {
 		return err
 	}
 	return fw.parts(n, lo, hi, depth)
+}
+
+// isIdentity reports whether c's multihash is the identity: the block is
+// in the CID.
+func isIdentity(c cid.Cid) bool {
+	dec, err := mh.Decode(c.Hash())
+	return err == nil && dec.Code == mh.IDENTITY
 }
 
 // UnixFS node kinds decodeFileNode tells apart.
@@ -224,7 +239,7 @@ func decodeFileNode(c cid.Cid, block []byte) (n fileNode, kind int, fileSize int
 				p.size = sizes.Lookup(i).Int()
 			}
 		}
-		if p.size < 0 || pieces.CheckCID(v1(cl.Cid)) != nil || n.size > math.MaxInt64-p.size {
+		if p.size < 0 || (!isIdentity(cl.Cid) && pieces.CheckCID(v1(cl.Cid)) != nil) || n.size > math.MaxInt64-p.size {
 			return n, 0, 0, fmt.Errorf("%s: link %d to %s: %w", c, i, cl.Cid, ErrNotPlainFile)
 		}
 		n.size += p.size
