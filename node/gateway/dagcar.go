@@ -26,7 +26,7 @@ import (
 // depth-first or any order, without duplicates, by ?format=car or by an
 // Accept of that one type. ddc's walks (car.WriteDAG, WriteRange) write
 // a 1 GiB UnixFS file's CAR at 2.7× boxo's rate and a 64 KiB range of it
-// in a third of its time (boxo hashes every block again, reads it with a
+// in under half its time (boxo hashes every block again, reads it with a
 // growing buffer and resolves the path through a UnixFS resolver); boxo
 // answers every other combination the spec allows.
 func ddcCAR(r *http.Request) string {
