@@ -27,7 +27,8 @@ import (
 )
 
 // kuboBin is Kubo's ipfs binary for the tests that run it: $DDC_KUBO, or
-// /tmp/kubo/ipfs. Those tests skip when it is absent.
+// /tmp/kubo/ipfs, which .ci/run builds (Kubo v0.42.0 from the module
+// proxy) when it is absent. Run by hand without it, those tests skip.
 func kuboBin(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("DDC_KUBO")
