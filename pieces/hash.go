@@ -139,13 +139,20 @@ func ParseCID(s string) (cid.Cid, error) {
 		}
 		return cid.Undef, fmt.Errorf("%w %q: %s", ErrInvalidCID, s, msg)
 	}
-	if c.Version() == 0 {
-		c = cid.NewCidV1(c.Type(), c.Hash())
-	}
+	c = V1(c)
 	if err := CheckCID(c); err != nil {
 		return cid.Undef, err
 	}
 	return c, nil
+}
+
+// V1 is c as a CIDv1: a CIDv0 (Qm…) names the same block as the CIDv1
+// of its codec and hash, which is how the store holds it.
+func V1(c cid.Cid) cid.Cid {
+	if c.Version() == 0 {
+		return cid.NewCidV1(c.Type(), c.Hash())
+	}
+	return c
 }
 
 // Verify reports whether data is the content c names, hashing it with the

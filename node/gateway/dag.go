@@ -72,10 +72,7 @@ type dagRead struct {
 // get returns the bytes of block c. A CIDv0 is read as the CIDv1 of its
 // block, as the store holds it.
 func (rd *dagRead) get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	v1 := c
-	if c.Version() == 0 {
-		v1 = cid.NewCidV1(c.Type(), c.Hash())
-	}
+	v1 := pieces.V1(c)
 	var (
 		data []byte
 		err  error
@@ -200,10 +197,7 @@ func (s *Server) serveDAG(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 			panic(http.ErrAbortHandler)
 		}
 	}
-	v1 := root
-	if root.Version() == 0 {
-		v1 = cid.NewCidV1(root.Type(), root.Hash())
-	}
+	v1 := pieces.V1(root)
 	if pieces.CheckCID(v1) != nil { // identity and other hashes ddc does not hold by: block by block
 		serve()
 		return

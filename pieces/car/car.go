@@ -109,7 +109,7 @@ func Import(r io.Reader, put func(c cid.Cid, data []byte) error) (roots []cid.Ci
 		if err != nil {
 			return nil, fmt.Errorf("%w: CAR block %d: %w", pieces.ErrMalformed, i, err)
 		}
-		c := v1(b.Cid())
+		c := pieces.V1(b.Cid())
 		if err := pieces.Verify(c, b.RawData()); err != nil {
 			return nil, fmt.Errorf("CAR block %d: %w", i, err)
 		}
@@ -119,20 +119,13 @@ func Import(r io.Reader, put func(c cid.Cid, data []byte) error) (roots []cid.Ci
 		seen[c] = true
 	}
 	for _, root := range br.Roots {
-		root = v1(root)
+		root = pieces.V1(root)
 		if !seen[root] {
 			return nil, fmt.Errorf("%w: the CAR names root %s but does not hold it", pieces.ErrMalformed, root)
 		}
 		roots = append(roots, root)
 	}
 	return roots, nil
-}
-
-func v1(c cid.Cid) cid.Cid {
-	if c.Version() == 0 {
-		return cid.NewCidV1(c.Type(), c.Hash())
-	}
-	return c
 }
 
 // Export writes a CAR of the whole DAG under root, reading blocks from g:

@@ -38,7 +38,7 @@ func WriteDAG(ctx context.Context, w io.Writer, g pieces.Getter, root cid.Cid) e
 	seen := map[cid.Cid]bool{}
 	var walk func(c cid.Cid, depth int) error
 	walk = func(c cid.Cid, depth int) error {
-		key := v1(c)
+		key := pieces.V1(c)
 		if seen[key] {
 			return nil
 		}
@@ -81,7 +81,7 @@ func dagBlock(ctx context.Context, g pieces.Getter, c cid.Cid) (data []byte, ide
 	if dec.Code == mh.IDENTITY {
 		return dec.Digest, true, nil
 	}
-	data, err = g.GetPiece(ctx, v1(c))
+	data, err = g.GetPiece(ctx, pieces.V1(c))
 	return data, false, err
 }
 

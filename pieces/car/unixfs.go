@@ -239,7 +239,7 @@ func decodeFileNode(c cid.Cid, block []byte) (n fileNode, kind int, fileSize int
 				p.size = sizes.Lookup(i).Int()
 			}
 		}
-		if p.size < 0 || (!isIdentity(cl.Cid) && pieces.CheckCID(v1(cl.Cid)) != nil) || n.size > math.MaxInt64-p.size {
+		if p.size < 0 || (!isIdentity(cl.Cid) && pieces.CheckCID(pieces.V1(cl.Cid)) != nil) || n.size > math.MaxInt64-p.size {
 			return n, 0, 0, fmt.Errorf("%s: link %d to %s: %w", c, i, cl.Cid, ErrNotPlainFile)
 		}
 		n.size += p.size
