@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -264,9 +265,13 @@ func (w *dagWriter) WriteHeader(code int) {
 	}
 }
 
-// reset takes back a status chosen and a body held, none of it sent.
-func (w *dagWriter) reset() {
+// reset takes back a status chosen and a body held, none of it sent,
+// and puts the headers back as they were (header, a clone).
+func (w *dagWriter) reset(header http.Header) {
 	w.wrote, w.code, w.held = false, 0, bytes.Buffer{}
+	h := w.Header()
+	clear(h)
+	maps.Copy(h, header)
 }
 
 // send sends the status and what was held back.

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	boxogw "github.com/ipfs/boxo/gateway"
@@ -37,7 +38,7 @@ func ddcCAR(r *http.Request) string {
 	for k, ok := range map[string][]string{
 		"car-dups": {"", "n"}, "car-order": {"", "dfs", "unk"}, "car-version": {"", "1"},
 	} {
-		if !contains(ok, q.Get(k)) {
+		if !slices.Contains(ok, q.Get(k)) {
 			return ""
 		}
 	}
@@ -81,15 +82,6 @@ func plainCARAccept(format, accept string) bool {
 		}
 	}
 	return true
-}
-
-func contains(set []string, v string) bool {
-	for _, s := range set {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // serveDDCCAR answers a ddcCAR request for root, whose block data g
@@ -148,6 +140,7 @@ func fileRange(q url.Values, size int64) (from, to int64, asked string, ok bool)
 // request is left to boxo.
 func (s *Server) writeCAR(dw *dagWriter, r *http.Request, root cid.Cid, scope string, write func(io.Writer) error) (handed bool) {
 	h := dw.Header()
+	before := h.Clone() // what a hand-back to boxo goes back to
 	etag := fmt.Sprintf(`"%s.car.dfs.n.%s"`, root, scope)
 	h.Set("Etag", etag)
 	h.Set("X-Ipfs-Path", "/ipfs/"+root.String())
@@ -172,10 +165,7 @@ func (s *Server) writeCAR(dw *dagWriter, r *http.Request, root cid.Cid, scope st
 		dw.send()
 	case errors.Is(err, car.ErrNotPlainFile) && !dw.sent:
 		s.log.Debug("car range left to boxo", "cid", root, "err", err)
-		dw.reset()
-		for _, k := range []string{"Etag", "X-Ipfs-Path", "X-Ipfs-Roots", "Cache-Control", "Content-Type", "Content-Disposition", "Accept-Ranges"} {
-			h.Del(k)
-		}
+		dw.reset(before)
 		return true
 	case !dw.sent:
 		dw.refuse(err)
