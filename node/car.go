@@ -54,8 +54,8 @@ func (n *Node) ImportCAR(r io.Reader) (ImportResult, error) {
 }
 
 // ExportCAR writes a CAR of the DAG under c (see car.Export and
-// car.WriteDAG), reading in
-// bucket in (none when nil) from the store and the cluster.
+// car.WriteDAG), reading in bucket in (none when nil) from the store and
+// the cluster.
 func (n *Node) ExportCAR(ctx context.Context, w io.Writer, c cid.Cid, in *In) error {
 	rd := n.NewReaderIn(c, in)
 	err := rd.Open(ctx)
@@ -68,9 +68,9 @@ func (n *Node) ExportCAR(ctx context.Context, w io.Writer, c cid.Cid, in *In) er
 		// A DAG that is not ddc's (UnixFS imported from a CAR): as its
 		// codecs link it, through one getter, so the access rule decides
 		// each block.
-		return n.withGetter(ctx, c, in, func(g pieces.Getter) error {
+		return n.GetterIn(ctx, c, in, func(g pieces.Getter) error {
 			return car.WriteDAG(ctx, w, g, c)
-		}, false)
+		})
 	}
 	if err != nil {
 		rd.Close()

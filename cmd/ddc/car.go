@@ -24,9 +24,10 @@ func newExportCmd(e *env) *cobra.Command {
 		Short: "Write a CAR (v1) of a file's DAG, for IPFS tools or 'ddc import'",
 		Long: `Write a CAR (v1) of the DAG under CID: the file's descriptors and data
 pieces in depth-first order, or, for a DAG that is not ddc's (UnixFS
-imported from a CAR), every block its codecs link to, each once. Through a running node, pieces the repo lacks
-come from the cluster (-b and --token read in a bucket); offline, from the
-repo alone. With -o the CAR appears whole at FILE or not at all.`,
+imported from a CAR), every block its codecs link to, each once. Through
+a running node, pieces the repo lacks come from the cluster (-b and
+--token read in a bucket); offline, from the repo alone. With -o the CAR
+appears whole at FILE or not at all.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pieces.ParseCID(args[0])

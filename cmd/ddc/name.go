@@ -33,7 +33,6 @@ running node.`,
 	return c
 }
 
-// nameArgs reads NAME: "did:key:…/name" names an account's name.
 // nameDaemon reads a name argument and connects to the daemon that
 // publishes and resolves it.
 func (e *env) nameDaemon(ctx context.Context, arg, key string) (api.NameArgs, *api.Client, error) {
@@ -45,6 +44,7 @@ func (e *env) nameDaemon(ctx context.Context, arg, key string) (api.NameArgs, *a
 	return a, cl, err
 }
 
+// nameArgs reads NAME: "did:key:…/name" names an account's name.
 func (e *env) nameArgs(arg, key string) (api.NameArgs, error) {
 	a := api.NameArgs{Name: arg, Key: key}
 	if rest, ok := strings.CutPrefix(arg, "did:key:"); ok {

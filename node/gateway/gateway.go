@@ -6,8 +6,9 @@
 // /ipfs/<cid>[/<path>] (a raw block or a CAR) for any DAG the node holds
 // or can fetch: ddc's own through ddc's walk, the rest through
 // boxo/gateway's handler over a blockstore that reads through the access
-// rule (dag.go), so IPFS clients can fetch and verify them. It is read-only and has no API route, so it is safe to
-// expose; its limits come from the repo's config.
+// rule (dag.go), so IPFS clients can fetch and verify them. It is
+// read-only and has no API route, so it is safe to expose; its limits
+// come from the repo's config.
 package gateway
 
 import (
