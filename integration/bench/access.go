@@ -24,16 +24,12 @@ import (
 //   - download: the whole private file with the grant through the gateway
 //     of a fresh node, against the public file the same way, in pairs.
 func runAccess(size int64, dir string, runs, reads int, before string) error {
-	work, bin, err := workWithDDC(dir, "ddc-accessbench-")
+	work, bin, old, err := workWithDDCAt(dir, "ddc-accessbench-", before)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	old, err := buildAt(work, before)
-	if err != nil {
-		return err
-	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}}
+	client := keptAliveClient()
 
 	// The code as it is: a holder with a public file and a private one,
 	// and a gateway node that read both.
@@ -223,6 +219,26 @@ func ddcOut(bin, repo string, args ...string) (string, error) {
 		err = fmt.Errorf("ddc %v: %s", args, ee.Stderr)
 	}
 	return strings.TrimSpace(string(out)), err
+}
+
+// workWithDDCAt is workWithDDC, with ddc as it was at the git revision
+// before built there too (old); the caller removes work.
+func workWithDDCAt(dir, prefix, before string) (work, bin, old string, err error) {
+	if work, bin, err = workWithDDC(dir, prefix); err != nil {
+		return "", "", "", err
+	}
+	if old, err = buildAt(work, before); err != nil {
+		os.RemoveAll(work)
+		return "", "", "", err
+	}
+	return work, bin, old, nil
+}
+
+// keptAliveClient is the benches' HTTP client: connections kept alive
+// for 16 requests at once, no compression (the bytes timed are the
+// bytes served).
+func keptAliveClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}}
 }
 
 // buildAt builds ddc as it was at the git revision rev into work.

@@ -31,15 +31,11 @@ import (
 //   - the ddc file's figures on ddc built at before (the gateway before
 //     boxo served /ipfs/), on the same repo, so a regression shows.
 func runTrustless(size int64, dir string, runs, reads int, before string) error {
-	work, bin, err := workWithDDC(dir, "ddc-trustlessbench-")
+	work, bin, old, err := workWithDDCAt(dir, "ddc-trustlessbench-", before)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	old, err := buildAt(work, before)
-	if err != nil {
-		return err
-	}
 	repo := filepath.Join(work, "repo")
 	d, err := startDaemon(bin, repo)
 	if err != nil {
@@ -59,7 +55,7 @@ func runTrustless(size int64, dir string, runs, reads int, before string) error 
 		return fmt.Errorf("import the UnixFS file: %w", err)
 	}
 	os.Remove(carPath)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}}
+	client := keptAliveClient()
 	offs := make([]int64, max(reads, 1))
 	r := rand.New(rand.NewPCG(30, 64))
 	for i := range offs {
